@@ -1,0 +1,1 @@
+"""censorwatch alerts: incident detection, correlation, delivery."""

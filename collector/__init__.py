@@ -1,0 +1,1 @@
+"""censorwatch collector: ingest, storage, query API, metrics."""

@@ -1,0 +1,141 @@
+"""``censorwatch-probe``: the volunteer's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from probe import __version__, report
+from probe.dns import system_resolver
+from probe.engine import Engine, Settings
+from probe.model import Measurement, ProbeInfo
+from probe.network import Resolver, ResolverSpecError, parse_resolver
+from probe.sockets import SocketNetwork, Timing
+from probe.targets import TargetList, TargetListError, load, load_default
+
+DEFAULT_CONTROL_RESOLVER = "https://1.1.1.1/dns-query"
+
+
+class UsageError(Exception):
+    """Bad arguments or files: reported in one line, exit status 2."""
+
+
+def _positive(kind: type[float] | type[int]) -> object:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="censorwatch-probe", description="Test whether messengers and social sites are blocked from this network."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="test once from this network and print verdicts")
+    check.add_argument("--targets", type=Path, metavar="FILE", help="target list (TOML); default: the shipped list")
+    check.add_argument("--service", action="append", default=[], metavar="NAME", help="only this service (repeatable)")
+    check.add_argument("--resolver", metavar="IP[:PORT]", help="the network's resolver; default: from /etc/resolv.conf")
+    check.add_argument(
+        "--control-resolver",
+        metavar="URL",
+        default=DEFAULT_CONTROL_RESOLVER,
+        help=f"trusted resolver: https://…, tls://…, udp://IP[:PORT], tcp://IP[:PORT] (default {DEFAULT_CONTROL_RESOLVER})",
+    )
+    check.add_argument("--ca-file", type=Path, metavar="PEM", help="extra trusted root certificates")
+    check.add_argument("--timeout", type=_positive(float), default=5.0, metavar="S", help="per-step timeout (default 5)")
+    check.add_argument("--concurrency", type=_positive(int), default=50, metavar="N", help="network operations at once (default 50)")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_check(args))
+    except UsageError as exc:
+        print(f"censorwatch-probe: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("censorwatch-probe: interrupted", file=sys.stderr)
+        return 130
+
+
+async def _check(args: argparse.Namespace) -> int:
+    targets = _targets(args)
+    network_resolver = _network_resolver(args.resolver)
+    try:
+        control_resolver = parse_resolver(args.control_resolver)
+    except ResolverSpecError as exc:
+        raise UsageError(f"--control-resolver: {exc}") from exc
+    if args.ca_file is not None and not args.ca_file.is_file():
+        raise UsageError(f"--ca-file: {args.ca_file}: no such file")
+    try:
+        network = SocketNetwork(Timing(timeout=args.timeout), args.ca_file)
+    except OSError as exc:
+        raise UsageError(f"--ca-file: {args.ca_file}: not a PEM certificate bundle ({exc})") from exc
+    engine = Engine(network, network_resolver, control_resolver, Settings(concurrency=args.concurrency), ProbeInfo())
+    progress = _Progress(len(targets.services)) if sys.stderr.isatty() else None
+    try:
+        result = await engine.run(targets, progress)
+    finally:
+        await network.close()
+    if progress is not None:
+        progress.clear()
+    if args.json:
+        sys.stdout.buffer.write(report.to_json(result, network_resolver.label if network_resolver else None, control_resolver.label))
+    else:
+        sys.stdout.write(report.table(result))
+    sys.stdout.flush()
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> TargetList:
+    try:
+        targets = load(args.targets) if args.targets else load_default()
+        return targets.select(args.service) if args.service else targets
+    except TargetListError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _network_resolver(text: str | None) -> Resolver | None:
+    if text is None:
+        return system_resolver()
+    try:
+        resolver = parse_resolver(text)
+    except ResolverSpecError as exc:
+        raise UsageError(f"--resolver: {exc}") from exc
+    if resolver.transport not in ("udp", "tcp"):
+        raise UsageError("--resolver: the network's resolver is plain DNS: IP[:PORT], udp:// or tcp://")
+    return resolver
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        sys.stderr.write(f"testing {total} services…")
+        sys.stderr.flush()
+
+    def __call__(self, measurement: Measurement) -> None:
+        self.done += 1
+        sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {measurement.service}: {measurement.analysis.verdict}")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""DNS queries over UDP, TCP, DoT and DoH, recording every response that arrives.
+
+On UDP the socket stays open for a short window after the first response, because an
+on-path injector answers first and the real resolver a little later: two different
+responses to one query are the evidence of injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from probe import failures
+from probe.model import DNSAnswer, DNSObservation, DNSResponse, Role
+from probe.network import Resolution, Resolver
+
+RESOLV_CONF: Final = Path("/etc/resolv.conf")
+_RCODE_FAILURE: Final[dict[str, str]] = {
+    "NXDOMAIN": failures.DNS_NXDOMAIN,
+    "SERVFAIL": failures.DNS_SERVFAIL,
+    "REFUSED": failures.DNS_REFUSED,
+}
+Clock = Callable[[], float]
+
+
+def system_resolver(path: Path = RESOLV_CONF) -> Resolver | None:
+    """The network's own resolver: the first ``nameserver`` line of resolv.conf."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            host = fields[1].split("%", 1)[0]
+            return Resolver("udp", host, 53, system=True)
+    return None
+
+
+def make_query(hostname: str, rdtype: str = "A") -> dns.message.QueryMessage:
+    query = dns.message.make_query(hostname, rdtype)
+    query.flags |= dns.flags.RD  # type: ignore[attr-defined]
+    return query
+
+
+def response_fact(message: dns.message.Message, t: float) -> DNSResponse:
+    answers = [
+        DNSAnswer(rrtype=dns.rdatatype.to_text(rrset.rdtype), data=rdata.to_text(), ttl=rrset.ttl)
+        for rrset in message.answer
+        for rdata in rrset
+    ]
+    return DNSResponse(t=round(t, 6), rcode=dns.rcode.to_text(message.rcode()), answers=answers)
+
+
+def failure_of(response: DNSResponse, rdtype: str) -> str | None:
+    """What a response means for a client that wanted addresses."""
+    if response.rcode in _RCODE_FAILURE:
+        return _RCODE_FAILURE[response.rcode]
+    if response.rcode != "NOERROR":
+        return failures.DNS_BOGUS_RESPONSE
+    if not any(a.rrtype == rdtype for a in response.answers):
+        return failures.DNS_NO_ANSWER
+    return None
+
+
+@dataclass
+class _Listener(asyncio.DatagramProtocol):
+    """Collects every well-formed response to one UDP query."""
+
+    query: dns.message.Message
+    clock: Clock
+    first: asyncio.Future[None]
+    responses: list[tuple[float, dns.message.Message]] = field(default_factory=list)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        try:
+            message = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001 - a malformed datagram is noise, not a response
+            return
+        if not self.query.is_response(message):
+            return
+        self.responses.append((self.clock(), message))
+        if not self.first.done():
+            self.first.set_result(None)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.first.done():
+            self.first.set_exception(exc)
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    hostname: str
+    role: Role
+    resolver: Resolver
+    origin: float
+    timeout: float
+    window: float
+    rdtype: str = "A"
+
+    def observation(
+        self, t0: float, t: float, failure: str | None, responses: list[DNSResponse]
+    ) -> DNSObservation:
+        return DNSObservation(
+            hostname=self.hostname,
+            query_type=self.rdtype,
+            resolver=self.resolver.label,
+            role=self.role,
+            t0=round(max(t0, 0.0), 6),
+            t=round(max(t, 0.0), 6),
+            failure=failure,
+            responses=responses,
+        )
+
+    def from_responses(self, t0: float, messages: list[tuple[float, dns.message.Message]]) -> DNSObservation:
+        facts = [response_fact(m, when - self.origin) for when, m in messages]
+        t = messages[0][0] - self.origin
+        return self.observation(t0, t, failure_of(facts[0], self.rdtype), facts)
+
+
+async def query_udp(ctx: QueryContext) -> Resolution:
+    loop = asyncio.get_running_loop()
+    query = make_query(ctx.hostname, ctx.rdtype)
+    wire = query.to_wire()
+    t0 = loop.time() - ctx.origin
+    first: asyncio.Future[None] = loop.create_future()
+    listener = _Listener(query, loop.time, first)
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: listener, remote_addr=(ctx.resolver.host, ctx.resolver.port)
+        )
+    except OSError as exc:
+        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), []))
+    try:
+        await _send_until_answered(transport, wire, first, ctx.timeout)
+    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        transport.close()
+        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), []))
+    first_obs = ctx.from_responses(t0, list(listener.responses))
+    late = asyncio.ensure_future(_linger(transport, listener, ctx, t0))
+    return Resolution(first_obs, late)
+
+
+async def _send_until_answered(
+    transport: asyncio.DatagramTransport, wire: bytes, first: asyncio.Future[None], timeout: float
+) -> None:
+    """Send, and resend about once a second, until a response arrives or time is up."""
+    interval = min(1.0, max(timeout / 3, 0.05))
+    async with asyncio.timeout(timeout):
+        while True:
+            transport.sendto(wire)
+            done, _ = await asyncio.wait({first}, timeout=interval)
+            if done:
+                first.result()
+                return
+
+
+async def _linger(
+    transport: asyncio.DatagramTransport, listener: _Listener, ctx: QueryContext, t0: float
+) -> DNSObservation:
+    try:
+        await asyncio.sleep(ctx.window)
+    finally:
+        transport.close()
+    return ctx.from_responses(t0, list(listener.responses))
+
+
+async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) -> Resolution:
+    """TCP or DoT: one response per query by construction."""
+    loop = asyncio.get_running_loop()
+    query = make_query(ctx.hostname, ctx.rdtype)
+    t0 = loop.time() - ctx.origin
+    try:
+        address = await _address_of(ctx.resolver.host, ctx.resolver.port)
+        if tls_context is None:
+            answer = await dns.asyncquery.tcp(query, address, timeout=ctx.timeout, port=ctx.resolver.port)
+        else:
+            answer = await dns.asyncquery.tls(
+                query,
+                address,
+                timeout=ctx.timeout,
+                port=ctx.resolver.port,
+                ssl_context=tls_context,
+                server_hostname=ctx.resolver.host,
+            )
+    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
+    return Resolution(ctx.from_responses(t0, [(loop.time(), answer)]))
+
+
+async def query_https(ctx: QueryContext, session: aiohttp.ClientSession, tls_context: ssl.SSLContext) -> Resolution:
+    """DoH (RFC 8484, POST)."""
+    loop = asyncio.get_running_loop()
+    query = make_query(ctx.hostname, ctx.rdtype)
+    query.id = 0
+    t0 = loop.time() - ctx.origin
+    assert ctx.resolver.url is not None
+    headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
+    try:
+        async with asyncio.timeout(ctx.timeout):
+            async with session.post(ctx.resolver.url, data=query.to_wire(), headers=headers, ssl=tls_context) as reply:
+                body = await reply.content.read(65536)
+                if reply.status != 200:
+                    raise _BadReply(reply.status)
+        message = dns.message.from_wire(body)
+    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
+    return Resolution(ctx.from_responses(t0, [(loop.time(), message)]))
+
+
+class _BadReply(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"DoH server answered HTTP {status}")
+        self.status = status
+
+
+def _failure(exc: BaseException) -> str:
+    """Failure strings for the DNS transports' own exception types."""
+    if isinstance(exc, dns.exception.Timeout):
+        return failures.GENERIC_TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return failures.from_exception(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return failures.from_exception(exc.os_error)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return failures.EOF_ERROR
+    if isinstance(exc, aiohttp.ClientOSError):
+        return failures.from_exception(exc)
+    if isinstance(exc, _BadReply | dns.exception.FormError | dns.message.ShortHeader):
+        return failures.DNS_BOGUS_RESPONSE
+    if isinstance(exc, dns.exception.DNSException):
+        return failures.DNS_BOGUS_RESPONSE
+    return failures.from_exception(exc)
+
+
+async def _address_of(host: str, port: int) -> str:
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(ValueError):
+        import ipaddress
+
+        return str(ipaddress.ip_address(host))
+    infos = await loop.getaddrinfo(host, port, type=0)
+    return str(infos[0][4][0])

@@ -1,0 +1,275 @@
+"""The measurement wire format, declared once for the probe and the collector.
+
+A measurement is one service tested from one probe at one time: the facts each step
+recorded (observations) and the analysis drawn from them. Field names follow OONI where a
+concept exists there (``t0``/``t``, ``failure``, ``probe_asn``). The probe's IP address has
+no field here on purpose.
+
+Times inside observations are seconds relative to the measurement's ``start_time``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+FORMAT_VERSION: Final = "1.0.0"
+
+Verdict = Literal["ok", "blocked", "anomaly", "down", "offline"]
+VERDICTS: Final[tuple[Verdict, ...]] = ("ok", "blocked", "anomaly", "down", "offline")
+
+Method = Literal[
+    "dns.nxdomain",
+    "dns.bogon",
+    "dns.hijack",
+    "dns.injection",
+    "dns.timeout",
+    "dns.servfail",
+    "dns.refused",
+    "tcp.timeout",
+    "tcp.reset",
+    "tcp.refused",
+    "tcp.unreachable",
+    "tls.reset",
+    "tls.timeout",
+    "tls.eof",
+    "tls.mitm",
+    "http.blockpage",
+    "http.reset",
+    "http.timeout",
+    "throttled",
+]
+METHODS: Final[tuple[str, ...]] = Method.__args__  # type: ignore[attr-defined]
+
+Role = Literal["network", "control"]
+"""``network``: what this network gives a user; ``control``: a trusted comparison path."""
+
+ServiceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
+ShortText = Annotated[str, msgspec.Meta(max_length=512)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=86400)]
+Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2}|ZZ)$")]
+ASN = Annotated[int, msgspec.Meta(ge=0, le=4294967295)]
+
+
+class Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every wire type: immutable, and unknown fields are an error."""
+
+
+class Software(Strict, kw_only=True):
+    name: ShortText
+    version: ShortText
+
+
+class ProbeInfo(Strict, kw_only=True):
+    """Who measured, without saying where from beyond network and country."""
+
+    id: ShortText | None = None
+    asn: ASN | None = None
+    cc: CountryCode | None = None
+    network_resolver_asn: ASN | None = None
+    raw_evidence: bool = False
+    missing_evidence: list[ShortText] = []
+
+
+class Endpoint(Strict, kw_only=True):
+    """An endpoint as tested: a name to resolve or a fixed address, a port, TLS or not."""
+
+    port: Port
+    host: ShortText | None = None
+    ip: ShortText | None = None
+    tls: bool = True
+    sni: ShortText | None = None
+    http_path: ShortText | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.host or self.ip}:{self.port}"
+
+
+class DNSAnswer(Strict, kw_only=True):
+    rrtype: ShortText
+    data: ShortText
+    ttl: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class DNSResponse(Strict, kw_only=True):
+    """One response that arrived for a query; an injected answer shows up as a second one."""
+
+    t: Seconds
+    rcode: ShortText
+    answers: list[DNSAnswer] = []
+
+
+class DNSObservation(Strict, kw_only=True, tag="dns", tag_field="step"):
+    hostname: ShortText
+    query_type: ShortText
+    resolver: ShortText
+    role: Role
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    responses: list[DNSResponse] = []
+    attempt: int = 0
+    operation: Literal["resolve"] = "resolve"
+    endpoint: int | None = None
+
+    def addresses(self) -> list[str]:
+        """Addresses in the first response, which is the one a client would use."""
+        if not self.responses:
+            return []
+        return [a.data for a in self.responses[0].answers if a.rrtype in ("A", "AAAA")]
+
+
+class TCPObservation(Strict, kw_only=True, tag="tcp", tag_field="step"):
+    ip: ShortText
+    port: Port
+    role: Role = "network"
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    attempt: int = 0
+    operation: Literal["connect"] = "connect"
+    endpoint: int | None = None
+
+
+class Certificate(Strict, kw_only=True):
+    sha256: ShortText
+    subject: ShortText
+    issuer: ShortText
+    not_before: ShortText
+    not_after: ShortText
+    san: list[ShortText] = []
+
+
+class TLSObservation(Strict, kw_only=True, tag="tls", tag_field="step"):
+    """A handshake. ``role`` is ``control`` for the innocuous control SNI."""
+
+    ip: ShortText
+    port: Port
+    sni: ShortText | None
+    role: Role
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    tls_version: ShortText | None = None
+    certificate: Certificate | None = None
+    verified: bool | None = None
+    attempt: int = 0
+    operation: Literal["tls_handshake"] = "tls_handshake"
+    endpoint: int | None = None
+
+
+class HTTPObservation(Strict, kw_only=True, tag="http", tag_field="step"):
+    ip: ShortText
+    port: Port
+    host: ShortText
+    path: ShortText
+    role: Role
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    status: int | None = None
+    body_sha256: ShortText | None = None
+    body_length: int | None = None
+    title: ShortText | None = None
+    blockpage: ShortText | None = None
+    attempt: int = 0
+    operation: Literal["http_round_trip"] = "http_round_trip"
+    endpoint: int | None = None
+
+
+class ControlObservation(Strict, kw_only=True, tag="control", tag_field="step"):
+    """A check of this network's health taken between retries (the sandwich)."""
+
+    target: ShortText
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    operation: ShortText = "connect"
+    endpoint: int | None = None
+
+
+Observation = DNSObservation | TCPObservation | TLSObservation | HTTPObservation | ControlObservation
+
+
+class EndpointAnalysis(Strict, kw_only=True):
+    endpoint: ShortText
+    verdict: Verdict
+    methods: list[Method] = []
+    confidence: Confidence = 0.0
+    rules: list[ShortText] = []
+    evidence: list[ShortText] = []
+
+
+class Analysis(Strict, kw_only=True):
+    verdict: Verdict
+    methods: list[Method] = []
+    confidence: Confidence = 0.0
+    rules: list[ShortText] = []
+    rules_version: ShortText = ""
+    endpoints: list[EndpointAnalysis] = []
+    evidence: list[ShortText] = []
+
+
+class Measurement(Strict, kw_only=True):
+    id: uuid.UUID
+    format_version: ShortText
+    software: Software
+    probe: ProbeInfo
+    service: ServiceName
+    category: ShortText
+    start_time: dt.datetime
+    runtime: Seconds
+    endpoints: list[Endpoint]
+    observations: list[Observation]
+    analysis: Analysis
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_encoder: Final = msgspec.json.Encoder()
+_decoder: Final = msgspec.json.Decoder(Measurement)
+
+
+def encode(measurement: Measurement) -> bytes:
+    return _encoder.encode(measurement)
+
+
+def decode(data: bytes | str) -> Measurement:
+    """Parse one measurement strictly; raises ``msgspec.ValidationError`` naming the path."""
+    measurement = _decoder.decode(data)
+    check_invariants(measurement)
+    return measurement
+
+
+def to_builtins(measurement: Measurement) -> dict[str, object]:
+    value = msgspec.to_builtins(measurement)
+    assert isinstance(value, dict)
+    return value
+
+
+def from_builtins(value: object) -> Measurement:
+    measurement = msgspec.convert(value, Measurement)
+    check_invariants(measurement)
+    return measurement
+
+
+def check_invariants(measurement: Measurement) -> None:
+    """Rules the types alone cannot say."""
+    if measurement.start_time.tzinfo is None or measurement.start_time.utcoffset() != dt.timedelta(0):
+        raise msgspec.ValidationError("start_time must be UTC - at `$.start_time`")
+    if measurement.format_version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise msgspec.ValidationError(
+            f"unsupported format_version {measurement.format_version!r} - at `$.format_version`"
+        )

@@ -1,0 +1,153 @@
+"""TLS handshakes driven by hand over a TCP stream, and the certificate facts they yield.
+
+The handshake runs through ``ssl.MemoryBIO`` so that the probe sees exactly what the
+network did: an empty read is an EOF, a ``ConnectionResetError`` is a reset, silence is a
+timeout. asyncio's own TLS layer folds some of these together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from probe.model import Certificate
+
+_READ_SIZE = 65536
+
+
+class HandshakeEOF(EOFError):
+    """The peer closed the connection before the handshake finished."""
+
+
+@dataclass(frozen=True)
+class Contexts:
+    """The SSL contexts a probe run needs, built once."""
+
+    verify_name: ssl.SSLContext  # chain and host name, as a client would
+    verify_chain: ssl.SSLContext  # chain only: for the control SNI, whose name will not match
+    insecure: ssl.SSLContext  # nothing: to record a certificate that failed verification
+
+    @classmethod
+    def build(cls, ca_file: Path | None = None) -> Contexts:
+        verify_name = _client_context(ca_file)
+        verify_chain = _client_context(ca_file)
+        verify_chain.check_hostname = False
+        insecure = _client_context(None)
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        return cls(verify_name, verify_chain, insecure)
+
+
+def _client_context(ca_file: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+async def handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    context: ssl.SSLContext,
+    server_name: str | None,
+) -> TLSChannel:
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_name)
+    channel = TLSChannel(reader, writer, tls, incoming, outgoing)
+    while True:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            await channel.flush()
+            await channel.receive()
+            continue
+        await channel.flush()
+        return channel
+
+
+@dataclass
+class TLSChannel:
+    """An established TLS session over a stream, for an HTTP request after the handshake."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    tls: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+
+    async def flush(self) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def receive(self) -> None:
+        data = await self.reader.read(_READ_SIZE)
+        if not data:
+            raise HandshakeEOF("peer closed the connection")
+        self.incoming.write(data)
+
+    async def send(self, payload: bytes) -> None:
+        self.tls.write(payload)
+        await self.flush()
+
+    async def read(self) -> bytes:
+        """Application data, or b'' at a clean end of stream."""
+        while True:
+            try:
+                return self.tls.read(_READ_SIZE)
+            except ssl.SSLWantReadError:
+                data = await self.reader.read(_READ_SIZE)
+                if not data:
+                    return b""
+                self.incoming.write(data)
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    @property
+    def version(self) -> str | None:
+        return self.tls.version()
+
+    def certificate(self) -> Certificate | None:
+        der = self.tls.getpeercert(binary_form=True)
+        return certificate_facts(der) if der else None
+
+
+def certificate_facts(der: bytes) -> Certificate:
+    sha256 = hashlib.sha256(der).hexdigest()
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return Certificate(sha256=sha256, subject="?", issuer="?", not_before="?", not_after="?")
+    return Certificate(
+        sha256=sha256,
+        subject=cert.subject.rfc4514_string()[:512],
+        issuer=cert.issuer.rfc4514_string()[:512],
+        not_before=_iso(cert.not_valid_before_utc),
+        not_after=_iso(cert.not_valid_after_utc),
+        san=_names(cert)[:32],
+    )
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _names(cert: x509.Certificate) -> list[str]:
+    try:
+        extension = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except x509.ExtensionNotFound:
+        return []
+    san = extension.value
+    assert isinstance(san, x509.SubjectAlternativeName)
+    names: list[str] = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    names += [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+    return [n[:255] for n in names]
