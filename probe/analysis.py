@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from probe import failures
 from probe.bogons import is_bogon
 from probe.model import (
@@ -80,7 +82,11 @@ def analyse(service: Service, observations: Sequence[Observation], *, offline: b
         analyse_endpoint(target, [o for o in observations if o.endpoint == i], offline=offline)
         for i, target in enumerate(service.endpoints)
     ]
-    return combine(endpoints)
+    result = combine(endpoints)
+    if service.is_control and result.verdict == "blocked":
+        # Controls are measured once, without retries: never evidence of blocking.
+        return msgspec.structs.replace(result, verdict="anomaly", rules=[*result.rules, "control.unretried"])
+    return result
 
 
 def analyse_endpoint(target: Target, observations: Sequence[Observation], *, offline: bool) -> EndpointAnalysis:

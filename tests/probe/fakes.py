@@ -1,0 +1,138 @@
+"""A scripted network for driving the engine without sockets.
+
+Behaviour is looked up per operation; each key holds a list of results consumed one per
+call (the last one repeats), so a test can say "fail once, then succeed".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from probe.model import (
+    Certificate,
+    DNSAnswer,
+    DNSObservation,
+    DNSResponse,
+    HTTPObservation,
+    Role,
+    TCPObservation,
+    TLSObservation,
+)
+from probe.network import Exchange, Network, Outcome, Resolution, Resolver
+
+GOOD_CERT = Certificate(
+    sha256="ab" * 32, subject="CN=service", issuer="CN=Trusted CA", not_before="2026-01-01T00:00:00Z",
+    not_after="2027-01-01T00:00:00Z",
+)
+ROGUE_CERT = Certificate(
+    sha256="cd" * 32, subject="CN=service", issuer="CN=Rogue Interception CA",
+    not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A DNS result: addresses, an rcode failure, a timeout, or two responses (injection)."""
+
+    addresses: tuple[str, ...] = ()
+    failure: str | None = None
+    injected: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """An exchange result: which stage failed, how; or a block page."""
+
+    connect: str | None = None
+    tls: str | None = None
+    http: str | None = None
+    blockpage: str | None = None
+    certificate: Certificate | None = GOOD_CERT
+
+
+OK = Result()
+Decide = Callable[[str, tuple[object, ...]], object | None]
+
+
+@dataclass
+class ScriptedNetwork(Network):
+    dns: dict[tuple[Role, str], list[Answer]] = field(default_factory=dict)
+    exchanges: dict[tuple[str, int, Role], list[Result]] = field(default_factory=dict)
+    default_address: Callable[[str], str] = lambda host: "93.184.216.34"
+    interfere: Decide | None = None  # last word on every operation, for property tests
+    calls: defaultdict[tuple[object, ...], int] = field(default_factory=lambda: defaultdict(int))
+    now: float = 0.0
+
+    def clock(self) -> float:
+        self.now += 0.001
+        return self.now
+
+    def _next(self, key: tuple[object, ...], script: list[object] | None, default: object) -> object:
+        count = self.calls[key]
+        self.calls[key] += 1
+        if not script:
+            return default
+        return script[min(count, len(script) - 1)]
+
+    async def resolve(self, resolver: Resolver, hostname: str, role: Role, origin: float) -> Resolution:
+        key = (role, hostname)
+        answer = self._next(key, self.dns.get(key), Answer((self.default_address(hostname),)))  # type: ignore[arg-type]
+        if self.interfere is not None:
+            answer = self.interfere("dns", key) or answer
+        assert isinstance(answer, Answer)
+        t0 = self.clock() - origin
+        responses: list[DNSResponse] = []
+        failure = answer.failure
+        if answer.injected is not None:
+            responses.append(_response(answer.injected, t0 + 0.001))
+        if failure is None:
+            responses.append(_response(answer.addresses, t0 + 0.02))
+        elif failure.startswith("dns_") and failure != "dns_no_resolver":
+            rcode = {"dns_nxdomain_error": "NXDOMAIN", "dns_servfail_error": "SERVFAIL",
+                     "dns_refused_error": "REFUSED", "dns_no_answer": "NOERROR"}[failure]
+            responses.append(DNSResponse(t=t0 + 0.02, rcode=rcode))
+        if answer.injected is not None and failure is None:
+            failure = None
+        obs = DNSObservation(
+            hostname=hostname, query_type="A", resolver=resolver.label, role=role, t0=t0, t=t0 + 0.02,
+            failure=failure if not responses or answer.injected is None else None, responses=responses,
+        )
+        return Resolution(obs)
+
+    async def exchange(self, request: Exchange, origin: float) -> Outcome:
+        key = (request.ip, request.port, request.role)
+        result = self._next(key, self.exchanges.get(key), OK)  # type: ignore[arg-type]
+        if self.interfere is not None:
+            result = self.interfere("exchange", key) or result
+        assert isinstance(result, Result)
+        t0 = self.clock() - origin
+        tcp = TCPObservation(ip=request.ip, port=request.port, role=request.role, t0=t0, t=t0 + 0.01,
+                             failure=result.connect)
+        if result.connect is not None:
+            return tcp, None, None
+        tls = None
+        if request.tls:
+            verified = result.tls is None
+            tls = TLSObservation(
+                ip=request.ip, port=request.port, sni=request.sni, role=request.role, t0=t0 + 0.01,
+                t=t0 + 0.02, failure=result.tls, tls_version="TLSv1.3" if result.tls is None else None,
+                certificate=result.certificate if result.tls is None or result.tls.startswith("ssl_") else None,
+                verified=verified if result.tls is None or result.tls.startswith("ssl_") else None,
+            )
+            if result.tls is not None and not result.tls.startswith("ssl_"):
+                return tcp, tls, None
+        page = None
+        if request.http_path is not None:
+            page = HTTPObservation(
+                ip=request.ip, port=request.port, host=request.http_host or "", path=request.http_path,
+                role=request.role, t0=t0 + 0.02, t=t0 + 0.03, failure=result.http,
+                status=200 if result.http is None else None, blockpage=result.blockpage,
+                title="Access restricted" if result.blockpage else None,
+            )
+        return tcp, tls, page
+
+
+def _response(addresses: tuple[str, ...], t: float) -> DNSResponse:
+    return DNSResponse(t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype="A", data=a, ttl=300) for a in addresses])

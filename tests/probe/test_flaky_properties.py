@@ -1,0 +1,88 @@
+"""Properties: a flaky network never produces ``blocked``.
+
+The engine and rules run for real over a scripted network whose operations fail according
+to what hypothesis draws: a single transient failure of any kind, or packet loss, which
+shows up as timeouts in any pattern at all (hypothesis is free to pick the worst one).
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from probe import failures as f
+from tests.probe.fakes import Answer, Result, ScriptedNetwork
+from tests.probe.test_engine_scenarios import ADDRESSES, run
+
+DNS_FAILURES = [f.DNS_NXDOMAIN, f.DNS_SERVFAIL, f.DNS_REFUSED, f.DNS_NO_ANSWER, f.GENERIC_TIMEOUT]
+CONNECT_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_REFUSED, f.CONNECTION_RESET, f.HOST_UNREACHABLE]
+TLS_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_RESET, f.EOF_ERROR, f.SSL_UNKNOWN_AUTHORITY,
+                f.SSL_INVALID_HOSTNAME, f.SSL_FAILED_HANDSHAKE]
+HTTP_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_RESET, f.EOF_ERROR, f.HTTP_BAD_RESPONSE]
+
+transient_dns = st.one_of(
+    st.sampled_from(DNS_FAILURES).map(lambda x: Answer(failure=x)),
+    st.just(Answer(("10.10.34.34",))),
+)
+transient_exchange = st.one_of(
+    st.sampled_from(CONNECT_FAILURES).map(lambda x: Result(connect=x)),
+    st.sampled_from(TLS_FAILURES).map(lambda x: Result(tls=x)),
+    st.sampled_from(HTTP_FAILURES).map(lambda x: Result(http=x)),
+)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def clean_network() -> ScriptedNetwork:
+    return ScriptedNetwork(default_address=lambda host: ADDRESSES[host])
+
+
+@SETTINGS
+@given(which=st.integers(min_value=0, max_value=60), dns=transient_dns, exchange=transient_exchange)
+async def test_a_single_transient_failure_never_yields_blocked(which: int, dns: Answer, exchange: Result) -> None:
+    network = clean_network()
+    count = 0
+
+    def interfere(kind: str, key: tuple[object, ...]) -> object | None:
+        nonlocal count
+        count += 1
+        if count - 1 != which:
+            return None
+        return dns if kind == "dns" else exchange
+
+    network.interfere = interfere
+    verdicts = await run(network)
+    judged = {name: v for name, (v, _) in verdicts.items() if not name.startswith("control")}
+    assert set(judged.values()) == {"ok"}, verdicts
+    assert all(v != "blocked" for v, _ in verdicts.values()), verdicts
+
+
+loss_pattern = st.lists(st.booleans(), min_size=1, max_size=400)
+loss_stage = st.lists(st.sampled_from(["connect", "tls", "http"]), min_size=1, max_size=50)
+
+
+@SETTINGS
+@given(pattern=loss_pattern, stages=loss_stage, duplicate=st.booleans())
+async def test_packet_loss_in_any_pattern_never_yields_blocked(
+    pattern: list[bool], stages: list[str], duplicate: bool
+) -> None:
+    network = clean_network()
+    count = 0
+
+    def interfere(kind: str, key: tuple[object, ...]) -> object | None:
+        nonlocal count
+        lost = pattern[count % len(pattern)]
+        stage = stages[count % len(stages)]
+        count += 1
+        if kind == "dns":
+            if lost:
+                return Answer(failure=f.GENERIC_TIMEOUT)
+            # a retransmitted query can be answered twice, identically
+            address = ADDRESSES.get(str(key[1]), "93.184.216.34")
+            return Answer((address,), injected=(address,)) if duplicate else None
+        if not lost:
+            return None
+        return Result(**{stage: f.GENERIC_TIMEOUT})
+
+    network.interfere = interfere
+    verdicts = await run(network)
+    assert all(v != "blocked" for v, _ in verdicts.values()), verdicts
