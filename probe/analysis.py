@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -33,10 +33,21 @@ from probe.model import (
 from probe.targets import Service, Target
 
 RULES_VERSION: Final = "2026.11.1"
+_T = TypeVar("_T")
 
-_SEVERITY: Final[dict[Verdict, int]] = {"ok": 0, "down": 1, "offline": 2, "anomaly": 3, "blocked": 4}
+_SEVERITY: Final[dict[Verdict, int]] = {
+    "ok": 0,
+    "down": 1,
+    "offline": 2,
+    "anomaly": 3,
+    "blocked": 4,
+}
 _VERIFY: Final = frozenset(
-    {failures.SSL_UNKNOWN_AUTHORITY, failures.SSL_INVALID_CERTIFICATE, failures.SSL_INVALID_HOSTNAME}
+    {
+        failures.SSL_UNKNOWN_AUTHORITY,
+        failures.SSL_INVALID_CERTIFICATE,
+        failures.SSL_INVALID_HOSTNAME,
+    }
 )
 _REACHED_SERVER: Final = _VERIFY | {failures.SSL_FAILED_HANDSHAKE}
 _TCP_METHOD: Final[dict[str, Method]] = {
@@ -85,13 +96,19 @@ def analyse(service: Service, observations: Sequence[Observation], *, offline: b
     result = combine(endpoints)
     if service.is_control and result.verdict == "blocked":
         # Controls are measured once, without retries: never evidence of blocking.
-        return msgspec.structs.replace(result, verdict="anomaly", rules=[*result.rules, "control.unretried"])
+        return msgspec.structs.replace(
+            result, verdict="anomaly", rules=[*result.rules, "control.unretried"]
+        )
     return result
 
 
-def analyse_endpoint(target: Target, observations: Sequence[Observation], *, offline: bool) -> EndpointAnalysis:
+def analyse_endpoint(
+    target: Target, observations: Sequence[Observation], *, offline: bool
+) -> EndpointAnalysis:
     if offline:
-        finding = Finding("offline", "network.offline", "control services unreachable: this network is offline")
+        finding = Finding(
+            "offline", "network.offline", "control services unreachable: this network is offline"
+        )
         return _endpoint_result(target, [finding])
     facts = _Facts.of(observations)
     return _endpoint_result(target, list(_findings(facts)))
@@ -131,7 +148,7 @@ def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysi
     )
 
 
-def _unique(items: Iterable[str]) -> list[str]:  # type: ignore[misc]
+def _unique(items: Iterable[_T]) -> list[_T]:
     return list(dict.fromkeys(items))
 
 
@@ -151,18 +168,18 @@ class _Facts:
 
     @classmethod
     def of(cls, observations: Sequence[Observation]) -> _Facts:
-        def pick(kind: type, role: str | None = None) -> list:  # type: ignore[type-arg]
-            return [o for o in observations if isinstance(o, kind) and (role is None or o.role == role)]
-
+        dns = [o for o in observations if isinstance(o, DNSObservation)]
+        tls = [o for o in observations if isinstance(o, TLSObservation)]
+        http = [o for o in observations if isinstance(o, HTTPObservation)]
         return cls(
-            network_dns=pick(DNSObservation, "network"),
-            control_dns=pick(DNSObservation, "control"),
+            network_dns=[o for o in dns if o.role == "network"],
+            control_dns=[o for o in dns if o.role == "control"],
             tcp=[o for o in observations if isinstance(o, TCPObservation)],
-            tls=pick(TLSObservation, "network"),
-            control_tls=pick(TLSObservation, "control"),
-            http=pick(HTTPObservation, "network"),
-            control_http=pick(HTTPObservation, "control"),
-            health=pick(ControlObservation),
+            tls=[o for o in tls if o.role == "network"],
+            control_tls=[o for o in tls if o.role == "control"],
+            http=[o for o in http if o.role == "network"],
+            control_http=[o for o in http if o.role == "control"],
+            health=[o for o in observations if isinstance(o, ControlObservation)],
         )
 
     def network_addresses(self) -> set[str]:
@@ -245,7 +262,11 @@ def _dns_findings(facts: _Facts) -> Iterable[Finding]:
         yield from _dns_failure(facts.network_dns, facts.control_dns, control_ok)
         return
     addresses = [a for o in answered for a in o.addresses()]
-    if addresses and all(is_bogon(a) for a in addresses) and len(answered) == len(facts.network_dns):
+    if (
+        addresses
+        and all(is_bogon(a) for a in addresses)
+        and len(answered) == len(facts.network_dns)
+    ):
         if control_ok:
             yield Finding(
                 "blocked",
@@ -267,7 +288,10 @@ def _dns_findings(facts: _Facts) -> Iterable[Finding]:
 
 def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
     for obs in observations:
-        distinct = {(r.rcode, tuple(sorted(a.data for a in r.answers if a.rrtype in ("A", "AAAA")))) for r in obs.responses}
+        distinct = {
+            (r.rcode, tuple(sorted(a.data for a in r.answers if a.rrtype in ("A", "AAAA"))))
+            for r in obs.responses
+        }
         if len(distinct) > 1:
             shown = " then ".join(
                 f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in obs.responses[:3]
@@ -292,13 +316,20 @@ def _dns_failure(
         return
     described = f"network resolver: {failure} ×{len(network)}"
     if len(kinds) > 1:
-        yield Finding("anomaly", "dns.inconsistent", f"network resolver failed differently: {sorted(kinds)}", method, 0.3)
+        yield Finding(
+            "anomaly",
+            "dns.inconsistent",
+            f"network resolver failed differently: {sorted(k or 'answered' for k in kinds)}",
+            method,
+            0.3,
+        )
         return
     if failures.is_timeout(failure):
         yield Finding(
             "anomaly",
             "dns.timeout.control_resolves" if control_ok else "dns.timeout",
-            described + (f"; control resolver: {', '.join(sorted(control_ok))}" if control_ok else ""),
+            described
+            + (f"; control resolver: {', '.join(sorted(control_ok))}" if control_ok else ""),
             method,
             0.6 if control_ok else 0.3,
         )
@@ -312,7 +343,13 @@ def _dns_failure(
             0.9 if failure in (failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER) else 0.8,
         )
     elif control and all(c.failure == failure for c in control):
-        yield Finding("down", "dns.fails_everywhere", f"{described}; control resolver: {failure} too", method, 0.7)
+        yield Finding(
+            "down",
+            "dns.fails_everywhere",
+            f"{described}; control resolver: {failure} too",
+            method,
+            0.7,
+        )
     else:
         yield Finding("anomaly", f"{method or 'dns'}.unconfirmed", described, method, 0.4)
 
@@ -322,11 +359,17 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
     control = facts.control_addresses()
     hijack_suspect = bool(network) and not (network & control) and bool(control)
     results = {ip: _address_result(facts, ip) for ip in facts.tested_addresses()}
-    network_side = {ip: f for ip, f in results.items() if not control or ip in network or not network}
+    network_side = {
+        ip: f for ip, f in results.items() if not control or ip in network or not network
+    }
     contrast_side = {ip: f for ip, f in results.items() if ip not in network_side}
     if hijack_suspect and network_side and all(f is not None for f in network_side.values()):
         verified_elsewhere = [ip for ip, f in contrast_side.items() if f is None]
-        decisive = [f for f in network_side.values() if f is not None and f.verdict in ("blocked", "anomaly")]
+        decisive = [
+            f
+            for f in network_side.values()
+            if f is not None and f.verdict in ("blocked", "anomaly")
+        ]
         hijack_like = all(f is not None and _hijack_shaped(f) for f in network_side.values())
         if verified_elsewhere and hijack_like:
             yield Finding(
@@ -338,7 +381,9 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
                 "dns.hijack",
                 0.9,
             )
-            yield from (f for f in network_side.values() if f is not None and f.method == "http.blockpage")
+            yield from (
+                f for f in network_side.values() if f is not None and f.method == "http.blockpage"
+            )
             return
     for finding in results.values():
         if finding is not None:
@@ -347,9 +392,13 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
 
 def _hijack_shaped(finding: Finding) -> bool:
     """Failures a wrong address produces: another server's certificate or page, or a refusal."""
-    return finding.method in ("tls.mitm", "http.blockpage", "tcp.refused", "tcp.reset", "tcp.unreachable") or (
-        finding.rule.startswith("tls.wrong_name")
-    )
+    return finding.method in (
+        "tls.mitm",
+        "http.blockpage",
+        "tcp.refused",
+        "tcp.reset",
+        "tcp.unreachable",
+    ) or (finding.rule.startswith("tls.wrong_name"))
 
 
 def _address_result(facts: _Facts, ip: str) -> Finding | None:
@@ -359,7 +408,9 @@ def _address_result(facts: _Facts, ip: str) -> Finding | None:
         return None
     stages = {(a.stage, a.failure) for a in attempts}
     first = attempts[0]
-    if len(stages) > 1 and not all(a.http is not None and a.http.blockpage for a in attempts if a.stage == "http"):
+    if len(stages) > 1 and not all(
+        a.http is not None and a.http.blockpage for a in attempts if a.stage == "http"
+    ):
         return Finding(
             "anomaly",
             "failure.inconsistent",
@@ -376,7 +427,9 @@ def _address_result(facts: _Facts, ip: str) -> Finding | None:
 
 def _method_of(attempt: _Attempt) -> Method | None:
     failure = attempt.failure or ""
-    table = {"connect": _TCP_METHOD, "tls": _TLS_METHOD, "http": _HTTP_METHOD}.get(attempt.stage, {})
+    table = {"connect": _TCP_METHOD, "tls": _TLS_METHOD, "http": _HTTP_METHOD}.get(
+        attempt.stage, {}
+    )
     return table.get(failure)
 
 
@@ -402,9 +455,15 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
         return _certificate_finding(facts, ip, tls, controls)
     method = _TLS_METHOD.get(failure)
     contrast = f"control SNI {controls[0].sni if controls else '?'} reached the server {len(reached)}/{len(controls)}"
-    described = f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
+    described = (
+        f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
+    )
     control_held = len(controls) >= len(attempts) and len(reached) == len(controls)
-    if control_held and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) and len(attempts) >= 2:
+    if (
+        control_held
+        and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
+        and len(attempts) >= 2
+    ):
         return Finding("blocked", f"{method}.sni_contrast", described, method, 0.9)
     if control_held and failures.is_timeout(failure):
         return Finding("anomaly", "tls.timeout.sni_contrast", described, method, 0.6)
@@ -415,7 +474,11 @@ def _certificate_finding(
     facts: _Facts, ip: str, tls: TLSObservation, controls: list[TLSObservation]
 ) -> Finding:
     cert = tls.certificate
-    shown = f"certificate issued by {cert.issuer} (sha256 {cert.sha256[:16]}…)" if cert else "a certificate"
+    shown = (
+        f"certificate issued by {cert.issuer} (sha256 {cert.sha256[:16]}…)"
+        if cert
+        else "a certificate"
+    )
     if tls.failure == failures.SSL_INVALID_HOSTNAME:
         return Finding(
             "anomaly",

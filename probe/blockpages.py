@@ -30,7 +30,10 @@ FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
     _fp("ir.peyvandha", r"peyvandha\.ir|10\.10\.34\.3[4-6]"),
     _fp("tr.btk", r"bu internet sitesi.*(hakk[ıi]nda|tedbir)|5651 say[ıi]l[ıi] kanun"),
     _fp("id.internet_positif", r"internet ?positif|internetsehat"),
-    _fp("in.dot_order", r"has been blocked as per (the )?instructions? (of|from) (the )?(competent authority|department of telecommunications)"),
+    _fp(
+        "in.dot_order",
+        r"has been blocked as per (the )?instructions? (of|from) (the )?(competent authority|department of telecommunications)",
+    ),
     _fp("pk.pta", r"this site is not accessible\.?\s*pta|pakistan telecommunication authority"),
 )
 

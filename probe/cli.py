@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from probe import __version__, report
@@ -23,7 +23,7 @@ class UsageError(Exception):
     """Bad arguments or files: reported in one line, exit status 2."""
 
 
-def _positive(kind: type[float] | type[int]) -> object:
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
@@ -38,23 +38,50 @@ def _positive(kind: type[float] | type[int]) -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="censorwatch-probe", description="Test whether messengers and social sites are blocked from this network."
+        prog="censorwatch-probe",
+        description="Test whether messengers and social sites are blocked from this network.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="test once from this network and print verdicts")
-    check.add_argument("--targets", type=Path, metavar="FILE", help="target list (TOML); default: the shipped list")
-    check.add_argument("--service", action="append", default=[], metavar="NAME", help="only this service (repeatable)")
-    check.add_argument("--resolver", metavar="IP[:PORT]", help="the network's resolver; default: from /etc/resolv.conf")
+    check.add_argument(
+        "--targets", type=Path, metavar="FILE", help="target list (TOML); default: the shipped list"
+    )
+    check.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this service (repeatable)",
+    )
+    check.add_argument(
+        "--resolver",
+        metavar="IP[:PORT]",
+        help="the network's resolver; default: from /etc/resolv.conf",
+    )
     check.add_argument(
         "--control-resolver",
         metavar="URL",
         default=DEFAULT_CONTROL_RESOLVER,
         help=f"trusted resolver: https://…, tls://…, udp://IP[:PORT], tcp://IP[:PORT] (default {DEFAULT_CONTROL_RESOLVER})",
     )
-    check.add_argument("--ca-file", type=Path, metavar="PEM", help="extra trusted root certificates")
-    check.add_argument("--timeout", type=_positive(float), default=5.0, metavar="S", help="per-step timeout (default 5)")
-    check.add_argument("--concurrency", type=_positive(int), default=50, metavar="N", help="network operations at once (default 50)")
+    check.add_argument(
+        "--ca-file", type=Path, metavar="PEM", help="extra trusted root certificates"
+    )
+    check.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=5.0,
+        metavar="S",
+        help="per-step timeout (default 5)",
+    )
+    check.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=50,
+        metavar="N",
+        help="network operations at once (default 50)",
+    )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -83,8 +110,16 @@ async def _check(args: argparse.Namespace) -> int:
     try:
         network = SocketNetwork(Timing(timeout=args.timeout), args.ca_file)
     except OSError as exc:
-        raise UsageError(f"--ca-file: {args.ca_file}: not a PEM certificate bundle ({exc})") from exc
-    engine = Engine(network, network_resolver, control_resolver, Settings(concurrency=args.concurrency), ProbeInfo())
+        raise UsageError(
+            f"--ca-file: {args.ca_file}: not a PEM certificate bundle ({exc})"
+        ) from exc
+    engine = Engine(
+        network,
+        network_resolver,
+        control_resolver,
+        Settings(concurrency=args.concurrency),
+        ProbeInfo(),
+    )
     progress = _Progress(len(targets.services)) if sys.stderr.isatty() else None
     try:
         result = await engine.run(targets, progress)
@@ -93,7 +128,11 @@ async def _check(args: argparse.Namespace) -> int:
     if progress is not None:
         progress.clear()
     if args.json:
-        sys.stdout.buffer.write(report.to_json(result, network_resolver.label if network_resolver else None, control_resolver.label))
+        sys.stdout.buffer.write(
+            report.to_json(
+                result, network_resolver.label if network_resolver else None, control_resolver.label
+            )
+        )
     else:
         sys.stdout.write(report.table(result))
     sys.stdout.flush()
@@ -116,7 +155,9 @@ def _network_resolver(text: str | None) -> Resolver | None:
     except ResolverSpecError as exc:
         raise UsageError(f"--resolver: {exc}") from exc
     if resolver.transport not in ("udp", "tcp"):
-        raise UsageError("--resolver: the network's resolver is plain DNS: IP[:PORT], udp:// or tcp://")
+        raise UsageError(
+            "--resolver: the network's resolver is plain DNS: IP[:PORT], udp:// or tcp://"
+        )
     return resolver
 
 
@@ -129,7 +170,9 @@ class _Progress:
 
     def __call__(self, measurement: Measurement) -> None:
         self.done += 1
-        sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {measurement.service}: {measurement.analysis.verdict}")
+        sys.stderr.write(
+            f"\r\x1b[K[{self.done}/{self.total}] {measurement.service}: {measurement.analysis.verdict}"
+        )
         sys.stderr.flush()
 
     def clear(self) -> None:

@@ -18,6 +18,7 @@ from typing import Final
 import aiohttp
 import dns.asyncquery
 import dns.exception
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -51,7 +52,7 @@ def system_resolver(path: Path = RESOLV_CONF) -> Resolver | None:
 
 def make_query(hostname: str, rdtype: str = "A") -> dns.message.QueryMessage:
     query = dns.message.make_query(hostname, rdtype)
-    query.flags |= dns.flags.RD  # type: ignore[attr-defined]
+    query.flags |= dns.flags.RD
     return query
 
 
@@ -87,7 +88,7 @@ class _Listener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         try:
             message = dns.message.from_wire(data)
-        except Exception:  # noqa: BLE001 - a malformed datagram is noise, not a response
+        except Exception:  # a malformed datagram is noise, not a response
             return
         if not self.query.is_response(message):
             return
@@ -124,7 +125,9 @@ class QueryContext:
             responses=responses,
         )
 
-    def from_responses(self, t0: float, messages: list[tuple[float, dns.message.Message]]) -> DNSObservation:
+    def from_responses(
+        self, t0: float, messages: list[tuple[float, dns.message.Message]]
+    ) -> DNSObservation:
         facts = [response_fact(m, when - self.origin) for when, m in messages]
         t = messages[0][0] - self.origin
         return self.observation(t0, t, failure_of(facts[0], self.rdtype), facts)
@@ -142,23 +145,27 @@ async def query_udp(ctx: QueryContext) -> Resolution:
             lambda: listener, remote_addr=(ctx.resolver.host, ctx.resolver.port)
         )
     except OSError as exc:
-        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), []))
+        return Resolution(
+            ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), [])
+        )
     try:
         await _send_until_answered(transport, wire, first, ctx.timeout)
-    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+    except Exception as exc:  # translated into a failure string at this edge
         transport.close()
-        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), []))
+        return Resolution(
+            ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), [])
+        )
     first_obs = ctx.from_responses(t0, list(listener.responses))
     late = asyncio.ensure_future(_linger(transport, listener, ctx, t0))
     return Resolution(first_obs, late)
 
 
 async def _send_until_answered(
-    transport: asyncio.DatagramTransport, wire: bytes, first: asyncio.Future[None], timeout: float
+    transport: asyncio.DatagramTransport, wire: bytes, first: asyncio.Future[None], limit: float
 ) -> None:
     """Send, and resend about once a second, until a response arrives or time is up."""
-    interval = min(1.0, max(timeout / 3, 0.05))
-    async with asyncio.timeout(timeout):
+    interval = min(1.0, max(limit / 3, 0.05))
+    async with asyncio.timeout(limit):
         while True:
             transport.sendto(wire)
             done, _ = await asyncio.wait({first}, timeout=interval)
@@ -185,7 +192,9 @@ async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) ->
     try:
         address = await _address_of(ctx.resolver.host, ctx.resolver.port)
         if tls_context is None:
-            answer = await dns.asyncquery.tcp(query, address, timeout=ctx.timeout, port=ctx.resolver.port)
+            answer = await dns.asyncquery.tcp(
+                query, address, timeout=ctx.timeout, port=ctx.resolver.port
+            )
         else:
             answer = await dns.asyncquery.tls(
                 query,
@@ -195,12 +204,14 @@ async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) ->
                 ssl_context=tls_context,
                 server_hostname=ctx.resolver.host,
             )
-    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+    except Exception as exc:  # translated into a failure string at this edge
         return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
     return Resolution(ctx.from_responses(t0, [(loop.time(), answer)]))
 
 
-async def query_https(ctx: QueryContext, session: aiohttp.ClientSession, tls_context: ssl.SSLContext) -> Resolution:
+async def query_https(
+    ctx: QueryContext, session: aiohttp.ClientSession, tls_context: ssl.SSLContext
+) -> Resolution:
     """DoH (RFC 8484, POST)."""
     loop = asyncio.get_running_loop()
     query = make_query(ctx.hostname, ctx.rdtype)
@@ -210,12 +221,14 @@ async def query_https(ctx: QueryContext, session: aiohttp.ClientSession, tls_con
     headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
     try:
         async with asyncio.timeout(ctx.timeout):
-            async with session.post(ctx.resolver.url, data=query.to_wire(), headers=headers, ssl=tls_context) as reply:
+            async with session.post(
+                ctx.resolver.url, data=query.to_wire(), headers=headers, ssl=tls_context
+            ) as reply:
                 body = await reply.content.read(65536)
                 if reply.status != 200:
                     raise _BadReply(reply.status)
         message = dns.message.from_wire(body)
-    except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+    except Exception as exc:  # translated into a failure string at this edge
         return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
     return Resolution(ctx.from_responses(t0, [(loop.time(), message)]))
 

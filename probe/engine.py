@@ -9,6 +9,7 @@ flaky moment on the volunteer's network is never mistaken for blocking.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -64,61 +65,50 @@ class Engine:
         network_resolver: Resolver | None,
         control_resolver: Resolver,
         settings: Settings = Settings(),
-        probe: ProbeInfo = ProbeInfo(),
+        probe: ProbeInfo | None = None,
     ) -> None:
         self.network = network
         self.network_resolver = network_resolver
         self.control_resolver = control_resolver
         self.settings = settings
-        self.probe = probe
+        self.probe = probe or ProbeInfo()
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._health: Exchange | None = None
         self._health_host: str | None = None
 
     async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
+        """Controls first (they decide whether judging is possible), then the rest at once;
+        ``progress`` hears of each service as soon as it is done."""
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
         self._choose_health_check(control_runs)
         offline = bool(controls) and self._health is None
-        judged = [s for s in targets.services if not s.is_control]
-        runs = await asyncio.gather(*(self._measure(s, offline) for s in judged))
-        measurements = [
-            self._finish(run, offline) for run in [*control_runs, *runs]
-        ]
-        if progress is not None:
-            for m in measurements:
-                progress(m)
-        return Report(measurements, offline)
+        done = [self._finish(run, offline) for run in control_runs]
 
-    async def run_streaming(self, targets: TargetList, progress: Progress) -> Report:
-        """Like ``run``, reporting each service as soon as it is done."""
-        controls = [s for s in targets.services if s.is_control]
-        control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
-        self._choose_health_check(control_runs)
-        offline = bool(controls) and self._health is None
-        measurements = [self._finish(run, offline) for run in control_runs]
-        for m in measurements:
-            progress(m)
-
-        async def one(service: Service) -> Measurement:
+        async def judge(service: Service) -> Measurement:
             measurement = self._finish(await self._measure(service, offline), offline)
-            progress(measurement)
+            if progress is not None:
+                progress(measurement)
             return measurement
 
         judged = [s for s in targets.services if not s.is_control]
-        measurements += await asyncio.gather(*(one(s) for s in judged))
-        return Report(measurements, offline)
+        done += await asyncio.gather(*(judge(s) for s in judged))
+        return Report(done, offline)
 
     # -- one service ---------------------------------------------------------------------
 
     async def _measure(self, service: Service, offline: bool | None) -> _Run:
         run = _Run(service, self.network.clock(), utc_now(), time.monotonic())
         retry = offline is False
-        await asyncio.gather(*(self._endpoint(run, i, t, retry) for i, t in enumerate(service.endpoints)))
+        await asyncio.gather(
+            *(self._endpoint(run, i, t, retry) for i, t in enumerate(service.endpoints))
+        )
         for index, resolution in run.pending:
             settled = await resolution.settled()
             run.observations[index] = msgspec.structs.replace(
-                settled, attempt=run.observations[index].attempt, endpoint=run.observations[index].endpoint
+                settled,
+                attempt=run.observations[index].attempt,
+                endpoint=run.observations[index].endpoint,
             )
         return run
 
@@ -148,7 +138,6 @@ class Engine:
     def _choose_health_check(self, control_runs: list[_Run]) -> None:
         """Pick a control target that just worked, to re-test between retries."""
         for run in control_runs:
-            hosts = {o.ip: o.hostname for o in run.observations if False}  # noqa: F841
             for obs in run.observations:
                 if isinstance(obs, TCPObservation) and obs.failure is None:
                     target = run.service.endpoints[obs.endpoint or 0]
@@ -194,7 +183,7 @@ class Engine:
 class _Run:
     service: Service
     origin: float
-    start_time: object
+    start_time: dt.datetime
     started: float
     observations: list[Observation] = field(default_factory=list)
     pending: list[tuple[int, Resolution]] = field(default_factory=list)
@@ -247,14 +236,23 @@ class _EndpointRun:
             self.run.add(observation)
             return observation
         resolution = await self.engine.limited(
-            self.network.resolve(resolver, self.target.host, "network" if role == "network" else "control", self.run.origin)
+            self.network.resolve(
+                resolver,
+                self.target.host,
+                "network" if role == "network" else "control",
+                self.run.origin,
+            )
         )
-        observation = msgspec.structs.replace(resolution.first, attempt=attempt, endpoint=self.index)
+        observation = msgspec.structs.replace(
+            resolution.first, attempt=attempt, endpoint=self.index
+        )
         self.run.add(observation)
         self.run.pending.append((len(self.run.observations) - 1, resolution))
         return observation
 
-    async def retry_dns(self, network_dns: DNSObservation, control_dns: DNSObservation) -> DNSObservation:
+    async def retry_dns(
+        self, network_dns: DNSObservation, control_dns: DNSObservation
+    ) -> DNSObservation:
         """A network-resolver failure (or a bogus answer) is repeated before it counts."""
         if not self.retry or not _dns_suspicious(network_dns):
             return network_dns
@@ -336,7 +334,9 @@ def addresses_to_test(network: DNSObservation, control: DNSObservation, limit: i
     usable = [a for a in _ipv4_first(network.addresses()) if not is_bogon(a)]
     trusted = [a for a in _ipv4_first(control.addresses()) if a not in usable]
     if network.failure is None and usable:
-        return AddressPlan(usable[:limit], trusted[:limit] if not set(usable) & set(control.addresses()) else [])
+        return AddressPlan(
+            usable[:limit], trusted[:limit] if not set(usable) & set(control.addresses()) else []
+        )
     return AddressPlan(trusted[:limit], [])
 
 
@@ -376,7 +376,10 @@ def _needs_control(outcome: Outcome) -> bool:
 
 def _last_failure(outcome: Outcome) -> str | None:
     for obs in reversed(outcome):
-        if isinstance(obs, TCPObservation | TLSObservation | HTTPObservation) and obs.failure is not None:
+        if (
+            isinstance(obs, TCPObservation | TLSObservation | HTTPObservation)
+            and obs.failure is not None
+        ):
             return obs.failure
     return None
 

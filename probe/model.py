@@ -60,12 +60,12 @@ class Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Base of every wire type: immutable, and unknown fields are an error."""
 
 
-class Software(Strict, kw_only=True):
+class Software(Strict, frozen=True, kw_only=True):
     name: ShortText
     version: ShortText
 
 
-class ProbeInfo(Strict, kw_only=True):
+class ProbeInfo(Strict, frozen=True, kw_only=True):
     """Who measured, without saying where from beyond network and country."""
 
     id: ShortText | None = None
@@ -76,7 +76,7 @@ class ProbeInfo(Strict, kw_only=True):
     missing_evidence: list[ShortText] = []
 
 
-class Endpoint(Strict, kw_only=True):
+class Endpoint(Strict, frozen=True, kw_only=True):
     """An endpoint as tested: a name to resolve or a fixed address, a port, TLS or not."""
 
     port: Port
@@ -91,13 +91,13 @@ class Endpoint(Strict, kw_only=True):
         return f"{self.host or self.ip}:{self.port}"
 
 
-class DNSAnswer(Strict, kw_only=True):
+class DNSAnswer(Strict, frozen=True, kw_only=True):
     rrtype: ShortText
     data: ShortText
     ttl: Annotated[int, msgspec.Meta(ge=0)]
 
 
-class DNSResponse(Strict, kw_only=True):
+class DNSResponse(Strict, frozen=True, kw_only=True):
     """One response that arrived for a query; an injected answer shows up as a second one."""
 
     t: Seconds
@@ -105,7 +105,7 @@ class DNSResponse(Strict, kw_only=True):
     answers: list[DNSAnswer] = []
 
 
-class DNSObservation(Strict, kw_only=True, tag="dns", tag_field="step"):
+class DNSObservation(Strict, frozen=True, kw_only=True, tag="dns", tag_field="step"):
     hostname: ShortText
     query_type: ShortText
     resolver: ShortText
@@ -125,7 +125,7 @@ class DNSObservation(Strict, kw_only=True, tag="dns", tag_field="step"):
         return [a.data for a in self.responses[0].answers if a.rrtype in ("A", "AAAA")]
 
 
-class TCPObservation(Strict, kw_only=True, tag="tcp", tag_field="step"):
+class TCPObservation(Strict, frozen=True, kw_only=True, tag="tcp", tag_field="step"):
     ip: ShortText
     port: Port
     role: Role = "network"
@@ -137,7 +137,7 @@ class TCPObservation(Strict, kw_only=True, tag="tcp", tag_field="step"):
     endpoint: int | None = None
 
 
-class Certificate(Strict, kw_only=True):
+class Certificate(Strict, frozen=True, kw_only=True):
     sha256: ShortText
     subject: ShortText
     issuer: ShortText
@@ -146,7 +146,7 @@ class Certificate(Strict, kw_only=True):
     san: list[ShortText] = []
 
 
-class TLSObservation(Strict, kw_only=True, tag="tls", tag_field="step"):
+class TLSObservation(Strict, frozen=True, kw_only=True, tag="tls", tag_field="step"):
     """A handshake. ``role`` is ``control`` for the innocuous control SNI."""
 
     ip: ShortText
@@ -164,7 +164,7 @@ class TLSObservation(Strict, kw_only=True, tag="tls", tag_field="step"):
     endpoint: int | None = None
 
 
-class HTTPObservation(Strict, kw_only=True, tag="http", tag_field="step"):
+class HTTPObservation(Strict, frozen=True, kw_only=True, tag="http", tag_field="step"):
     ip: ShortText
     port: Port
     host: ShortText
@@ -183,7 +183,7 @@ class HTTPObservation(Strict, kw_only=True, tag="http", tag_field="step"):
     endpoint: int | None = None
 
 
-class ControlObservation(Strict, kw_only=True, tag="control", tag_field="step"):
+class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_field="step"):
     """A check of this network's health taken between retries (the sandwich)."""
 
     target: ShortText
@@ -191,13 +191,16 @@ class ControlObservation(Strict, kw_only=True, tag="control", tag_field="step"):
     t: Seconds
     failure: ShortText | None = None
     operation: ShortText = "connect"
+    attempt: int = 0
     endpoint: int | None = None
 
 
-Observation = DNSObservation | TCPObservation | TLSObservation | HTTPObservation | ControlObservation
+Observation = (
+    DNSObservation | TCPObservation | TLSObservation | HTTPObservation | ControlObservation
+)
 
 
-class EndpointAnalysis(Strict, kw_only=True):
+class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     endpoint: ShortText
     verdict: Verdict
     methods: list[Method] = []
@@ -206,7 +209,7 @@ class EndpointAnalysis(Strict, kw_only=True):
     evidence: list[ShortText] = []
 
 
-class Analysis(Strict, kw_only=True):
+class Analysis(Strict, frozen=True, kw_only=True):
     verdict: Verdict
     methods: list[Method] = []
     confidence: Confidence = 0.0
@@ -216,7 +219,7 @@ class Analysis(Strict, kw_only=True):
     evidence: list[ShortText] = []
 
 
-class Measurement(Strict, kw_only=True):
+class Measurement(Strict, frozen=True, kw_only=True):
     id: uuid.UUID
     format_version: ShortText
     software: Software
@@ -267,7 +270,9 @@ def from_builtins(value: object) -> Measurement:
 
 def check_invariants(measurement: Measurement) -> None:
     """Rules the types alone cannot say."""
-    if measurement.start_time.tzinfo is None or measurement.start_time.utcoffset() != dt.timedelta(0):
+    if measurement.start_time.tzinfo is None or measurement.start_time.utcoffset() != dt.timedelta(
+        0
+    ):
         raise msgspec.ValidationError("start_time must be UTC - at `$.start_time`")
     if measurement.format_version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
         raise msgspec.ValidationError(

@@ -9,8 +9,10 @@ censored namespace. Nothing else in the probe opens a socket.
 from __future__ import annotations
 
 import abc
+import asyncio
 import ipaddress
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,13 +65,20 @@ def parse_resolver(text: str) -> Resolver:
             raise ResolverSpecError(f"{text!r}: not a DoH URL (https://HOST[:PORT]/PATH)")
         host = match.group(1).strip("[]")
         port = _port(text, match.group(2), 443)
-        return Resolver("https", host, port, url=f"https://{rest}" if match.group(3) else f"https://{rest}/dns-query")
+        return Resolver(
+            "https",
+            host,
+            port,
+            url=f"https://{rest}" if match.group(3) else f"https://{rest}/dns-query",
+        )
     host, port_text = _split_host_port(text, rest)
     if scheme in ("udp", "tcp"):
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ResolverSpecError(f"{text!r}: a {scheme} resolver must be an IP address") from None
+            raise ResolverSpecError(
+                f"{text!r}: a {scheme} resolver must be an IP address"
+            ) from None
     return Resolver(scheme, host, _port(text, port_text, _DEFAULT_PORTS[scheme]))  # type: ignore[arg-type]
 
 
@@ -99,7 +108,7 @@ class Resolution:
     arrived later in the listening window (an injected answer and the real one)."""
 
     first: DNSObservation
-    late: abc.Awaitable[DNSObservation] | None = None
+    late: Awaitable[DNSObservation] | None = None
 
     async def settled(self) -> DNSObservation:
         return self.first if self.late is None else await self.late
@@ -131,7 +140,9 @@ class Network(abc.ABC):
     (a value of the event loop's clock taken at the measurement's start)."""
 
     @abc.abstractmethod
-    async def resolve(self, resolver: Resolver, hostname: str, role: Role, origin: float) -> Resolution: ...
+    async def resolve(
+        self, resolver: Resolver, hostname: str, role: Role, origin: float
+    ) -> Resolution: ...
 
     @abc.abstractmethod
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
@@ -139,8 +150,6 @@ class Network(abc.ABC):
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""
-        import asyncio
-
         return asyncio.get_running_loop().time()
 
     async def close(self) -> None:  # noqa: B027 - optional hook

@@ -59,6 +59,8 @@ def table(report: Report) -> str:
         lines.append(f"{head}  {evidence}".rstrip())
     if report.offline:
         lines.append("")
-        lines.append("This network looks offline: control services are unreachable, so no judgement about")
+        lines.append(
+            "This network looks offline: control services are unreachable, so no judgement about"
+        )
         lines.append("blocking is possible. Nothing above is evidence of censorship.")
     return "\n".join(lines) + "\n"

@@ -24,13 +24,17 @@ class Timing:
 
 
 class SocketNetwork(Network):
-    def __init__(self, timing: Timing = Timing(), ca_file: Path | None = None) -> None:
-        self.timing = timing
+    def __init__(self, timing: Timing | None = None, ca_file: Path | None = None) -> None:
+        self.timing = timing or Timing()
         self.contexts = Contexts.build(ca_file)
         self._session: aiohttp.ClientSession | None = None
 
-    async def resolve(self, resolver: Resolver, hostname: str, role: Role, origin: float) -> Resolution:
-        ctx = dns.QueryContext(hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window)
+    async def resolve(
+        self, resolver: Resolver, hostname: str, role: Role, origin: float
+    ) -> Resolution:
+        ctx = dns.QueryContext(
+            hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window
+        )
         if resolver.transport == "udp":
             return await dns.query_udp(ctx)
         if resolver.transport == "tcp":
@@ -59,7 +63,11 @@ class SocketNetwork(Network):
         try:
             if not request.tls:
                 return step.tcp, None, await step.http(http.PlainChannel(reader, writer))
-            context = self.contexts.verify_name if request.role == "network" else self.contexts.verify_chain
+            context = (
+                self.contexts.verify_name
+                if request.role == "network"
+                else self.contexts.verify_chain
+            )
             channel = await step.handshake(reader, writer, context)
         finally:
             if not request.tls or step.tls_failure is not None:
@@ -91,12 +99,18 @@ class SocketNetwork(Network):
 
 
 _VERIFY_FAILURES = frozenset(
-    {failures.SSL_UNKNOWN_AUTHORITY, failures.SSL_INVALID_HOSTNAME, failures.SSL_INVALID_CERTIFICATE}
+    {
+        failures.SSL_UNKNOWN_AUTHORITY,
+        failures.SSL_INVALID_HOSTNAME,
+        failures.SSL_INVALID_CERTIFICATE,
+    }
 )
 
 
 def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservation:
-    return msgspec.structs.replace(tls, certificate=channel.certificate(), tls_version=channel.version)
+    return msgspec.structs.replace(
+        tls, certificate=channel.certificate(), tls_version=channel.version
+    )
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -112,7 +126,9 @@ class _Step:
         self.origin = origin
         self.timeout = timeout
         self.loop = asyncio.get_running_loop()
-        self.tcp = TCPObservation(ip=request.ip, port=request.port, role=request.role, t0=0.0, t=0.0)
+        self.tcp = TCPObservation(
+            ip=request.ip, port=request.port, role=request.role, t0=0.0, t=0.0
+        )
         self.tls: TLSObservation | None = None
         self.tls_failure: str | None = None
 
@@ -124,7 +140,7 @@ class _Step:
         try:
             async with asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(self.request.ip, self.request.port)
-        except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        except Exception as exc:  # translated into a failure string at this edge
             failure = failures.from_exception(exc)
             self.tcp = msgspec.structs.replace(self.tcp, t0=t0, t=self.now(), failure=failure)
             return None
@@ -138,7 +154,7 @@ class _Step:
         try:
             async with asyncio.timeout(self.timeout):
                 channel = await handshake(reader, writer, context, self.request.sni)
-        except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        except Exception as exc:  # translated into a failure string at this edge
             self.tls_failure = failures.from_exception(exc)
             self.tls = TLSObservation(
                 ip=self.request.ip,
@@ -179,7 +195,7 @@ class _Step:
                 response = await http.get(channel, host, request.http_path, request.blockpage_hints)
         except http.BadResponse:
             failure = failures.HTTP_BAD_RESPONSE
-        except Exception as exc:  # noqa: BLE001 - translated into a failure string at this edge
+        except Exception as exc:  # translated into a failure string at this edge
             failure = failures.from_exception(exc)
         return HTTPObservation(
             ip=request.ip,

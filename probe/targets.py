@@ -16,7 +16,9 @@ from typing import Any, Final
 
 DEFAULT_CONTROL_SNI: Final = "example.com"
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
-_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?$"
+)
 _SERVICES_HEADER: Final = re.compile(r"^\s*\[\[\s*services\s*\]\]")
 _ENDPOINTS_HEADER: Final = re.compile(r"^\s*\[\[\s*services\.endpoints\s*\]\]")
 _SERVICE_KEYS: Final = frozenset(
@@ -88,7 +90,10 @@ class TargetList:
         unknown = [n for n in names if n not in known]
         if unknown:
             raise TargetListError(
-                self.source, None, None, f"no such service: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                self.source,
+                None,
+                None,
+                f"no such service: {', '.join(unknown)}; known: {', '.join(sorted(known))}",
             )
         chosen = set(names)
         kept = tuple(s for s in self.services if s.name in chosen or s.is_control)
@@ -116,7 +121,9 @@ def parse(text: str, source: str) -> TargetList:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        raise TargetListError(source, int(match.group(1)) if match else None, None, f"invalid TOML: {exc}") from exc
+        raise TargetListError(
+            source, int(match.group(1)) if match else None, None, f"invalid TOML: {exc}"
+        ) from exc
     return _Parser(text, source).target_list(document)
 
 
@@ -125,7 +132,9 @@ class _Parser:
         self.lines = text.splitlines()
         self.source = source
 
-    def fail(self, problem: str, key: str | None, service: int | None = None, endpoint: int | None = None) -> TargetListError:
+    def fail(
+        self, problem: str, key: str | None, service: int | None = None, endpoint: int | None = None
+    ) -> TargetListError:
         return TargetListError(self.source, self.line_of(key, service, endpoint), key, problem)
 
     def line_of(self, key: str | None, service: int | None, endpoint: int | None) -> int | None:
@@ -134,7 +143,9 @@ class _Parser:
         if service is not None:
             start, stop = self._nth(_SERVICES_HEADER, service, start, stop, (_SERVICES_HEADER,))
             if endpoint is not None:
-                start, stop = self._nth(_ENDPOINTS_HEADER, endpoint, start, stop, (_ENDPOINTS_HEADER,))
+                start, stop = self._nth(
+                    _ENDPOINTS_HEADER, endpoint, start, stop, (_ENDPOINTS_HEADER,)
+                )
         if key:
             pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
             for number in range(start, stop):
@@ -143,7 +154,12 @@ class _Parser:
         return start + 1 if service is not None and start < len(self.lines) else None
 
     def _nth(
-        self, header: re.Pattern[str], index: int, start: int, stop: int, ends: tuple[re.Pattern[str], ...]
+        self,
+        header: re.Pattern[str],
+        index: int,
+        start: int,
+        stop: int,
+        ends: tuple[re.Pattern[str], ...],
     ) -> tuple[int, int]:
         """Lines of the index-th table with this header between start and stop."""
         found = [n for n in range(start, stop) if header.match(self.lines[n])]
@@ -175,7 +191,9 @@ class _Parser:
             raise self.fail("must be a table", "services", i)
         unknown = sorted(set(raw) - _SERVICE_KEYS)
         if unknown:
-            raise self.fail(f"unknown key (allowed: {', '.join(sorted(_SERVICE_KEYS))})", unknown[0], i)
+            raise self.fail(
+                f"unknown key (allowed: {', '.join(sorted(_SERVICE_KEYS))})", unknown[0], i
+            )
         name = self.string(raw, "name", i, required=True)
         if not _NAME.match(name):
             raise self.fail(f"{name!r} is not a valid name ([a-z0-9_-]+)", "name", i)
@@ -186,11 +204,15 @@ class _Parser:
         control_sni = self.string(raw, "control_sni", i) or DEFAULT_CONTROL_SNI
         raw_endpoints = raw.get("endpoints")
         if not isinstance(raw_endpoints, list) or not raw_endpoints:
-            raise self.fail("a service needs at least one [[services.endpoints]] table", "endpoints", i)
+            raise self.fail(
+                "a service needs at least one [[services.endpoints]] table", "endpoints", i
+            )
         endpoints = tuple(self.endpoint(e, i, j, control_sni) for j, e in enumerate(raw_endpoints))
         hints = self.string_list(raw, "blockpage_hints", i)
         asns = raw.get("expected_asns", [])
-        if not isinstance(asns, list) or not all(isinstance(a, int) and not isinstance(a, bool) and 0 <= a < 2**32 for a in asns):
+        if not isinstance(asns, list) or not all(
+            isinstance(a, int) and not isinstance(a, bool) and 0 <= a < 2**32 for a in asns
+        ):
             raise self.fail("must be a list of AS numbers", "expected_asns", i)
         return Service(name, title, category, endpoints, tuple(hints), tuple(asns))
 
@@ -199,7 +221,9 @@ class _Parser:
             raise self.fail("must be a table", "endpoints", i)
         unknown = sorted(set(raw) - _ENDPOINT_KEYS)
         if unknown:
-            raise self.fail(f"unknown key (allowed: {', '.join(sorted(_ENDPOINT_KEYS))})", unknown[0], i, j)
+            raise self.fail(
+                f"unknown key (allowed: {', '.join(sorted(_ENDPOINT_KEYS))})", unknown[0], i, j
+            )
         host = self.string(raw, "host", i, j)
         ip = self.string(raw, "ip", i, j)
         if (host is None) == (ip is None):
@@ -228,7 +252,9 @@ class _Parser:
             raise self.fail("http_path must start with /", "http_path", i, j)
         return Target(port, host, ip, tls, sni, endpoint_control, http_path)
 
-    def string(self, raw: dict[str, Any], key: str, i: int, j: int | None = None, *, required: bool = False) -> Any:
+    def string(
+        self, raw: dict[str, Any], key: str, i: int, j: int | None = None, *, required: bool = False
+    ) -> Any:
         value = raw.get(key)
         if value is None:
             if required:

@@ -23,12 +23,18 @@ from probe.model import (
 from probe.network import Exchange, Network, Outcome, Resolution, Resolver
 
 GOOD_CERT = Certificate(
-    sha256="ab" * 32, subject="CN=service", issuer="CN=Trusted CA", not_before="2026-01-01T00:00:00Z",
+    sha256="ab" * 32,
+    subject="CN=service",
+    issuer="CN=Trusted CA",
+    not_before="2026-01-01T00:00:00Z",
     not_after="2027-01-01T00:00:00Z",
 )
 ROGUE_CERT = Certificate(
-    sha256="cd" * 32, subject="CN=service", issuer="CN=Rogue Interception CA",
-    not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z",
+    sha256="cd" * 32,
+    subject="CN=service",
+    issuer="CN=Rogue Interception CA",
+    not_before="2026-01-01T00:00:00Z",
+    not_after="2027-01-01T00:00:00Z",
 )
 
 
@@ -69,14 +75,18 @@ class ScriptedNetwork(Network):
         self.now += 0.001
         return self.now
 
-    def _next(self, key: tuple[object, ...], script: list[object] | None, default: object) -> object:
+    def _next(
+        self, key: tuple[object, ...], script: list[object] | None, default: object
+    ) -> object:
         count = self.calls[key]
         self.calls[key] += 1
         if not script:
             return default
         return script[min(count, len(script) - 1)]
 
-    async def resolve(self, resolver: Resolver, hostname: str, role: Role, origin: float) -> Resolution:
+    async def resolve(
+        self, resolver: Resolver, hostname: str, role: Role, origin: float
+    ) -> Resolution:
         key = (role, hostname)
         answer = self._next(key, self.dns.get(key), Answer((self.default_address(hostname),)))  # type: ignore[arg-type]
         if self.interfere is not None:
@@ -90,14 +100,24 @@ class ScriptedNetwork(Network):
         if failure is None:
             responses.append(_response(answer.addresses, t0 + 0.02))
         elif failure.startswith("dns_") and failure != "dns_no_resolver":
-            rcode = {"dns_nxdomain_error": "NXDOMAIN", "dns_servfail_error": "SERVFAIL",
-                     "dns_refused_error": "REFUSED", "dns_no_answer": "NOERROR"}[failure]
+            rcode = {
+                "dns_nxdomain_error": "NXDOMAIN",
+                "dns_servfail_error": "SERVFAIL",
+                "dns_refused_error": "REFUSED",
+                "dns_no_answer": "NOERROR",
+            }[failure]
             responses.append(DNSResponse(t=t0 + 0.02, rcode=rcode))
         if answer.injected is not None and failure is None:
             failure = None
         obs = DNSObservation(
-            hostname=hostname, query_type="A", resolver=resolver.label, role=role, t0=t0, t=t0 + 0.02,
-            failure=failure if not responses or answer.injected is None else None, responses=responses,
+            hostname=hostname,
+            query_type="A",
+            resolver=resolver.label,
+            role=role,
+            t0=t0,
+            t=t0 + 0.02,
+            failure=failure if not responses or answer.injected is None else None,
+            responses=responses,
         )
         return Resolution(obs)
 
@@ -108,17 +128,31 @@ class ScriptedNetwork(Network):
             result = self.interfere("exchange", key) or result
         assert isinstance(result, Result)
         t0 = self.clock() - origin
-        tcp = TCPObservation(ip=request.ip, port=request.port, role=request.role, t0=t0, t=t0 + 0.01,
-                             failure=result.connect)
+        tcp = TCPObservation(
+            ip=request.ip,
+            port=request.port,
+            role=request.role,
+            t0=t0,
+            t=t0 + 0.01,
+            failure=result.connect,
+        )
         if result.connect is not None:
             return tcp, None, None
         tls = None
         if request.tls:
             verified = result.tls is None
             tls = TLSObservation(
-                ip=request.ip, port=request.port, sni=request.sni, role=request.role, t0=t0 + 0.01,
-                t=t0 + 0.02, failure=result.tls, tls_version="TLSv1.3" if result.tls is None else None,
-                certificate=result.certificate if result.tls is None or result.tls.startswith("ssl_") else None,
+                ip=request.ip,
+                port=request.port,
+                sni=request.sni,
+                role=request.role,
+                t0=t0 + 0.01,
+                t=t0 + 0.02,
+                failure=result.tls,
+                tls_version="TLSv1.3" if result.tls is None else None,
+                certificate=result.certificate
+                if result.tls is None or result.tls.startswith("ssl_")
+                else None,
                 verified=verified if result.tls is None or result.tls.startswith("ssl_") else None,
             )
             if result.tls is not None and not result.tls.startswith("ssl_"):
@@ -126,13 +160,22 @@ class ScriptedNetwork(Network):
         page = None
         if request.http_path is not None:
             page = HTTPObservation(
-                ip=request.ip, port=request.port, host=request.http_host or "", path=request.http_path,
-                role=request.role, t0=t0 + 0.02, t=t0 + 0.03, failure=result.http,
-                status=200 if result.http is None else None, blockpage=result.blockpage,
+                ip=request.ip,
+                port=request.port,
+                host=request.http_host or "",
+                path=request.http_path,
+                role=request.role,
+                t0=t0 + 0.02,
+                t=t0 + 0.03,
+                failure=result.http,
+                status=200 if result.http is None else None,
+                blockpage=result.blockpage,
                 title="Access restricted" if result.blockpage else None,
             )
         return tcp, tls, page
 
 
 def _response(addresses: tuple[str, ...], t: float) -> DNSResponse:
-    return DNSResponse(t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype="A", data=a, ttl=300) for a in addresses])
+    return DNSResponse(
+        t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype="A", data=a, ttl=300) for a in addresses]
+    )

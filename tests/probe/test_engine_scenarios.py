@@ -78,7 +78,9 @@ def _always(result: Result) -> list[Result]:
 
 
 SCENARIOS = [
-    Scenario("clean", {"telegram": ("ok", set()), "telegram_dc": ("ok", set()), "news": ("ok", set())}),
+    Scenario(
+        "clean", {"telegram": ("ok", set()), "telegram_dc": ("ok", set()), "news": ("ok", set())}
+    ),
     Scenario(
         "dns_nxdomain",
         {"telegram": ("blocked", {"dns.nxdomain"}), "news": ("ok", set())},
@@ -136,7 +138,9 @@ SCENARIOS = [
     Scenario(
         "tcp_refused",
         {"telegram_dc": ("anomaly", {"tcp.refused"}), "telegram": ("ok", set())},
-        exchanges={("149.154.167.51", 443, "network"): _always(Result(connect=f.CONNECTION_REFUSED))},
+        exchanges={
+            ("149.154.167.51", 443, "network"): _always(Result(connect=f.CONNECTION_REFUSED))
+        },
     ),
     Scenario(
         "tcp_timeout",
@@ -179,14 +183,22 @@ SCENARIOS = [
     Scenario(
         "tls_interception",
         {"telegram": ("blocked", {"tls.mitm"})},
-        exchanges={(TG, 443, "network"): _always(Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT))},
+        exchanges={
+            (TG, 443, "network"): _always(
+                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+            )
+        },
     ),
     Scenario(
         "tls_untrusted_everywhere_is_only_an_anomaly",
         {"telegram": ("anomaly", {"tls.mitm"})},
         exchanges={
-            (TG, 443, "network"): _always(Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)),
-            (TG, 443, "control"): _always(Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)),
+            (TG, 443, "network"): _always(
+                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+            ),
+            (TG, 443, "control"): _always(
+                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+            ),
         },
     ),
     Scenario(
@@ -227,7 +239,12 @@ SCENARIOS = [
 
 
 async def run(network: ScriptedNetwork) -> dict[str, tuple[str, set[str]]]:
-    engine = Engine(network, Resolver("udp", "192.168.1.1", 53, system=True), Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query"), Settings())
+    engine = Engine(
+        network,
+        Resolver("udp", "192.168.1.1", 53, system=True),
+        Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query"),
+        Settings(),
+    )
     report = await engine.run(TARGETS)
     return {m.service: (m.analysis.verdict, set(m.analysis.methods)) for m in report.measurements}
 
@@ -250,14 +267,18 @@ async def test_scenario(scenario: Scenario) -> None:
 async def test_no_network_at_all_is_offline_not_blocked() -> None:
     network = ScriptedNetwork(default_address=lambda host: ADDRESSES[host])
     network.interfere = lambda kind, key: (
-        Answer(failure=f.NETWORK_UNREACHABLE) if kind == "dns" else Result(connect=f.NETWORK_UNREACHABLE)
+        Answer(failure=f.NETWORK_UNREACHABLE)
+        if kind == "dns"
+        else Result(connect=f.NETWORK_UNREACHABLE)
     )
     verdicts = await run(network)
     assert {v for v, _ in verdicts.values()} == {"offline"}
 
 
 async def test_network_dropping_between_retries_gives_no_judgement() -> None:
-    network = scripted(Scenario("x", {}, exchanges={(TG, 443, "network"): _always(Result(tls=f.CONNECTION_RESET))}))
+    network = scripted(
+        Scenario("x", {}, exchanges={(TG, 443, "network"): _always(Result(tls=f.CONNECTION_RESET))})
+    )
     control_connects = 0
 
     def interfere(kind: str, key: tuple[object, ...]) -> object | None:
@@ -274,7 +295,9 @@ async def test_network_dropping_between_retries_gives_no_judgement() -> None:
 
 async def test_every_observation_belongs_to_an_endpoint_and_names_its_rules() -> None:
     network = scripted(SCENARIOS[1])
-    engine = Engine(network, Resolver("udp", "192.168.1.1", 53), Resolver("udp", "9.9.9.9", 53), Settings())
+    engine = Engine(
+        network, Resolver("udp", "192.168.1.1", 53), Resolver("udp", "9.9.9.9", 53), Settings()
+    )
     report = await engine.run(TARGETS)
     for m in report.measurements:
         assert all(o.endpoint is not None for o in m.observations)

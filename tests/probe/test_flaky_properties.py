@@ -16,8 +16,14 @@ from tests.probe.test_engine_scenarios import ADDRESSES, run
 
 DNS_FAILURES = [f.DNS_NXDOMAIN, f.DNS_SERVFAIL, f.DNS_REFUSED, f.DNS_NO_ANSWER, f.GENERIC_TIMEOUT]
 CONNECT_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_REFUSED, f.CONNECTION_RESET, f.HOST_UNREACHABLE]
-TLS_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_RESET, f.EOF_ERROR, f.SSL_UNKNOWN_AUTHORITY,
-                f.SSL_INVALID_HOSTNAME, f.SSL_FAILED_HANDSHAKE]
+TLS_FAILURES = [
+    f.GENERIC_TIMEOUT,
+    f.CONNECTION_RESET,
+    f.EOF_ERROR,
+    f.SSL_UNKNOWN_AUTHORITY,
+    f.SSL_INVALID_HOSTNAME,
+    f.SSL_FAILED_HANDSHAKE,
+]
 HTTP_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_RESET, f.EOF_ERROR, f.HTTP_BAD_RESPONSE]
 
 transient_dns = st.one_of(
@@ -38,7 +44,9 @@ def clean_network() -> ScriptedNetwork:
 
 @SETTINGS
 @given(which=st.integers(min_value=0, max_value=60), dns=transient_dns, exchange=transient_exchange)
-async def test_a_single_transient_failure_never_yields_blocked(which: int, dns: Answer, exchange: Result) -> None:
+async def test_a_single_transient_failure_never_yields_blocked(
+    which: int, dns: Answer, exchange: Result
+) -> None:
     network = clean_network()
     count = 0
 

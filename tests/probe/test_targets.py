@@ -25,8 +25,18 @@ sni = "web.telegram.org"
 def test_default_list_has_the_required_services_and_controls() -> None:
     targets = load_default()
     names = {s.name for s in targets.services}
-    assert {"whatsapp", "telegram", "signal", "facebook_messenger", "facebook", "instagram",
-            "youtube", "x", "tiktok", "vk"} <= names
+    assert {
+        "whatsapp",
+        "telegram",
+        "signal",
+        "facebook_messenger",
+        "facebook",
+        "instagram",
+        "youtube",
+        "x",
+        "tiktok",
+        "vk",
+    } <= names
     assert len(targets.controls) >= 2
     telegram = next(s for s in targets.services if s.name == "telegram")
     assert any(e.ip for e in telegram.endpoints), "telegram's data-centre addresses"
@@ -43,13 +53,26 @@ def test_parse_contract_example() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "key"),
     [
-        (GOOD.replace('port = 443\n[[services.endpoints]]', 'port = 443\ncolour = "red"\n[[services.endpoints]]'), 9, "colour"),
+        (
+            GOOD.replace(
+                "port = 443\n[[services.endpoints]]",
+                'port = 443\ncolour = "red"\n[[services.endpoints]]',
+            ),
+            9,
+            "colour",
+        ),
         (GOOD.replace('title = "Telegram"', 'title = "Telegram"\nflavour = 1'), 5, "flavour"),
         (GOOD.replace('name = "telegram"', 'name = "Tele gram"'), 3, "name"),
-        (GOOD.replace("port = 443\n[[services.endpoints]]", "port = 70000\n[[services.endpoints]]"), 8, "port"),
+        (
+            GOOD.replace(
+                "port = 443\n[[services.endpoints]]", "port = 70000\n[[services.endpoints]]"
+            ),
+            8,
+            "port",
+        ),
         (GOOD.replace('ip = "149.154.167.51"', 'ip = "149.154.167"'), 10, "ip"),
         (GOOD.replace('ip = "149.154.167.51"', 'host = "a.b"\nip = "1.2.3.4"'), 10, "host"),
-        (GOOD.replace('tls = true', 'tls = "yes"'), 12, "tls"),
+        (GOOD.replace("tls = true", 'tls = "yes"'), 12, "tls"),
         (GOOD + GOOD, 16, "name"),
     ],
 )
