@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from probe import failures
-from probe.bogons import is_bogon
+from probe.bogons import is_bogon_answer, scope
 from probe.model import (
     Analysis,
     ControlObservation,
@@ -256,34 +256,29 @@ def _dns_findings(facts: _Facts) -> Iterable[Finding]:
     yield from _injection(facts.network_dns + facts.control_dns)
     if not facts.network_dns:
         return
-    control_ok = [a for a in facts.control_addresses() if not is_bogon(a)]
+    control = facts.control_addresses()
+    control_ok = sorted(a for a in control if scope(a) != "unspecified")
     answered = [o for o in facts.network_dns if o.failure is None]
     if not answered:
         yield from _dns_failure(facts.network_dns, facts.control_dns, control_ok)
         return
-    addresses = [a for o in answered for a in o.addresses()]
-    if (
-        addresses
-        and all(is_bogon(a) for a in addresses)
-        and len(answered) == len(facts.network_dns)
-    ):
-        if control_ok:
-            yield Finding(
-                "blocked",
-                "dns.bogon.control_differs",
-                f"network resolver answered {', '.join(sorted(set(addresses)))}, a non-public address; "
-                f"control resolver: {', '.join(sorted(control_ok))}",
-                "dns.bogon",
-                0.95,
-            )
-        elif not facts.control_addresses():
-            yield Finding(
-                "anomaly",
-                "dns.bogon.no_control",
-                f"network resolver answered non-public {', '.join(sorted(set(addresses)))}; control resolver failed",
-                "dns.bogon",
-                0.6,
-            )
+    addresses = sorted({a for o in answered for a in o.addresses()})
+    lying = addresses and all(is_bogon_answer(a, control) for a in addresses)
+    if not lying or len(answered) < len(facts.network_dns) or set(addresses) & control:
+        return
+    shown = f"network resolver answered {', '.join(addresses)}, not a public address"
+    if control_ok:
+        yield Finding(
+            "blocked",
+            "dns.bogon.control_differs",
+            f"{shown}; control resolver: {', '.join(control_ok)}",
+            "dns.bogon",
+            0.95,
+        )
+    else:
+        yield Finding(
+            "anomaly", "dns.bogon.no_control", f"{shown}; control resolver failed", "dns.bogon", 0.6
+        )
 
 
 def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:

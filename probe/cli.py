@@ -120,7 +120,8 @@ async def _check(args: argparse.Namespace) -> int:
         Settings(concurrency=args.concurrency),
         ProbeInfo(),
     )
-    progress = _Progress(len(targets.services)) if sys.stderr.isatty() else None
+    judged = [s for s in targets.services if not s.is_control]
+    progress = _Progress(len(judged)) if sys.stderr.isatty() else None
     try:
         result = await engine.run(targets, progress)
     finally:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import msgspec
 
 from probe import SOFTWARE_NAME, __version__, analysis, failures
-from probe.bogons import is_bogon
+from probe.bogons import is_bogon_answer
 from probe.model import (
     FORMAT_VERSION,
     Analysis,
@@ -254,7 +254,7 @@ class _EndpointRun:
         self, network_dns: DNSObservation, control_dns: DNSObservation
     ) -> DNSObservation:
         """A network-resolver failure (or a bogus answer) is repeated before it counts."""
-        if not self.retry or not _dns_suspicious(network_dns):
+        if not self.retry or not _dns_suspicious(network_dns, control_dns):
             return network_dns
         rounds = _attempts_for(network_dns.failure, self.engine.settings) - 1
         latest = network_dns
@@ -263,10 +263,10 @@ class _EndpointRun:
             latest = await self.resolve(self.engine.network_resolver, "network", attempt)
             if control_dns.failure is not None:
                 control_dns = await self.resolve(self.engine.control_resolver, "control", attempt)
-            if not _dns_suspicious(latest):
+            if not _dns_suspicious(latest, control_dns):
                 break
         await self.engine.health_check(self.run, self.index)
-        return latest if not _dns_suspicious(latest) else network_dns
+        return latest if not _dns_suspicious(latest, control_dns) else network_dns
 
     async def test_addresses(self, addresses: list[str]) -> list[Outcome]:
         return list(await asyncio.gather(*(self.test_address(ip) for ip in addresses)))
@@ -331,7 +331,9 @@ class AddressPlan:
 
 
 def addresses_to_test(network: DNSObservation, control: DNSObservation, limit: int) -> AddressPlan:
-    usable = [a for a in _ipv4_first(network.addresses()) if not is_bogon(a)]
+    usable = [
+        a for a in _ipv4_first(network.addresses()) if not is_bogon_answer(a, control.addresses())
+    ]
     trusted = [a for a in _ipv4_first(control.addresses()) if a not in usable]
     if network.failure is None and usable:
         return AddressPlan(
@@ -344,11 +346,11 @@ def _ipv4_first(addresses: list[str]) -> list[str]:
     return sorted(dict.fromkeys(addresses), key=lambda a: ":" in a)
 
 
-def _dns_suspicious(observation: DNSObservation) -> bool:
+def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> bool:
     if observation.failure is not None:
         return True
     addresses = observation.addresses()
-    return bool(addresses) and all(is_bogon(a) for a in addresses)
+    return bool(addresses) and all(is_bogon_answer(a, control.addresses()) for a in addresses)
 
 
 def _attempts_for(failure: str | None, settings: Settings) -> int:
