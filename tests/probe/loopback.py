@@ -215,9 +215,10 @@ class World:
         for server in reversed(self.servers):
             await server.close()
 
-    async def check(self, *extra: str, timeout: float = 1.0) -> dict[str, Any]:
+    async def check(self, *extra: str, step_timeout: float = 1.0) -> dict[str, Any]:
         """Run ``censorwatch-probe check --json`` against this world and parse what it prints."""
-        assert self.network_dns is not None and self.control_dns is not None
+        assert self.network_dns is not None
+        assert self.control_dns is not None
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -233,7 +234,7 @@ class World:
             "--ca-file",
             str(self.pki.ca_file),
             "--timeout",
-            str(timeout),
+            str(step_timeout),
             *extra,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -166,9 +166,11 @@ async def test_json_contract_and_measurements(pki: PKI, tmp_path: Path) -> None:
     steps = {o["step"] for o in measurement["observations"]}
     assert {"dns", "tcp", "tls", "control"} <= steps
     nx = [o for o in measurement["observations"] if o["step"] == "dns" and o["role"] == "network"]
-    assert len(nx) >= 2 and all(o["failure"] == "dns_nxdomain_error" for o in nx)
+    assert len(nx) >= 2
+    assert all(o["failure"] == "dns_nxdomain_error" for o in nx)
     tls = [o for o in measurement["observations"] if o["step"] == "tls" and o["certificate"]]
-    assert tls and len(tls[0]["certificate"]["sha256"]) == 64
+    assert tls
+    assert len(tls[0]["certificate"]["sha256"]) == 64
 
 
 async def test_interception_records_the_rogue_certificate(pki: PKI, tmp_path: Path) -> None:
@@ -245,4 +247,5 @@ def test_no_network_at_all_says_offline() -> None:
     result = json.loads(done.stdout)
     assert result["offline"] is True
     judged = [s for s in result["services"] if s["category"] != "control"]
-    assert judged and {s["verdict"] for s in judged} == {"offline"}
+    assert judged
+    assert {s["verdict"] for s in judged} == {"offline"}
