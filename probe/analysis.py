@@ -337,7 +337,9 @@ def _dns_failure(
             method,
             0.9 if failure in (failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER) else 0.8,
         )
-    elif control and all(c.failure == failure for c in control):
+    elif (answered := [c for c in control if c.responses]) and all(
+        c.failure == failure for c in answered
+    ):
         yield Finding(
             "down",
             "dns.fails_everywhere",

@@ -19,7 +19,7 @@ class Fingerprint:
 
 
 def _fp(id_: str, pattern: str) -> Fingerprint:
-    return Fingerprint(id_, re.compile(pattern, re.IGNORECASE))
+    return Fingerprint(id_, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
 
 
 FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
@@ -34,6 +34,7 @@ FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
         "in.dot_order",
         r"has been blocked as per (the )?instructions? (of|from) (the )?(competent authority|department of telecommunications)",
     ),
+    _fp("ru.warning_redirect", r"^location:\s*https?://(warning\.rt\.ru|blocked\.|block\.)"),
     _fp("pk.pta", r"this site is not accessible\.?\s*pta|pakistan telecommunication authority"),
 )
 

@@ -16,7 +16,15 @@ from probe.network import Resolver, ResolverSpecError, parse_resolver
 from probe.sockets import SocketNetwork, Timing
 from probe.targets import TargetList, TargetListError, load, load_default
 
-DEFAULT_CONTROL_RESOLVER = "https://1.1.1.1/dns-query"
+# Several operators, tried in order, because a censor may block one of them.
+DEFAULT_CONTROL_RESOLVERS = (
+    "https://1.1.1.1/dns-query",
+    "https://9.9.9.9/dns-query",
+    "https://8.8.8.8/dns-query",
+)
+MISSING_EVIDENCE = [
+    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
+]
 
 
 class UsageError(Exception):
@@ -62,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--control-resolver",
         metavar="URL",
-        default=DEFAULT_CONTROL_RESOLVER,
-        help=f"trusted resolver: https://…, tls://…, udp://IP[:PORT], tcp://IP[:PORT] (default {DEFAULT_CONTROL_RESOLVER})",
+        action="append",
+        help="trusted resolver: https://…, tls://…, udp://IP[:PORT], tcp://IP[:PORT]; repeat for "
+        f"fallbacks (default: {', '.join(DEFAULT_CONTROL_RESOLVERS)})",
     )
     check.add_argument(
         "--ca-file", type=Path, metavar="PEM", help="extra trusted root certificates"
@@ -102,7 +111,9 @@ async def _check(args: argparse.Namespace) -> int:
     targets = _targets(args)
     network_resolver = _network_resolver(args.resolver)
     try:
-        control_resolver = parse_resolver(args.control_resolver)
+        control_resolvers = [
+            parse_resolver(u) for u in args.control_resolver or DEFAULT_CONTROL_RESOLVERS
+        ]
     except ResolverSpecError as exc:
         raise UsageError(f"--control-resolver: {exc}") from exc
     if args.ca_file is not None and not args.ca_file.is_file():
@@ -116,9 +127,9 @@ async def _check(args: argparse.Namespace) -> int:
     engine = Engine(
         network,
         network_resolver,
-        control_resolver,
+        control_resolvers,
         Settings(concurrency=args.concurrency),
-        ProbeInfo(),
+        ProbeInfo(missing_evidence=MISSING_EVIDENCE),
     )
     judged = [s for s in targets.services if not s.is_control]
     progress = _Progress(len(judged)) if sys.stderr.isatty() else None
@@ -131,7 +142,9 @@ async def _check(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(
             report.to_json(
-                result, network_resolver.label if network_resolver else None, control_resolver.label
+                result,
+                network_resolver.label if network_resolver else None,
+                [r.label for r in control_resolvers],
             )
         )
     else:

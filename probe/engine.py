@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -63,13 +63,15 @@ class Engine:
         self,
         network: Network,
         network_resolver: Resolver | None,
-        control_resolver: Resolver,
+        control_resolvers: Sequence[Resolver],
         settings: Settings = Settings(),
         probe: ProbeInfo | None = None,
     ) -> None:
         self.network = network
         self.network_resolver = network_resolver
-        self.control_resolver = control_resolver
+        if not control_resolvers:
+            raise ValueError("at least one control resolver is needed")
+        self.control_resolvers = tuple(control_resolvers)
         self.settings = settings
         self.probe = probe or ProbeInfo()
         self._limit = asyncio.Semaphore(settings.concurrency)
@@ -211,7 +213,7 @@ class _EndpointRun:
         assert self.target.host is not None
         network_dns, control_dns = await asyncio.gather(
             self.resolve(self.engine.network_resolver, "network", 0),
-            self.resolve(self.engine.control_resolver, "control", 0),
+            self.resolve_control(0),
         )
         network_dns = await self.retry_dns(network_dns, control_dns)
         plan = addresses_to_test(network_dns, control_dns, self.engine.settings.max_addresses)
@@ -250,6 +252,16 @@ class _EndpointRun:
         self.run.pending.append((len(self.run.observations) - 1, resolution))
         return observation
 
+    async def resolve_control(self, attempt: int) -> DNSObservation:
+        """The first trusted resolver that answers at all (a censor may block some of them)."""
+        observation: DNSObservation | None = None
+        for resolver in self.engine.control_resolvers:
+            observation = await self.resolve(resolver, "control", attempt)
+            if observation.responses:
+                break
+        assert observation is not None
+        return observation
+
     async def retry_dns(
         self, network_dns: DNSObservation, control_dns: DNSObservation
     ) -> DNSObservation:
@@ -262,7 +274,7 @@ class _EndpointRun:
             await self.engine.health_check(self.run, self.index)
             latest = await self.resolve(self.engine.network_resolver, "network", attempt)
             if control_dns.failure is not None:
-                control_dns = await self.resolve(self.engine.control_resolver, "control", attempt)
+                control_dns = await self.resolve_control(attempt)
             if not _dns_suspicious(latest, control_dns):
                 break
         await self.engine.health_check(self.run, self.index)

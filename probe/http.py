@@ -85,7 +85,8 @@ def parse(raw: bytes, hints: tuple[str, ...] = ()) -> Response:
         raise BadResponse("not an HTTP/1.x response")
     title_match = _TITLE.search(body)
     title = title_match.group(1).decode("utf-8", "replace").strip()[:200] if title_match else None
-    text = body.decode("utf-8", "replace")
+    # Headers too: a censor often redirects to its block page instead of serving it.
+    text = head.decode("latin-1") + "\n" + body.decode("utf-8", "replace")
     return Response(
         status=int(match.group(1)),
         body_sha256=hashlib.sha256(body).hexdigest(),

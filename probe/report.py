@@ -28,14 +28,14 @@ def service_summary(m: Measurement) -> dict[str, Any]:
     }
 
 
-def to_json(report: Report, network_resolver: str | None, control_resolver: str) -> bytes:
+def to_json(report: Report, network_resolver: str | None, control_resolvers: list[str]) -> bytes:
     document = {
         "software": {"name": SOFTWARE_NAME, "version": __version__},
         "format_version": FORMAT_VERSION,
         "rules_version": RULES_VERSION,
         "offline": report.offline,
         "network_resolver": network_resolver,
-        "control_resolver": control_resolver,
+        "control_resolvers": control_resolvers,
         "services": [service_summary(m) for m in report.measurements],
         "measurements": report.measurements,
     }

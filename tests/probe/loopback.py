@@ -215,7 +215,9 @@ class World:
         for server in reversed(self.servers):
             await server.close()
 
-    async def check(self, *extra: str, step_timeout: float = 1.0) -> dict[str, Any]:
+    async def check(
+        self, *extra: str, step_timeout: float = 1.0, first_control: str | None = None
+    ) -> dict[str, Any]:
         """Run ``censorwatch-probe check --json`` against this world and parse what it prints."""
         assert self.network_dns is not None
         assert self.control_dns is not None
@@ -229,6 +231,7 @@ class World:
             str(self.targets),
             "--resolver",
             f"127.0.0.53:{self.network_dns.port}",
+            *(["--control-resolver", first_control] if first_control else []),
             "--control-resolver",
             str(self.control_dns.url),
             "--ca-file",

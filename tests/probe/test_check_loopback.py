@@ -249,3 +249,20 @@ def test_no_network_at_all_says_offline() -> None:
     judged = [s for s in result["services"] if s["category"] != "control"]
     assert judged
     assert {s["verdict"] for s in judged} == {"offline"}
+
+
+async def test_a_blocked_control_resolver_falls_back_to_the_next(pki: PKI, tmp_path: Path) -> None:
+    async with world(pki, tmp_path) as w:
+        w.network_zone.set("web.telegram.org", NXDomain())
+        assert w.control_dns is not None
+        # The check's own --control-resolver comes after this unreachable one.
+        result = await w.check("--service", "telegram", first_control="udp://127.0.0.1:9")
+    assert verdicts(result)["telegram"] == ("blocked", {"dns.nxdomain"})
+    measurement = next(m for m in result["measurements"] if m["service"] == "telegram")
+    resolvers = {
+        o["resolver"]
+        for o in measurement["observations"]
+        if o["step"] == "dns" and o["role"] == "control"
+    }
+    assert "udp://127.0.0.1:9" in resolvers
+    assert len(resolvers) == 2

@@ -242,7 +242,7 @@ async def run(network: ScriptedNetwork) -> dict[str, tuple[str, set[str]]]:
     engine = Engine(
         network,
         Resolver("udp", "192.168.1.1", 53, system=True),
-        Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query"),
+        [Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query")],
         Settings(),
     )
     report = await engine.run(TARGETS)
@@ -296,7 +296,7 @@ async def test_network_dropping_between_retries_gives_no_judgement() -> None:
 async def test_every_observation_belongs_to_an_endpoint_and_names_its_rules() -> None:
     network = scripted(SCENARIOS[1])
     engine = Engine(
-        network, Resolver("udp", "192.168.1.1", 53), Resolver("udp", "9.9.9.9", 53), Settings()
+        network, Resolver("udp", "192.168.1.1", 53), [Resolver("udp", "9.9.9.9", 53)], Settings()
     )
     report = await engine.run(TARGETS)
     for m in report.measurements:

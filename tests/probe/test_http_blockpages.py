@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from probe import blockpages, http
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "<title>Access restricted</title> blocked by the decision of the authorities",
+            "generic.authorities",
+        ),
+        ("Доступ к ресурсу ограничен на основании решения Роскомнадзора", "ru.rkn"),
+        ('<iframe src="http://10.10.34.34/?type=Invalid"></iframe>', "ir.peyvandha"),
+        ("<title>Welcome</title><p>An ordinary page that mentions blocking in general.</p>", None),
+    ],
+)
+def test_fingerprints(body: str, expected: str | None) -> None:
+    assert blockpages.match(body) == expected
+
+
+def test_hints_from_the_target_list() -> None:
+    assert blockpages.match("Sayfa erişime kapatılmıştır", ("erişime kapatılmıştır",)) == "hint.0"
+
+
+def test_redirect_to_a_block_page_is_recognised_by_its_header() -> None:
+    raw = (
+        b"HTTP/1.1 302 Found\r\nLocation: http://warning.rt.ru/?id=17\r\nContent-Length: 0\r\n\r\n"
+    )
+    response = http.parse(raw)
+    assert response.status == 302
+    assert response.blockpage == "ru.warning_redirect"
+
+
+def test_not_http_is_an_error() -> None:
+    with pytest.raises(http.BadResponse):
+        http.parse(b"\x16\x03\x01 garbage")
