@@ -246,6 +246,8 @@ class _Parser:
             raise self.fail(f"{sni!r} is not a host name", "sni", i, j)
         if not tls and sni is not None:
             raise self.fail("sni needs tls = true", "sni", i, j)
+        if tls and ip is not None and sni is None:
+            raise self.fail("a TLS endpoint given by ip needs an sni", "ip", i, j)
         endpoint_control = self.string(raw, "control_sni", i, j) or control_sni
         http_path = self.string(raw, "http_path", i, j)
         if http_path is not None and not http_path.startswith("/"):
