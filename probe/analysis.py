@@ -10,6 +10,7 @@ can confirm them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -20,6 +21,7 @@ from probe import failures
 from probe.bogons import is_bogon_answer, scope
 from probe.model import (
     Analysis,
+    Certificate,
     ControlObservation,
     DNSObservation,
     EndpointAnalysis,
@@ -129,7 +131,7 @@ def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
         rules=_unique(r for e in chosen for r in e.rules),
         rules_version=RULES_VERSION,
         endpoints=endpoints,
-        evidence=_unique(f"{e.endpoint}: {line}" for e in chosen for line in e.evidence)[:8],
+        evidence=_unique(_clip(f"{e.endpoint}: {line}") for e in chosen for line in e.evidence)[:8],
     )
 
 
@@ -144,8 +146,12 @@ def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysi
         methods=_unique(f.method for f in chosen if f.method is not None),
         confidence=round(max(f.confidence for f in chosen), 2),
         rules=_unique(f.rule for f in chosen),
-        evidence=_unique(f.evidence for f in chosen),
+        evidence=_unique(_clip(f.evidence) for f in chosen),
     )
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:
@@ -214,6 +220,8 @@ class _Attempt:
 
     @property
     def stage(self) -> str:
+        if self.http is not None and self.http.blockpage:
+            return "http"  # a block page is the answer, whatever the certificate said
         if self.tcp.failure is not None:
             return "connect"
         if self.tls is not None and self.tls.failure is not None:
@@ -283,63 +291,62 @@ def _dns_findings(facts: _Facts) -> Iterable[Finding]:
 
 def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
     for obs in observations:
-        distinct = {
-            (r.rcode, tuple(sorted(a.data for a in r.answers if a.rrtype in ("A", "AAAA"))))
-            for r in obs.responses
-        }
-        if len(distinct) > 1:
+        for transmission in {r.transmission for r in obs.responses}:
+            responses = [r for r in obs.responses if r.transmission == transmission]
+            distinct = {
+                (r.rcode, tuple(sorted(a.data for a in r.answers if a.rrtype in ("A", "AAAA"))))
+                for r in responses
+            }
+            if len(distinct) < 2:
+                continue
             shown = " then ".join(
-                f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in obs.responses[:3]
+                f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in responses[:3]
             )
             yield Finding(
                 "blocked",
                 "dns.injection.two_answers",
-                f"{len(obs.responses)} different responses to one query via {obs.resolver}: {shown}",
+                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}",
                 "dns.injection",
                 0.9,
             )
             return
 
 
+_CENSOR_ANSWERS: Final = frozenset(
+    {failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER, failures.DNS_REFUSED}
+)
+_SERVFAIL_ATTEMPTS: Final = 4  # a flaky resolver SERVFAILs now and then; a censor always
+
+
 def _dns_failure(
     network: list[DNSObservation], control: list[DNSObservation], control_ok: list[str]
 ) -> Iterable[Finding]:
-    kinds = {o.failure for o in network}
-    failure = network[0].failure or failures.UNKNOWN
+    counts = Counter(o.failure or failures.UNKNOWN for o in network)
+    if failures.DNS_NO_RESOLVER in counts:
+        return
+    failure, times = counts.most_common(1)[0]
     method = _DNS_METHOD.get(failure)
-    if failure == failures.DNS_NO_RESOLVER:
-        return
-    described = f"network resolver: {failure} ×{len(network)}"
-    if len(kinds) > 1:
+    described = "network resolver: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
+    resolved = f"; control resolver: {', '.join(control_ok)}" if control_ok else ""
+    only_noise = all(
+        k == failure or k == failures.DNS_SERVFAIL or failures.is_timeout(k) for k in counts
+    )
+    if failure in _CENSOR_ANSWERS and times >= 2 and only_noise and control_ok:
+        confidence = 0.9 if times == len(network) else 0.75
         yield Finding(
-            "anomaly",
-            "dns.inconsistent",
-            f"network resolver failed differently: {sorted(k or 'answered' for k in kinds)}",
-            method,
-            0.3,
+            "blocked", f"{method}.control_resolves", described + resolved, method, confidence
         )
         return
-    if failures.is_timeout(failure):
-        yield Finding(
-            "anomaly",
-            "dns.timeout.control_resolves" if control_ok else "dns.timeout",
-            described
-            + (f"; control resolver: {', '.join(sorted(control_ok))}" if control_ok else ""),
-            method,
-            0.6 if control_ok else 0.3,
-        )
-        return
-    if control_ok and len(network) >= 2:
-        yield Finding(
-            "blocked",
-            f"{method or 'dns'}.control_resolves",
-            f"{described}; control resolver: {', '.join(sorted(control_ok))}",
-            method,
-            0.9 if failure in (failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER) else 0.8,
-        )
-    elif (answered := [c for c in control if c.responses]) and all(
-        c.failure == failure for c in answered
+    if (
+        failure == failures.DNS_SERVFAIL
+        and times >= _SERVFAIL_ATTEMPTS
+        and len(counts) == 1
+        and control_ok
     ):
+        yield Finding("blocked", "dns.servfail.control_resolves", described + resolved, method, 0.7)
+        return
+    answered = [c for c in control if c.responses]
+    if len(counts) == 1 and answered and all(c.failure == failure for c in answered):
         yield Finding(
             "down",
             "dns.fails_everywhere",
@@ -347,8 +354,16 @@ def _dns_failure(
             method,
             0.7,
         )
-    else:
-        yield Finding("anomaly", f"{method or 'dns'}.unconfirmed", described, method, 0.4)
+        return
+    rule = "dns.timeout" if failures.is_timeout(failure) else f"dns.{failure}.unconfirmed"
+    confidence = 0.6 if control_ok and len(counts) == 1 and method else 0.3
+    yield Finding(
+        "anomaly",
+        rule + (".control_resolves" if control_ok else ""),
+        described + resolved,
+        method,
+        confidence,
+    )
 
 
 def _address_findings(facts: _Facts) -> Iterable[Finding]:
@@ -388,14 +403,9 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
 
 
 def _hijack_shaped(finding: Finding) -> bool:
-    """Failures a wrong address produces: another server's certificate or page, or a refusal."""
-    return finding.method in (
-        "tls.mitm",
-        "http.blockpage",
-        "tcp.refused",
-        "tcp.reset",
-        "tcp.unreachable",
-    ) or (finding.rule.startswith("tls.wrong_name"))
+    """What only a wrong address produces: another server's certificate or a block page.
+    (A refusal or silence could as well be a CDN node that is down.)"""
+    return finding.method in ("tls.mitm", "http.blockpage") or finding.rule == "tls.wrong_name"
 
 
 def _address_result(facts: _Facts, ip: str) -> Finding | None:
@@ -446,25 +456,52 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
     tls = attempts[0].tls
     assert tls is not None
     failure = tls.failure or failures.UNKNOWN
-    controls = [c for c in facts.control_tls if c.ip == ip]
-    reached = [c for c in controls if c.failure is None or c.failure in _REACHED_SERVER]
+    controls = sorted((c for c in facts.control_tls if c.ip == ip), key=lambda c: c.t0)
     if failure in _VERIFY:
         return _certificate_finding(facts, ip, tls, controls)
+    reached = [c for c in controls if _reached(c)]
     method = _TLS_METHOD.get(failure)
     contrast = f"control SNI {controls[0].sni if controls else '?'} reached the server {len(reached)}/{len(controls)}"
     described = (
         f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
     )
-    control_held = len(controls) >= len(attempts) and len(reached) == len(controls)
-    if (
-        control_held
-        and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
-        and len(attempts) >= 2
-    ):
-        return Finding("blocked", f"{method}.sni_contrast", described, method, 0.9)
-    if control_held and failures.is_timeout(failure):
-        return Finding("anomaly", "tls.timeout.sni_contrast", described, method, 0.6)
+    interrupted = failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
+    if interrupted and len(attempts) >= 2 and controls:
+        if len(reached) == len(controls) and len(controls) >= len(attempts):
+            return Finding("blocked", f"{method}.sni_contrast", described, method, 0.9)
+        if _residual(controls, attempts):
+            return Finding(
+                "blocked",
+                f"{method}.sni_residual",
+                described + " (before the first handshake with the service's SNI; every "
+                "connection to the address failed after it: residual censorship)",
+                method,
+                0.8,
+            )
+    if failure == failures.SSL_FAILED_HANDSHAKE:
+        method = "tls.alert"
+    if reached and len(reached) == len(controls) and len(controls) >= len(attempts):
+        return Finding("anomaly", f"tls.{failure}.sni_contrast", described, method, 0.6)
     return Finding("anomaly", f"tls.{failure}", described, method, 0.4)
+
+
+def _reached(control: TLSObservation) -> bool:
+    """The control handshake got an answer from a TLS server (verification aside)."""
+    return control.failure is None or control.failure in _REACHED_SERVER
+
+
+def _residual(controls: list[TLSObservation], attempts: list[_Attempt]) -> bool:
+    """The control SNI completed before the service's SNI was first sent, and after that
+    every connection to the address was cut: a censor that punishes the address:port for
+    a while after seeing a forbidden name."""
+    first_target = min(a.tls.t0 for a in attempts if a.tls is not None)
+    before = [c for c in controls if c.t <= first_target]
+    after = [c for c in controls if c.t0 > first_target]
+    return (
+        bool(before)
+        and all(_reached(c) for c in before)
+        and all(c.failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) for c in after)
+    )
 
 
 def _certificate_finding(
@@ -484,8 +521,21 @@ def _certificate_finding(
             None,
             0.4,
         )
-    genuine = [c for c in controls if c.failure is None and c.verified]
-    elsewhere = [t for t in facts.tls if t.ip != ip and t.failure is None and t.verified]
+    if tls.failure != failures.SSL_UNKNOWN_AUTHORITY:
+        # Expired or otherwise invalid, but from a known authority: a broken server.
+        return Finding(
+            "anomaly",
+            "tls.invalid_certificate",
+            f"{ip}: {shown} for {tls.sni} is invalid",
+            None,
+            0.3,
+        )
+    genuine = [c for c in controls if c.failure is None and c.verified and _other_issuer(c, cert)]
+    elsewhere = [
+        t
+        for t in facts.tls
+        if t.ip != ip and t.failure is None and t.verified and _other_issuer(t, cert)
+    ]
     if genuine or elsewhere:
         where = "control SNI on the same address" if genuine else f"{elsewhere[0].ip}"
         return Finding(
@@ -502,6 +552,13 @@ def _certificate_finding(
         "tls.mitm",
         0.4,
     )
+
+
+def _other_issuer(genuine: TLSObservation, presented: Certificate | None) -> bool:
+    """The verifying certificate comes from another issuer than the untrusted one."""
+    if presented is None or genuine.certificate is None:
+        return True
+    return genuine.certificate.issuer != presented.issuer
 
 
 def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:

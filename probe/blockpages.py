@@ -23,24 +23,39 @@ def _fp(id_: str, pattern: str) -> Fingerprint:
 
 
 FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
-    _fp("generic.authorities", r"blocked (by|on) (the )?(decision|order|request) of"),
+    _fp(
+        "generic.authorities",
+        r"(has been|is) blocked (by|on) (the )?(decision|order|request) of (the )?(authorit|court|government|regulator)",
+    ),
     _fp("generic.access_restricted", r"<title>\s*access (restricted|denied by order)"),
-    _fp("ru.rkn", r"роскомнадзор|eais\.rkn\.gov\.ru|доступ (к ресурсу )?ограничен"),
-    _fp("kz.restricted", r"доступ к (данному )?(интернет-)?ресурсу (ограничен|заблокирован)"),
-    _fp("ir.peyvandha", r"peyvandha\.ir|10\.10\.34\.3[4-6]"),
-    _fp("tr.btk", r"bu internet sitesi.*(hakk[ıi]nda|tedbir)|5651 say[ıi]l[ıi] kanun"),
-    _fp("id.internet_positif", r"internet ?positif|internetsehat"),
+    _fp("ru.rkn_registry", r"eais\.rkn\.gov\.ru|blocklist\.rkn\.gov\.ru"),
+    _fp("ru.restricted", r"доступ к (информационному )?ресурсу (ограничен|заблокирован)"),
+    _fp("ru.warning_redirect", r"^location:\s*https?://(warning\.rt\.ru|blocked\.|block\.)"),
+    _fp(
+        "kz.restricted",
+        r"доступ к (данному )?(интернет-)?ресурсу (временно )?(ограничен|приостановлен)",
+    ),
+    _fp("ir.peyvandha", r"<iframe[^>]+(peyvandha\.ir|10\.10\.34\.3[4-6])"),
+    _fp("tr.tib", r"hakk[ıi]nda.{0,200}tedbiri? karar[ıi].{0,200}uygulanmaktad[ıi]r"),
+    _fp("id.internet_positif", r"internet ?positif|internetsehat\.id"),
     _fp(
         "in.dot_order",
         r"has been blocked as per (the )?instructions? (of|from) (the )?(competent authority|department of telecommunications)",
     ),
-    _fp("ru.warning_redirect", r"^location:\s*https?://(warning\.rt\.ru|blocked\.|block\.)"),
-    _fp("pk.pta", r"this site is not accessible\.?\s*pta|pakistan telecommunication authority"),
+    _fp(
+        "pk.pta",
+        r"this site is not accessible\.?\s*pta|pakistan telecommunication authority.{0,80}block",
+    ),
 )
+# Block pages are small; a long page that quotes a block notice is a news article.
+MAX_PAGE: Final = 16 * 1024
 
 
 def match(body: str, hints: tuple[str, ...] = ()) -> str | None:
-    """The id of the first fingerprint (or list-provided hint) found in a body."""
+    """The id of the first fingerprint (or list-provided hint) found in a response's
+    headers and (short) body."""
+    if len(body) > MAX_PAGE:
+        return None
     for fingerprint in FINGERPRINTS:
         if fingerprint.pattern.search(body):
             return fingerprint.id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,8 +38,8 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than zero")
         return value
 
     return parse
@@ -156,9 +157,17 @@ async def _check(args: argparse.Namespace) -> int:
 def _targets(args: argparse.Namespace) -> TargetList:
     try:
         targets = load(args.targets) if args.targets else load_default()
-        return targets.select(args.service) if args.service else targets
+        targets = targets.select(args.service) if args.service else targets
     except TargetListError as exc:
         raise UsageError(str(exc)) from exc
+    if not targets.controls:
+        # Without controls nothing tells an offline network from blocking.
+        print(
+            f"censorwatch-probe: {targets.source} has no control services; adding the default ones",
+            file=sys.stderr,
+        )
+        targets = TargetList(targets.source, targets.services + load_default().controls)
+    return targets
 
 
 def _network_resolver(text: str | None) -> Resolver | None:

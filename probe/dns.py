@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,24 +46,31 @@ def system_resolver(path: Path = RESOLV_CONF) -> Resolver | None:
     for line in lines:
         fields = line.split()
         if len(fields) >= 2 and fields[0] == "nameserver":
-            host = fields[1].split("%", 1)[0]
-            return Resolver("udp", host, 53, system=True)
+            return Resolver("udp", fields[1], 53, system=True)  # keeps an IPv6 scope (%eth0)
     return None
 
 
+EDNS_PAYLOAD: Final = 1232  # the DNS flag day 2020 size: no fragmentation, rarely truncated
+
+
 def make_query(hostname: str, rdtype: str = "A") -> dns.message.QueryMessage:
-    query = dns.message.make_query(hostname, rdtype)
+    query = dns.message.make_query(hostname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
     query.flags |= dns.flags.RD
     return query
 
 
-def response_fact(message: dns.message.Message, t: float) -> DNSResponse:
+def response_fact(message: dns.message.Message, t: float, transmission: int = 0) -> DNSResponse:
     answers = [
         DNSAnswer(rrtype=dns.rdatatype.to_text(rrset.rdtype), data=rdata.to_text(), ttl=rrset.ttl)
         for rrset in message.answer
         for rdata in rrset
     ]
-    return DNSResponse(t=round(t, 6), rcode=dns.rcode.to_text(message.rcode()), answers=answers)
+    return DNSResponse(
+        t=round(t, 6),
+        rcode=dns.rcode.to_text(message.rcode()),
+        answers=answers[:64],
+        transmission=transmission,
+    )
 
 
 def failure_of(response: DNSResponse, rdtype: str) -> str | None:
@@ -78,27 +86,36 @@ def failure_of(response: DNSResponse, rdtype: str) -> str | None:
 
 @dataclass
 class _Listener(asyncio.DatagramProtocol):
-    """Collects every well-formed response to one UDP query."""
+    """Collects every well-formed response to a UDP query and its retransmissions.
 
-    query: dns.message.Message
+    Each transmission carries its own ID, so that two different answers to one ID (an
+    injector racing the resolver) are told apart from a slow resolver answering a
+    retransmission differently.
+    """
+
     clock: Clock
     first: asyncio.Future[None]
-    responses: list[tuple[float, dns.message.Message]] = field(default_factory=list)
+    sent: list[dns.message.Message] = field(default_factory=list)
+    responses: list[tuple[float, int, dns.message.Message]] = field(default_factory=list)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         try:
             message = dns.message.from_wire(data)
         except Exception:  # a malformed datagram is noise, not a response
             return
-        if not self.query.is_response(message):
-            return
-        self.responses.append((self.clock(), message))
-        if not self.first.done():
-            self.first.set_result(None)
+        for transmission, query in enumerate(self.sent):
+            if query.is_response(message):
+                self.responses.append((self.clock(), transmission, message))
+                if not self.first.done():
+                    self.first.set_result(None)
+                return
 
     def error_received(self, exc: Exception) -> None:
         if not self.first.done():
             self.first.set_exception(exc)
+
+    def truncated(self) -> bool:
+        return bool(self.responses) and bool(self.responses[0][2].flags & dns.flags.TC)
 
 
 @dataclass(frozen=True)
@@ -125,52 +142,55 @@ class QueryContext:
             responses=responses,
         )
 
+    def failed(self, t0: float, failure: str) -> DNSObservation:
+        now = asyncio.get_running_loop().time() - self.origin
+        return self.observation(t0, now, failure, [])
+
     def from_responses(
-        self, t0: float, messages: list[tuple[float, dns.message.Message]]
+        self, t0: float, messages: list[tuple[float, int, dns.message.Message]]
     ) -> DNSObservation:
-        facts = [response_fact(m, when - self.origin) for when, m in messages]
+        facts = [response_fact(m, when - self.origin, n) for when, n, m in messages]
         t = messages[0][0] - self.origin
         return self.observation(t0, t, failure_of(facts[0], self.rdtype), facts)
 
 
 async def query_udp(ctx: QueryContext) -> Resolution:
     loop = asyncio.get_running_loop()
-    query = make_query(ctx.hostname, ctx.rdtype)
-    wire = query.to_wire()
     t0 = loop.time() - ctx.origin
     first: asyncio.Future[None] = loop.create_future()
-    listener = _Listener(query, loop.time, first)
+    listener = _Listener(loop.time, first)
     try:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: listener, remote_addr=(ctx.resolver.host, ctx.resolver.port)
         )
     except OSError as exc:
-        return Resolution(
-            ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), [])
-        )
+        return Resolution(ctx.failed(t0, failures.from_exception(exc)))
     try:
-        await _send_until_answered(transport, wire, first, ctx.timeout)
+        await _send_until_answered(transport, ctx, listener)
     except Exception as exc:  # translated into a failure string at this edge
         transport.close()
-        return Resolution(
-            ctx.observation(t0, loop.time() - ctx.origin, failures.from_exception(exc), [])
-        )
+        return Resolution(ctx.failed(t0, failures.from_exception(exc)))
+    if listener.truncated():
+        transport.close()
+        return await query_stream(ctx, None)  # the full answer needs TCP (RFC 7766)
     first_obs = ctx.from_responses(t0, list(listener.responses))
     late = asyncio.ensure_future(_linger(transport, listener, ctx, t0))
     return Resolution(first_obs, late)
 
 
 async def _send_until_answered(
-    transport: asyncio.DatagramTransport, wire: bytes, first: asyncio.Future[None], limit: float
+    transport: asyncio.DatagramTransport, ctx: QueryContext, listener: _Listener
 ) -> None:
-    """Send, and resend about once a second, until a response arrives or time is up."""
-    interval = min(1.0, max(limit / 3, 0.05))
-    async with asyncio.timeout(limit):
+    """Send, and resend (with a new ID) about once a second, until a response arrives."""
+    interval = min(1.0, max(ctx.timeout / 3, 0.05))
+    async with asyncio.timeout(ctx.timeout):
         while True:
-            transport.sendto(wire)
-            done, _ = await asyncio.wait({first}, timeout=interval)
+            query = make_query(ctx.hostname, ctx.rdtype)
+            listener.sent.append(query)
+            transport.sendto(query.to_wire())
+            done, _ = await asyncio.wait({listener.first}, timeout=interval)
             if done:
-                first.result()
+                listener.first.result()
                 return
 
 
@@ -206,7 +226,7 @@ async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) ->
             )
     except Exception as exc:  # translated into a failure string at this edge
         return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
-    return Resolution(ctx.from_responses(t0, [(loop.time(), answer)]))
+    return Resolution(ctx.from_responses(t0, [(loop.time(), 0, answer)]))
 
 
 async def query_https(
@@ -224,13 +244,24 @@ async def query_https(
             async with session.post(
                 ctx.resolver.url, data=query.to_wire(), headers=headers, ssl=tls_context
             ) as reply:
-                body = await reply.content.read(65536)
                 if reply.status != 200:
                     raise _BadReply(reply.status)
+                body = await _read_capped(reply, 65535)
         message = dns.message.from_wire(body)
     except Exception as exc:  # translated into a failure string at this edge
         return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
-    return Resolution(ctx.from_responses(t0, [(loop.time(), message)]))
+    return Resolution(ctx.from_responses(t0, [(loop.time(), 0, message)]))
+
+
+async def _read_capped(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in reply.content.iter_chunked(4096):
+        size += len(chunk)
+        if size > limit:
+            raise _BadReply(reply.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _BadReply(Exception):
@@ -261,8 +292,6 @@ def _failure(exc: BaseException) -> str:
 async def _address_of(host: str, port: int) -> str:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(ValueError):
-        import ipaddress
-
         return str(ipaddress.ip_address(host))
     infos = await loop.getaddrinfo(host, port, type=0)
     return str(infos[0][4][0])

@@ -265,32 +265,38 @@ class _EndpointRun:
     async def retry_dns(
         self, network_dns: DNSObservation, control_dns: DNSObservation
     ) -> DNSObservation:
-        """A network-resolver failure (or a bogus answer) is repeated before it counts."""
+        """A network-resolver failure (or a bogus answer) is repeated before it counts; when
+        attempts disagree, the budget of the most demanding one applies."""
         if not self.retry or not _dns_suspicious(network_dns, control_dns):
             return network_dns
-        rounds = _attempts_for(network_dns.failure, self.engine.settings) - 1
-        latest = network_dns
-        for attempt in range(1, rounds + 1):
+        budget = _attempts_for(network_dns.failure, self.engine.settings)
+        attempt = 1
+        while attempt < budget:
             await self.engine.health_check(self.run, self.index)
             latest = await self.resolve(self.engine.network_resolver, "network", attempt)
-            if control_dns.failure is not None:
+            if not control_dns.responses:
                 control_dns = await self.resolve_control(attempt)
             if not _dns_suspicious(latest, control_dns):
-                break
+                await self.engine.health_check(self.run, self.index)
+                return latest
+            if latest.failure != network_dns.failure:
+                budget = self.engine.settings.timeout_attempts
+            attempt += 1
         await self.engine.health_check(self.run, self.index)
-        return latest if not _dns_suspicious(latest, control_dns) else network_dns
+        return network_dns
 
     async def test_addresses(self, addresses: list[str]) -> list[Outcome]:
         return list(await asyncio.gather(*(self.test_address(ip) for ip in addresses)))
 
     async def test_address(self, ip: str) -> Outcome:
         request = self.request(ip, "network", self.target.server_name)
-        outcome = await self.exchange(request, 0)
-        if _succeeded(outcome):
-            return outcome
-        if _needs_control(outcome):
+        contrasted = self.target.tls or self.target.http_path is not None
+        if contrasted and not self.run.service.is_control:
+            # Before the service's name is ever sent from here, so that a censor that
+            # punishes the whole address after a forbidden name cannot taint the control.
             await self.exchange(self.request(ip, "control", self.target.control_sni), 0)
-        if not self.retry:
+        outcome = await self.exchange(request, 0)
+        if _succeeded(outcome) or not self.retry:
             return outcome
         rounds = _attempts_for(_last_failure(outcome), self.engine.settings) - 1
         for attempt in range(1, rounds + 1):
@@ -366,7 +372,10 @@ def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> boo
 
 
 def _attempts_for(failure: str | None, settings: Settings) -> int:
-    return settings.timeout_attempts if failures.is_timeout(failure) else settings.attempts
+    """Timeouts and SERVFAIL are what a lossy network and a struggling resolver produce now
+    and then: they need more attempts to count than a refusal or a lie does."""
+    noisy = failures.is_timeout(failure) or failure == failures.DNS_SERVFAIL
+    return settings.timeout_attempts if noisy else settings.attempts
 
 
 def _succeeded(outcome: Outcome) -> bool:

@@ -57,24 +57,47 @@ def request_bytes(host: str, path: str) -> bytes:
     ).encode("ascii")
 
 
-async def get(channel: Channel, host: str, path: str, hints: tuple[str, ...] = ()) -> Response:
-    await channel.send(request_bytes(host, path))
-    raw = await _read_all(channel)
-    if not raw:
+async def get(
+    channel: Channel, host: str, path: str, hints: tuple[str, ...] = (), within: float = 5.0
+) -> Response:
+    """GET and read the response until its length is complete, the peer closes, or time is
+    up; a block page injected on a connection left open is still seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    received = bytearray()
+    async with asyncio.timeout_at(deadline):
+        await channel.send(request_bytes(host, path))
+    try:
+        async with asyncio.timeout_at(deadline):
+            await _read_response(channel, received)
+    except TimeoutError:
+        if b"\r\n\r\n" not in received:
+            raise
+    if not received:
         raise EmptyResponse("no response before end of stream")
-    return parse(raw, hints)
+    return parse(bytes(received), hints)
 
 
-async def _read_all(channel: Channel) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < MAX_BODY:
+async def _read_response(channel: Channel, received: bytearray) -> None:
+    while len(received) < MAX_BODY and not _complete(received):
         chunk = await channel.read()
         if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+            return
+        received += chunk
+
+
+def _complete(received: bytearray) -> bool:
+    head, sep, body = bytes(received).partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    lowered = head.lower()
+    length = re.search(rb"\r\ncontent-length:\s*(\d+)", lowered)
+    if length:
+        return len(body) >= int(length.group(1))
+    if re.search(rb"\r\ntransfer-encoding:\s*chunked", lowered):
+        return body.endswith(b"0\r\n\r\n")
+    status = re.match(rb"^http/1\.[01] (\d{3})", lowered)
+    return bool(status) and status.group(1) in (b"204", b"304")  # type: ignore[union-attr]
 
 
 def parse(raw: bytes, hints: tuple[str, ...] = ()) -> Response:
@@ -86,11 +109,13 @@ def parse(raw: bytes, hints: tuple[str, ...] = ()) -> Response:
     title_match = _TITLE.search(body)
     title = title_match.group(1).decode("utf-8", "replace").strip()[:200] if title_match else None
     # Headers too: a censor often redirects to its block page instead of serving it.
-    text = head.decode("latin-1") + "\n" + body.decode("utf-8", "replace")
+    headers = head.decode("latin-1")
+    text = body.decode("utf-8", "replace")
+    found = blockpages.match(headers) or blockpages.match(text, hints)
     return Response(
         status=int(match.group(1)),
         body_sha256=hashlib.sha256(body).hexdigest(),
         body_length=len(body),
         title=title,
-        blockpage=blockpages.match(text, hints),
+        blockpage=found,
     )

@@ -37,6 +37,7 @@ Method = Literal[
     "tls.timeout",
     "tls.eof",
     "tls.mitm",
+    "tls.alert",
     "http.blockpage",
     "http.reset",
     "http.timeout",
@@ -103,6 +104,7 @@ class DNSResponse(Strict, frozen=True, kw_only=True):
     t: Seconds
     rcode: ShortText
     answers: list[DNSAnswer] = []
+    transmission: int = 0  # which (re)transmission of the query this answers
 
 
 class DNSObservation(Strict, frozen=True, kw_only=True, tag="dns", tag_field="step"):

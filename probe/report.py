@@ -57,6 +57,13 @@ def table(report: Report) -> str:
         room = max(width - len(head) - 2, 20)
         evidence = row[3] if len(row[3]) <= room else row[3][: room - 1] + "…"
         lines.append(f"{head}  {evidence}".rstrip())
+    unjudged = [m for m in ordered if m.analysis.verdict == "offline" and m.category != "control"]
+    if unjudged and not report.offline:
+        lines.append("")
+        lines.append(
+            f"{len(unjudged)} service(s) could not be judged: this network failed a control check"
+        )
+        lines.append("between retries. Nothing marked offline is evidence of censorship.")
     if report.offline:
         lines.append("")
         lines.append(

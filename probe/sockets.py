@@ -168,6 +168,8 @@ class _Step:
             )
             return None
         self.tls_failure = None
+        if self.request.http_path is None:
+            self.tls_failure = await self._settle(reader, channel)
         if self.tls is None:
             self.tls = TLSObservation(
                 ip=self.request.ip,
@@ -176,11 +178,27 @@ class _Step:
                 role=self.request.role,
                 t0=t0,
                 t=self.now(),
+                failure=self.tls_failure,
                 tls_version=channel.version,
                 certificate=channel.certificate(),
                 verified=context.verify_mode != ssl.CERT_NONE,
             )
-        return channel
+        return channel if self.tls_failure is None else None
+
+    async def _settle(self, reader: asyncio.StreamReader, channel: TLSChannel) -> str | None:
+        """Listen briefly after the handshake: a censor that lets the handshake finish may
+        reset the connection right after it (its RST raced the server's answer)."""
+        rtt = max(self.tcp.t - self.tcp.t0, 0.0)
+        window = min(max(2 * rtt, 0.05), 1.0)
+        try:
+            async with asyncio.timeout(window):
+                while data := await reader.read(65536):
+                    channel.incoming.write(data)  # session tickets and the like
+        except TimeoutError:
+            return None
+        except Exception as exc:  # translated into a failure string at this edge
+            return failures.from_exception(exc)
+        return failures.EOF_ERROR
 
     async def http(self, channel: http.Channel) -> HTTPObservation | None:
         request = self.request
@@ -191,8 +209,9 @@ class _Step:
         failure: str | None = None
         response: http.Response | None = None
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await http.get(channel, host, request.http_path, request.blockpage_hints)
+            response = await http.get(
+                channel, host, request.http_path, request.blockpage_hints, self.timeout
+            )
         except http.BadResponse:
             failure = failures.HTTP_BAD_RESPONSE
         except Exception as exc:  # translated into a failure string at this edge

@@ -125,16 +125,16 @@ def certificate_facts(der: bytes) -> Certificate:
     sha256 = hashlib.sha256(der).hexdigest()
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+        return Certificate(
+            sha256=sha256,
+            subject=cert.subject.rfc4514_string()[:512],
+            issuer=cert.issuer.rfc4514_string()[:512],
+            not_before=_iso(cert.not_valid_before_utc),
+            not_after=_iso(cert.not_valid_after_utc),
+            san=_names(cert)[:32],
+        )
+    except Exception:  # a certificate a middlebox made can be malformed in any way
         return Certificate(sha256=sha256, subject="?", issuer="?", not_before="?", not_after="?")
-    return Certificate(
-        sha256=sha256,
-        subject=cert.subject.rfc4514_string()[:512],
-        issuer=cert.issuer.rfc4514_string()[:512],
-        not_before=_iso(cert.not_valid_before_utc),
-        not_after=_iso(cert.not_valid_after_utc),
-        san=_names(cert)[:32],
-    )
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -72,7 +72,7 @@ class ScriptedNetwork(Network):
     now: float = 0.0
 
     def clock(self) -> float:
-        self.now += 0.001
+        self.now += 0.05  # longer than any scripted step, so steps never overlap in time
         return self.now
 
     def _next(

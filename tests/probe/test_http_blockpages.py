@@ -8,11 +8,13 @@ from probe import blockpages, http
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
+        ("<title>Access restricted</title><p>Sorry.</p>", "generic.access_restricted"),
         (
-            "<title>Access restricted</title> blocked by the decision of the authorities",
+            "This resource has been blocked by the decision of the authorities.",
             "generic.authorities",
         ),
-        ("Доступ к ресурсу ограничен на основании решения Роскомнадзора", "ru.rkn"),
+        ("Доступ к ресурсу ограничен на основании решения Роскомнадзора", "ru.restricted"),
+        ("<p>has been blocked by the decision of the authorities</p>" + "news " * 5000, None),
         ('<iframe src="http://10.10.34.34/?type=Invalid"></iframe>', "ir.peyvandha"),
         ("<title>Welcome</title><p>An ordinary page that mentions blocking in general.</p>", None),
     ],
