@@ -1,0 +1,9 @@
+"""``python -m collector`` is ``censorwatch``."""
+
+from __future__ import annotations
+
+import sys
+
+from collector.cli import main
+
+sys.exit(main())

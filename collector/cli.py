@@ -1,0 +1,158 @@
+"""``censorwatch serve`` and ``censorwatch db upgrade``.
+
+Settings come from a TOML file (``--config`` or ``CENSORWATCH_CONFIG``), then
+``CENSORWATCH_*`` environment variables, then flags. Any mistake in them, or a database
+that cannot be reached, ends the command with one clear line and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from collector import logs, migrate
+from collector.app import build_state, create_app
+from collector.config import Config, ConfigError, resolve
+from collector.db import Database, DatabaseURLError, redact
+from collector.iptoasn import TableError
+from probe.targets import TargetListError
+
+EXIT_USAGE: Final = 2
+EXIT_FAILURE: Final = 1
+
+
+class CommandError(Exception):
+    """Ends a command with a message for the operator."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="censorwatch", description="censorwatch collector")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the collector")
+    _common(serve)
+    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on")
+    serve.add_argument("--ip-asn-db", metavar="FILE", help="iptoasn TSV table (.tsv or .tsv.gz)")
+    serve.add_argument("--targets", metavar="FILE", help="target list (TOML) sent to probes")
+    serve.add_argument(
+        "--open-enrolment",
+        action="store_true",
+        default=None,
+        help="let probes register without a token",
+    )
+    serve.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL", help="sqlite:///FILE or postgresql://…")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="TOML settings file")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="where the SQLite file and admin token live"
+    )
+
+
+_FLAG_KEYS: Final = (
+    "db",
+    "listen",
+    "data_dir",
+    "ip_asn_db",
+    "targets",
+    "open_enrolment",
+    "log_level",
+)
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    flags: dict[str, Any] = {key: getattr(args, key, None) for key in _FLAG_KEYS}
+    return resolve(args.config, os.environ, flags)
+
+
+async def _upgrade(config: Config) -> None:
+    db = Database(config.db_url)
+    try:
+        before, after = await migrate.upgrade(db)
+    finally:
+        await db.close()
+    if before == after:
+        print(f"censorwatch: database {db.display_url} is at revision {after}, nothing to do")
+    else:
+        print(
+            f"censorwatch: database {db.display_url} migrated from {before or 'empty'} to {after}"
+        )
+
+
+async def _serve(config: Config) -> None:
+    state = build_state(config)
+    app = create_app(state)
+    runner = web.AppRunner(
+        app,
+        access_log_class=logs.AccessLogger,
+        shutdown_timeout=config.shutdown_timeout_seconds,
+        handle_signals=False,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.listen.host, config.listen.port, backlog=1024)
+        await site.start()
+        print(
+            f"censorwatch: collector on http://{config.listen}, database {state.db.display_url}",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("censorwatch: shutting down, finishing requests in flight", flush=True)
+        state.shutting_down = True
+    finally:
+        await runner.cleanup()
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = config_from(args)
+    logs.configure(config.log_level)
+    if args.command == "serve":
+        asyncio.run(_serve(config))
+    else:
+        asyncio.run(_upgrade(config))
+
+
+def _database_problem(exc: BaseException, args: argparse.Namespace) -> str:
+    try:
+        url = redact(config_from(args).db_url)
+    except ConfigError:
+        url = "the database"
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"cannot use {url}: {type(reason).__name__}: {reason}".splitlines()[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except (ConfigError, DatabaseURLError, TableError, TargetListError) as exc:
+        print(f"censorwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"censorwatch: {_database_problem(exc, args)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

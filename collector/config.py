@@ -1,0 +1,211 @@
+"""Collector configuration: a TOML file, then the environment, then command-line flags.
+
+Each later source overrides the earlier ones key by key. Every value is checked where it
+enters, and a bad one is reported with the source it came from (file and key, environment
+variable, or flag), because the person reading the error has to find and fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+ENV_PREFIX: Final = "CENSORWATCH_"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; names where it came from."""
+
+    def __init__(self, source: str, key: str | None, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {f'{key}: ' if key else ''}{problem}")
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the collector needs to run; defaults give an embedded SQLite collector."""
+
+    data_dir: Path = Path("censorwatch-data")
+    db: str | None = None  # None: SQLite file in data_dir
+    listen: Listen = Listen("127.0.0.1", 8080)
+    admin_token_file: Path | None = None  # None: data_dir/admin-token
+    open_enrolment: bool = False
+    ip_asn_db: Path | None = None
+    targets: Path | None = None
+    schedule_interval_seconds: int = 900
+    schedule_jitter_seconds: int = 120
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 16 * 1024 * 1024
+    max_batch_items: int = 5000
+    rate_per_second: float = 50.0
+    rate_burst: int = 10000
+    max_future_seconds: int = 3600
+    max_past_seconds: int = 30 * 86400
+    metrics_refresh_seconds: float = 15.0
+    active_probe_seconds: int = 3 * 3600
+    blocking_window_hours: int = 2
+    query_max_limit: int = 1000
+    shutdown_timeout_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.data_dir / 'censorwatch.db'}"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return (self.admin_token_file or self.data_dir / "admin-token").absolute()
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ValueError(f"expected a whole number >= 0, got {value!r}")
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"expected a finite number >= 0, got {value!r}")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def parse_listen(value: Any) -> Listen:
+    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces)."""
+    text = _text(value)
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port 0-65535, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return Listen(host, int(port_text))
+
+
+def _log_level(value: Any) -> str:
+    level = _text(value).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}")
+    return level
+
+
+_PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "data_dir": _path,
+    "db": _text,
+    "listen": parse_listen,
+    "admin_token_file": _path,
+    "open_enrolment": _boolean,
+    "ip_asn_db": _path,
+    "targets": _path,
+    "schedule_interval_seconds": _positive_int,
+    "schedule_jitter_seconds": _positive_int,
+    "max_body_bytes": _positive_int,
+    "max_decompressed_bytes": _positive_int,
+    "max_batch_items": _positive_int,
+    "rate_per_second": _positive_float,
+    "rate_burst": _positive_int,
+    "max_future_seconds": _positive_int,
+    "max_past_seconds": _positive_int,
+    "metrics_refresh_seconds": _positive_float,
+    "active_probe_seconds": _positive_int,
+    "blocking_window_hours": _positive_int,
+    "query_max_limit": _positive_int,
+    "shutdown_timeout_seconds": _positive_float,
+    "log_level": _log_level,
+}
+KEYS: Final = frozenset(_PARSERS)
+assert {f.name for f in dataclasses.fields(Config)} == KEYS
+
+
+def _parse(source: str, key: str, value: Any) -> Any:
+    try:
+        return _PARSERS[key](value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(source, key, str(exc)) from exc
+
+
+def from_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check a mapping of settings (a file's table or flags); unknown keys are errors."""
+    unknown = sorted(set(values) - KEYS)
+    if unknown:
+        known = ", ".join(sorted(KEYS))
+        raise ConfigError(source, unknown[0], f"unknown setting; known settings: {known}")
+    return {key: _parse(source, key, value) for key, value in values.items()}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``CENSORWATCH_<KEY>`` variables; other variables are ignored."""
+    found: dict[str, Any] = {}
+    for key in KEYS:
+        name = ENV_PREFIX + key.upper()
+        if name in environ and environ[name] != "":
+            found[key] = _parse(f"environment variable {name}", key, environ[name])
+    return found
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), None, "not UTF-8 text") from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"invalid TOML: {exc}") from exc
+    table = document.get("collector", document)
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), "collector", "expected a table")
+    return from_mapping(table, str(path))
+
+
+def resolve(file: Path | None, environ: Mapping[str, str], flags: Mapping[str, Any]) -> Config:
+    """Merge file < environment < flags into a Config (flags whose value is None are unset)."""
+    merged: dict[str, Any] = {}
+    config_path = file
+    if config_path is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_path = Path(environ[ENV_PREFIX + "CONFIG"])
+    if config_path is not None:
+        merged.update(read_file(config_path))
+    merged.update(from_environment(environ))
+    merged.update(from_mapping({k: v for k, v in flags.items() if v is not None}, "flag"))
+    return Config(**merged)

@@ -1,0 +1,116 @@
+"""The collector's second look at a verdict, with context no single probe has.
+
+A probe judges from its own network. The collector also knows how the same service fared
+recently from other vantage points: control probes on uncensored networks and probes in
+other ASNs. Pure functions over plain data; every outcome names its rule and the rules'
+version so a verdict can be traced and recomputed when the rules change.
+
+- A failure (``anomaly``/``blocked``) while another vantage reaches the service is
+  interference: ``blocked`` (raised from ``anomaly``, or kept).
+- A failure while every vantage that tried fails, control probes included, is the service
+  being ``down`` — unless the probe saw a fingerprint of censorship (bogon answer,
+  injected packet, blockpage, rogue certificate), which no outage produces.
+- Otherwise the probe's verdict stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from probe.model import Verdict
+
+RULES_VERSION: Final = "1"
+FAILING: Final = frozenset({"anomaly", "blocked", "down"})
+FINGERPRINTS: Final = frozenset(
+    {"dns.bogon", "dns.injection", "dns.hijack", "http.blockpage", "tls.mitm"}
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+
+
+KEEP: Final = Rule("cw.keep", "the probe's verdict stands: no context contradicts it")
+KEEP_FINGERPRINT: Final = Rule(
+    "cw.keep.fingerprint", "everyone fails, but the probe saw a censorship fingerprint"
+)
+CONTROL_REACHES: Final = Rule(
+    "cw.blocked.control_reaches", "a control probe reached the service while this one failed"
+)
+OTHER_ASN_REACHES: Final = Rule(
+    "cw.blocked.other_asn_reaches", "a probe in another ASN reached the service"
+)
+ALL_FAIL: Final = Rule(
+    "cw.down.all_vantages_fail", "every vantage point, control probes included, fails"
+)
+RULES: Final = (KEEP, KEEP_FINGERPRINT, CONTROL_REACHES, OTHER_ASN_REACHES, ALL_FAIL)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one probe concluded about one service."""
+
+    verdict: Verdict
+    methods: tuple[str, ...]
+    asn: int
+    control: bool
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Recent verdicts on the same service from one (ASN, control) group of probes."""
+
+    asn: int
+    control: bool
+    ok: int
+    failing: int
+
+    @property
+    def reaches(self) -> bool:
+        return self.ok > 0 and self.ok >= self.failing
+
+    @property
+    def fails(self) -> bool:
+        return self.failing > self.ok
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    rule: str
+    rules_version: str = RULES_VERSION
+
+
+def vantage_counts(rows: Iterable[tuple[int, bool, str, int]]) -> list[Vantage]:
+    """Fold (asn, control, verdict, count) rows into vantages; ``offline`` says nothing."""
+    counts: dict[tuple[int, bool], list[int]] = {}
+    for asn, control, verdict, count in rows:
+        pair = counts.setdefault((asn, control), [0, 0])
+        if verdict == "ok":
+            pair[0] += count
+        elif verdict in FAILING:
+            pair[1] += count
+    return [Vantage(asn, control, ok, failing) for (asn, control), (ok, failing) in counts.items()]
+
+
+def reanalyse(reading: Reading, context: Iterable[Vantage]) -> Outcome:
+    if reading.verdict not in ("anomaly", "blocked"):
+        return Outcome(reading.verdict, KEEP.id)
+    vantages = list(context)
+    if reading.control and any(v.reaches for v in vantages):
+        # Control networks are uncensored by assumption: a lone failure there is local.
+        return Outcome(reading.verdict, KEEP.id)
+    if any(v.control and v.reaches for v in vantages):
+        return Outcome("blocked", CONTROL_REACHES.id)
+    if any(v.asn != reading.asn and v.reaches for v in vantages):
+        return Outcome("blocked", OTHER_ASN_REACHES.id)
+    controls_fail = any(v.control and v.fails for v in vantages)
+    if controls_fail and not any(v.reaches for v in vantages):
+        if FINGERPRINTS.intersection(reading.methods):
+            return Outcome(reading.verdict, KEEP_FINGERPRINT.id)
+        return Outcome("down", ALL_FAIL.id)
+    return Outcome(reading.verdict, KEEP.id)

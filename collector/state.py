@@ -1,0 +1,59 @@
+"""What the request handlers share: configuration, database, lookups, limits and metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from collector.config import Config
+from collector.db import Database
+from collector.iptoasn import AsnTable
+from collector.metrics import IngestMetrics, SnapshotHolder
+from collector.payload import Limits
+from collector.ratelimit import RateLimiter
+from collector.validation import TimeWindow
+
+
+@dataclass(frozen=True)
+class TargetListText:
+    """The target list probes download at check-in, as the TOML file the probe parses."""
+
+    text: str
+    source: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass
+class State:
+    config: Config
+    db: Database
+    targets: TargetListText
+    asn_table: AsnTable | None
+    limiter: RateLimiter
+    metrics: IngestMetrics
+    snapshot: SnapshotHolder
+    registry: CollectorRegistry
+    shutting_down: bool = field(default=False)
+
+    @property
+    def limits(self) -> Limits:
+        c = self.config
+        return Limits(c.max_body_bytes, c.max_decompressed_bytes, c.max_batch_items)
+
+    @property
+    def window(self) -> TimeWindow:
+        c = self.config
+        return TimeWindow(
+            dt.timedelta(seconds=c.max_future_seconds), dt.timedelta(seconds=c.max_past_seconds)
+        )
+
+
+STATE: Final = web.AppKey("state", State)

@@ -1,0 +1,164 @@
+"""The collector under test, in process or as a real ``censorwatch serve`` subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from collector.app import build_state, create_app
+from collector.config import Config
+from collector.pgcluster import free_port
+from collector.state import STATE, State
+from probe import model
+
+
+@dataclass
+class Collector:
+    """A collector under test and the calls a probe or an admin makes to it."""
+
+    client: TestClient[Any, Any]
+    state: State
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        token = self.state.config.admin_token_path.read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    async def enrolment_token(self, **options: Any) -> str:
+        response = await self.client.post(
+            "/api/v1/enrolment-tokens", json=options, headers=self.admin_headers
+        )
+        assert response.status == 201, await response.text()
+        return str((await response.json())["token"])
+
+    async def register(self, *, control: bool = False) -> tuple[str, str]:
+        """A new probe's (id, token)."""
+        token = await self.enrolment_token(control=control)
+        response = await self.client.post(
+            "/api/v1/probes", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        return body["probe_id"], body["token"]
+
+    async def ingest(
+        self,
+        token: str,
+        items: Sequence[model.Measurement] | bytes,
+        *,
+        gzipped: bool = False,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        if isinstance(items, bytes):
+            body = items
+        elif content_type == "application/x-ndjson":
+            body = b"\n".join(model.encode(m) for m in items)
+        else:
+            body = b"[" + b",".join(model.encode(m) for m in items) + b"]"
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+        if gzipped:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        response = await self.client.post(
+            "/api/v1/measurements", data=io.BytesIO(body), headers=headers
+        )
+        return response.status, await response.json()
+
+    async def get_json(self, path: str, **params: Any) -> tuple[int, Any]:
+        response = await self.client.get(path, params=params)
+        return response.status, await response.json()
+
+
+async def start_collector(config: Config) -> Collector:
+    state = build_state(config)
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(state)))
+    await client.start_server()
+    return Collector(client, client.app[STATE] if client.app else state)
+
+
+class ServerProcess:
+    """``censorwatch serve`` in a real subprocess, with its output kept in files."""
+
+    def __init__(
+        self, workdir: Path, db_url: str, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stdout = workdir / f"serve-{self.port}.out"
+        self.stderr = workdir / f"serve-{self.port}.err"
+        command = [
+            sys.executable, "-m", "collector", "serve", "--db", db_url,
+            "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir / "data"), *extra,
+        ]  # fmt: skip
+        environment = {**os.environ, "CENSORWATCH_RATE_PER_SECOND": "0", **(env or {})}
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(command, stdout=out, stderr=err, env=environment)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"collector exited {self.process.returncode}: {self.output()}")
+            with contextlib.suppress(OSError):
+                if http("GET", self.url + "/readyz")[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"collector not ready in {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        return self.stdout.read_text() + self.stderr.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def admin_headers(self) -> dict[str, str]:
+        token = (self.workdir / "data" / "admin-token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    def register(self) -> str:
+        """A new probe's token."""
+        status, body = http(
+            "POST", self.url + "/api/v1/enrolment-tokens", b"{}", self.admin_headers()
+        )
+        assert status == 201, body
+        enrolment = json.loads(body)["token"]
+        status, body = http(
+            "POST", self.url + "/api/v1/probes", headers={"Authorization": f"Bearer {enrolment}"}
+        )
+        assert status == 201, body
+        return str(json.loads(body)["token"])
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
