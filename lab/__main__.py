@@ -1,0 +1,9 @@
+"""``python -m lab``: see ``lab.cli``."""
+
+from __future__ import annotations
+
+import sys
+
+from lab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,492 @@
+"""The censor: actions applied in the router namespace, each a small dataclass.
+
+Every action can be applied and cleared. Packet actions are iptables rules in the lab's own
+chains (hooked from the built-in ones at setup, so clearing everything is a flush), written as
+plain data first (``rules()``), so what an action does can be read and tested without root.
+DNS actions change the ISP resolver's policy file; injection runs a scapy process; throttling
+rebuilds the router's tc tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, Protocol
+
+from lab import plan
+from lab.daemon import Daemon, python_module
+from lab.injector import READY as INJECTOR_READY
+from lab.resolver import Override, OverrideKind, Policy, write_policy
+from lab.shell import CommandError, run_in
+
+Table = Literal["filter", "nat"]
+FORWARD: Final = "CWLAB-FORWARD"
+INPUT: Final = "CWLAB-INPUT"
+OUTPUT: Final = "CWLAB-OUTPUT"
+PREROUTING: Final = "CWLAB-PREROUTING"
+CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
+    ("filter", FORWARD, "FORWARD"),
+    ("filter", INPUT, "INPUT"),
+    ("filter", OUTPUT, "OUTPUT"),
+    ("nat", PREROUTING, "PREROUTING"),
+)
+SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
+"""Where throttling happens: traffic to the client (from the service) and to the service."""
+UNTHROTTLED_RATE: Final = "10gbit"
+_MORE_THAN_HEADERS: Final = "61:65535"
+"""IP packet lengths that must carry TCP payload: headers alone are at most 60 bytes."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: Table
+    chain: str
+    spec: tuple[str, ...]
+
+
+class Action(Protocol):
+    def apply(self, censor: Censor) -> None: ...
+
+    def clear(self, censor: Censor) -> None: ...
+
+
+class Censor:
+    """The censor's levers in one router namespace."""
+
+    def __init__(self, namespace: str, state_dir: Path) -> None:
+        self.namespace = namespace
+        self.state_dir = state_dir
+        self.policy_file = state_dir / "resolver-policy.json"
+        self.applied: list[Action] = []
+        self._overrides: Policy = {}
+        self._throttles: list[Throttle] = []
+        self._daemons: dict[int, Daemon] = {}
+
+    # Setup and teardown -----------------------------------------------------------------
+    def install(self) -> None:
+        """Create the lab's chains and hook them in; start from an empty resolver policy."""
+        for table, chain, parent in CHAINS:
+            self.iptables(table, "-N", chain)
+            self.iptables(table, "-A", parent, "-j", chain)
+        write_policy(self.policy_file, {})
+
+    def apply(self, action: Action) -> None:
+        action.apply(self)
+        self.applied.append(action)
+
+    def clear(self, action: Action) -> None:
+        action.clear(self)
+        self.applied.remove(action)
+
+    def clear_all(self) -> None:
+        """Undo every action, whatever state they left: flush, empty policy, stop, unshape."""
+        self.applied.clear()
+        for daemon in self._daemons.values():
+            daemon.stop()
+        self._daemons.clear()
+        for table, chain, _ in CHAINS:
+            self.iptables(table, "-F", chain)
+        self._overrides.clear()
+        write_policy(self.policy_file, {})
+        self._throttles.clear()
+        self.reshape()
+
+    # Levers used by actions ----------------------------------------------------------------
+    def iptables(self, table: Table, *args: str) -> None:
+        run_in(self.namespace, ["iptables", "-w", "-t", table, *args])
+
+    def add_rules(self, rules: Sequence[Rule]) -> None:
+        for rule in rules:
+            self.iptables(rule.table, "-A", rule.chain, *rule.spec)
+
+    def delete_rules(self, rules: Sequence[Rule]) -> None:
+        for rule in rules:
+            self.iptables(rule.table, "-D", rule.chain, *rule.spec)
+
+    def override_names(self, names: Sequence[str], override: Override | None) -> None:
+        for name in names:
+            key = name.rstrip(".").lower()
+            if override is None:
+                self._overrides.pop(key, None)
+            else:
+                self._overrides[key] = override
+        write_policy(self.policy_file, self._overrides)
+
+    def start_daemon(self, owner: object, name: str, argv: list[str]) -> Daemon:
+        daemon = Daemon(name, self.namespace, argv, self.state_dir / "logs")
+        daemon.start()
+        self._daemons[id(owner)] = daemon
+        return daemon
+
+    def stop_daemon(self, owner: object) -> None:
+        daemon = self._daemons.pop(id(owner), None)
+        if daemon is not None:
+            daemon.stop()
+
+    def add_throttle(self, throttle: Throttle) -> None:
+        self._throttles.append(throttle)
+        self.reshape()
+
+    def remove_throttle(self, throttle: Throttle) -> None:
+        self._throttles.remove(throttle)
+        self.reshape()
+
+    def reshape(self) -> None:
+        """Rebuild the tc tree on the router's interfaces from the current throttles."""
+        for device, direction in SHAPED_INTERFACES:
+            self._tc_delete_root(device)
+            if self._throttles:
+                for command in shaping_commands(device, direction, self._throttles):
+                    run_in(self.namespace, command)
+
+    def _tc_delete_root(self, device: str) -> None:
+        try:
+            run_in(self.namespace, ["tc", "qdisc", "del", "dev", device, "root"])
+        except CommandError as exc:
+            # Deleting the default qdisc is an error we expect; anything else is not.
+            if "No such file" not in exc.stderr and "Cannot delete qdisc" not in exc.stderr:
+                raise
+
+
+def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle]) -> list[list[str]]:
+    """tc commands for an htb tree: unshaped by default, one capped class per throttle."""
+    tc = ["tc"]
+    commands = [
+        [*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "htb", "default", "1"],
+        [
+            *tc,
+            "class",
+            "add",
+            "dev",
+            device,
+            "parent",
+            "1:",
+            "classid",
+            "1:1",
+            "htb",
+            "rate",
+            UNTHROTTLED_RATE,
+        ],
+    ]
+    for number, throttle in enumerate(throttles, start=16):
+        classid = f"1:{number:x}"
+        commands.append(
+            [
+                *tc,
+                "class",
+                "add",
+                "dev",
+                device,
+                "parent",
+                "1:",
+                "classid",
+                classid,
+                "htb",
+                "rate",
+                throttle.rate,
+                "ceil",
+                throttle.rate,
+                "burst",
+                throttle.burst,
+            ]
+        )
+        for address in throttle.addresses:
+            commands.append(
+                [
+                    *tc,
+                    "filter",
+                    "add",
+                    "dev",
+                    device,
+                    "parent",
+                    "1:",
+                    "protocol",
+                    "ip",
+                    "prio",
+                    "1",
+                    "u32",
+                    "match",
+                    "ip",
+                    direction,
+                    f"{address}/32",
+                    "flowid",
+                    classid,
+                ]
+            )
+    return commands
+
+
+# Packet actions ----------------------------------------------------------------------------
+class _RuleAction:
+    """An action that is a fixed set of iptables rules."""
+
+    def rules(self) -> tuple[Rule, ...]:
+        raise NotImplementedError
+
+    def apply(self, censor: Censor) -> None:
+        censor.add_rules(self.rules())
+
+    def clear(self, censor: Censor) -> None:
+        censor.delete_rules(self.rules())
+
+
+def _destinations(addresses: Sequence[str], ports: Sequence[int]) -> list[tuple[str, ...]]:
+    """Match specs for each address, narrowed to TCP ports when ports are given."""
+    if not ports:
+        return [("-d", a) for a in addresses]
+    return [("-d", a, "-p", "tcp", "--dport", str(p)) for a in addresses for p in ports]
+
+
+@dataclass(frozen=True)
+class Blackhole(_RuleAction):
+    """Drop packets to the addresses (all, or only these TCP ports): connections time out."""
+
+    addresses: tuple[str, ...]
+    ports: tuple[int, ...] = ()
+
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(
+            Rule("filter", FORWARD, (*d, "-j", "DROP"))
+            for d in _destinations(self.addresses, self.ports)
+        )
+
+
+@dataclass(frozen=True)
+class Refuse(_RuleAction):
+    """Answer a connection attempt (SYN) with a RST, as a closed port would."""
+
+    addresses: tuple[str, ...]
+    ports: tuple[int, ...] = ()
+
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(
+            Rule("filter", FORWARD, (*d, "-p", "tcp", "--syn", *_REJECT_RST))
+            for d in _destinations(self.addresses, self.ports)
+        )
+
+
+_REJECT_RST: Final = ("-j", "REJECT", "--reject-with", "tcp-reset")
+
+
+@dataclass(frozen=True)
+class ResetByAddress(_RuleAction):
+    """Let the connection open, then answer the first data the client sends with a RST."""
+
+    addresses: tuple[str, ...]
+    ports: tuple[int, ...] = ()
+
+    def rules(self) -> tuple[Rule, ...]:
+        payload = ("-m", "length", "--length", _MORE_THAN_HEADERS)
+        return tuple(
+            Rule("filter", FORWARD, (*d, "-p", "tcp", *payload, *_REJECT_RST))
+            for d in _destinations(self.addresses, self.ports)
+        )
+
+
+IcmpType = Literal[
+    "net-unreachable",
+    "host-unreachable",
+    "port-unreachable",
+    "net-prohibited",
+    "host-prohibited",
+    "admin-prohibited",
+]
+
+
+@dataclass(frozen=True)
+class Unreachable(_RuleAction):
+    """Answer packets to the addresses with an ICMP destination-unreachable message."""
+
+    addresses: tuple[str, ...]
+    ports: tuple[int, ...] = ()
+    icmp: IcmpType = "admin-prohibited"
+
+    def rules(self) -> tuple[Rule, ...]:
+        reject = ("-j", "REJECT", "--reject-with", f"icmp-{self.icmp}")
+        return tuple(
+            Rule("filter", FORWARD, (*d, *reject))
+            for d in _destinations(self.addresses, self.ports)
+        )
+
+
+@dataclass(frozen=True)
+class SNIFilter(_RuleAction):
+    """Match the server name in the ClientHello (a plain string match), then reset or drop."""
+
+    names: tuple[str, ...]
+    how: Literal["reset", "drop"] = "reset"
+    ports: tuple[int, ...] = (443,)
+
+    def rules(self) -> tuple[Rule, ...]:
+        verdict = _REJECT_RST if self.how == "reset" else ("-j", "DROP")
+        return tuple(
+            Rule(
+                "filter",
+                FORWARD,
+                (
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    str(port),
+                    "-m",
+                    "string",
+                    "--algo",
+                    "bm",
+                    "--string",
+                    name,
+                    *verdict,
+                ),
+            )
+            for name in self.names
+            for port in self.ports
+        )
+
+
+@dataclass(frozen=True)
+class _Redirect(_RuleAction):
+    addresses: tuple[str, ...]
+    port: int
+    to: str
+
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(
+            Rule(
+                "nat",
+                PREROUTING,
+                (
+                    "-i",
+                    plan.ROUTER_LAN_IF,
+                    "-p",
+                    "tcp",
+                    "-d",
+                    address,
+                    "--dport",
+                    str(self.port),
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    f"{self.to}:{self.port}",
+                ),
+            )
+            for address in self.addresses
+        )
+
+
+@dataclass(frozen=True)
+class TLSInterception(_Redirect):
+    """Send the client's TLS connections to a MITM server with a rogue CA's certificates."""
+
+    port: int = 443
+    to: str = plan.MITM_IP
+
+
+@dataclass(frozen=True)
+class HTTPBlockpage(_Redirect):
+    """Send plain HTTP for the addresses to the ISP's blockpage server."""
+
+    port: int = 80
+    to: str = plan.BLOCKPAGE_IP
+
+
+@dataclass(frozen=True)
+class Loss(_RuleAction):
+    """Random loss everywhere: forwarded packets and the router's own (its resolver's)."""
+
+    probability: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.probability < 1:
+            raise ValueError(f"loss probability must be between 0 and 1, not {self.probability}")
+
+    def rules(self) -> tuple[Rule, ...]:
+        chance = ("-m", "statistic", "--mode", "random", "--probability", f"{self.probability}")
+        drop = (*chance, "-j", "DROP")
+        return (
+            Rule("filter", FORWARD, drop),
+            Rule("filter", INPUT, ("!", "-i", "lo", *drop)),
+            Rule("filter", OUTPUT, ("!", "-o", "lo", *drop)),
+        )
+
+
+@dataclass(frozen=True)
+class Shutdown(_RuleAction):
+    """Nothing crosses the ISP: every forwarded packet and the resolver's upstream dropped."""
+
+    def rules(self) -> tuple[Rule, ...]:
+        return (
+            Rule("filter", FORWARD, ("-j", "DROP")),
+            Rule("filter", OUTPUT, ("-o", plan.ROUTER_UP_IF, "-j", "DROP")),
+        )
+
+
+# Other levers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Throttle:
+    """Cap the bandwidth to and from the addresses (tc htb on both router interfaces)."""
+
+    addresses: tuple[str, ...]
+    rate: str = "64kbit"
+    burst: str = "4k"
+
+    def apply(self, censor: Censor) -> None:
+        censor.add_throttle(self)
+
+    def clear(self, censor: Censor) -> None:
+        censor.remove_throttle(self)
+
+
+@dataclass(frozen=True)
+class DNSOverride:
+    """The ISP resolver answers these names (and their subdomains) itself, falsely."""
+
+    names: tuple[str, ...]
+    kind: OverrideKind
+    addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.kind == "answer") != bool(self.addresses):
+            raise ValueError("an 'answer' override needs addresses, and only it takes them")
+
+    def apply(self, censor: Censor) -> None:
+        censor.override_names(self.names, Override(self.kind, self.addresses))
+
+    def clear(self, censor: Censor) -> None:
+        censor.override_names(self.names, None)
+
+
+@dataclass(frozen=True)
+class DNSInjection:
+    """An on-path injector answers queries for these names first, with a forged address."""
+
+    names: tuple[str, ...]
+    address: str = plan.INJECTED_ANSWER
+    iface: str = plan.ROUTER_LAN_IF
+    ready_timeout: float = field(default=20.0, compare=False)
+
+    def argv(self) -> list[str]:
+        local = (plan.ROUTER_LAN_IP, plan.ROUTER_UP_IP, plan.ISP_RESOLVER_IP)
+        args = ["--iface", self.iface]
+        for name in self.names:
+            args += ["--name", f"{name}={self.address}"]
+        for address in local:
+            args += ["--local", address]
+        return python_module("lab.injector", *args)
+
+    def apply(self, censor: Censor) -> None:
+        daemon = censor.start_daemon(self, f"injector-{self.names[0]}", self.argv())
+        try:
+            daemon.wait_ready(lambda: INJECTOR_READY in _read(daemon.log), self.ready_timeout)
+        except BaseException:
+            censor.stop_daemon(self)
+            raise
+
+    def clear(self, censor: Censor) -> None:
+        censor.stop_daemon(self)
+
+
+def _read(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(errors="replace")
+    return ""

@@ -1,0 +1,140 @@
+"""What the censor's actions and the scenario files mean, read without root or sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import censor, plan
+from lab.plan import default_plan
+from lab.runner import Got, compare, format_table, parse_report, tally
+from lab.scenario import Expectation, ScenarioError, load
+
+
+def test_sni_filter_is_a_string_match_on_443() -> None:
+    (rule,) = censor.SNIFilter(("x.com",), "reset").rules()
+    assert rule.chain == censor.FORWARD
+    assert rule.spec == (
+        "-p", "tcp", "--dport", "443", "-m", "string", "--algo", "bm", "--string", "x.com",
+        "-j", "REJECT", "--reject-with", "tcp-reset",
+    )  # fmt: skip
+    (drop,) = censor.SNIFilter(("x.com",), "drop").rules()
+    assert drop.spec[-2:] == ("-j", "DROP")
+
+
+def test_blackhole_narrows_to_ports_when_given() -> None:
+    assert [r.spec for r in censor.Blackhole(("1.2.3.4",)).rules()] == [
+        ("-d", "1.2.3.4", "-j", "DROP")
+    ]
+    (rule,) = censor.Blackhole(("1.2.3.4",), (5222,)).rules()
+    assert rule.spec == ("-d", "1.2.3.4", "-p", "tcp", "--dport", "5222", "-j", "DROP")
+
+
+def test_refuse_matches_syn_only_and_reset_matches_payload_only() -> None:
+    (refuse,) = censor.Refuse(("1.2.3.4",)).rules()
+    assert "--syn" in refuse.spec
+    (reset,) = censor.ResetByAddress(("1.2.3.4",)).rules()
+    assert reset.spec[reset.spec.index("--length") :][:2] == ("--length", "61:65535")
+
+
+def test_mitm_and_blockpage_are_dnat_to_the_lab_servers() -> None:
+    (mitm,) = censor.TLSInterception(("1.2.3.4",)).rules()
+    assert (mitm.table, mitm.spec[-1]) == ("nat", f"{plan.MITM_IP}:443")
+    (page,) = censor.HTTPBlockpage(("1.2.3.4",)).rules()
+    assert page.spec[-1] == f"{plan.BLOCKPAGE_IP}:80"
+
+
+def test_loss_covers_forwarded_and_the_routers_own_traffic() -> None:
+    chains = {rule.chain for rule in censor.Loss(0.1).rules()}
+    assert chains == {censor.FORWARD, censor.INPUT, censor.OUTPUT}
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        censor.Loss(1.5)
+
+
+def test_shaping_gives_each_throttle_its_class() -> None:
+    throttles = [censor.Throttle(("1.2.3.4",), "64kbit"), censor.Throttle(("5.6.7.8",), "1mbit")]
+    commands = censor.shaping_commands("lan0", "src", throttles)
+    filters = [c for c in commands if c[1] == "filter"]
+    assert [c[c.index("flowid") + 1] for c in filters] == ["1:10", "1:11"]
+    assert [c[c.index("src") + 1] for c in filters] == ["1.2.3.4/32", "5.6.7.8/32"]
+
+
+def test_dns_answer_override_needs_addresses() -> None:
+    with pytest.raises(ValueError, match="needs addresses"):
+        censor.DNSOverride(("x.com",), "answer")
+
+
+def _scenario(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+def test_scenario_expands_a_service_into_names_and_addresses(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        'title = "t"\n[[actions]]\nkind = "dns"\nservice = "telegram"\nanswer = "bogon"\n'
+        '[[actions]]\nkind = "tls-mitm"\nservice = "telegram"\n'
+        '[expect]\ndefault = { verdict = "ok" }\n',
+    )
+    loaded = load(path, default_plan())
+    dns_action, mitm = loaded.actions
+    assert dns_action == censor.DNSOverride(
+        ("web.telegram.org", "telegram.org"), "answer", (plan.BOGON_ANSWER,)
+    )
+    assert isinstance(mitm, censor.TLSInterception)
+    assert "149.154.175.50" not in mitm.addresses  # plain TCP, not TLS
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('title = "t"\n[expect]\nnosuch = { verdict = "ok" }\n', "expect.nosuch"),
+        ('title = "t"\n[expect]\ndefault = { verdict = "fine" }\n', "expect.default.verdict"),
+        ('title = "t"\n[[actions]]\nkind = "dns"\nservice = "x"\nanswer = "maybe"\n'
+         '[expect]\ndefault = { verdict = "ok" }\n', "actions[0].answer"),
+        ('title = "t"\n[[actions]]\nkind = "loss"\nprobability = 0.1\nfoo = 1\n'
+         '[expect]\ndefault = { verdict = "ok" }\n', "actions[0].foo"),
+        ('title = "t"\n[expect]\ntelegram = { verdict = "ok" }\n', "expect"),
+    ],
+)  # fmt: skip
+def test_scenario_errors_name_the_key(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ScenarioError, match=rf"s\.toml: {__import__('re').escape(where)}:"):
+        load(_scenario(tmp_path, text), default_plan())
+
+
+def test_expectation_needs_the_verdict_and_every_named_method() -> None:
+    expected = Expectation("blocked", ("dns.nxdomain",))
+    assert expected.met_by("blocked", ("dns.nxdomain", "tcp.timeout"))
+    assert not expected.met_by("blocked", ("tcp.timeout",))
+    assert not expected.met_by("anomaly", ("dns.nxdomain",))
+
+
+def test_report_compared_and_tabulated(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        'title = "t"\n[expect]\ndefault = { verdict = "ok" }\n'
+        'x = { verdict = "blocked", methods = ["tls.reset"] }\n',
+    )
+    loaded = load(path, default_plan())
+    report = parse_report(
+        '{"services": [{"service": "x", "verdict": "blocked", "methods": ["tls.reset"]},'
+        ' {"service": "signal", "verdict": "blocked", "methods": ["dns.nxdomain"]}]}'
+    )
+    assert report["x"] == Got("blocked", ("tls.reset",))
+    rows = compare(loaded, report)
+    by_service = {row.service: row for row in rows}
+    assert by_service["x"].correct
+    assert by_service["signal"].false_block
+    assert by_service["telegram"].got is None
+    assert not by_service["telegram"].correct
+    table = format_table(rows)
+    assert "FALSE BLOCK" in table
+    assert "(missing)" in table
+    assert tally("s", [rows]).runs_with_false_block == 1
+
+
+def test_report_that_is_not_json_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_report("Traceback …")
