@@ -545,6 +545,16 @@ def _certificate_finding(
             "tls.mitm",
             0.9,
         )
+    forged = [c for c in controls if _minted_for(c)]
+    if forged:
+        return Finding(
+            "blocked",
+            "tls.mitm.forged_for_any_name",
+            f"{ip}: {shown} for {tls.sni} does not verify; asked for {forged[0].sni}, the same address "
+            "presents an untrusted certificate made out to that name too: an interception box",
+            "tls.mitm",
+            0.85,
+        )
     return Finding(
         "anomaly",
         "tls.untrusted_certificate",
@@ -552,6 +562,16 @@ def _certificate_finding(
         "tls.mitm",
         0.4,
     )
+
+
+def _minted_for(control: TLSObservation) -> bool:
+    """An untrusted certificate naming the innocuous control SNI: no real server at this
+    address holds one, so something forges certificates for whatever name it is asked."""
+    cert = control.certificate
+    if control.failure != failures.SSL_UNKNOWN_AUTHORITY or cert is None or not control.sni:
+        return False
+    wanted = control.sni.lower()
+    return wanted in (n.lower() for n in cert.san) or f"CN={wanted}" in cert.subject
 
 
 def _other_issuer(genuine: TLSObservation, presented: Certificate | None) -> bool:

@@ -149,21 +149,15 @@ class Engine:
         self._health = None
 
     async def health_check(self, run: _Run, endpoint: int) -> None:
+        """Is this network still up? A second try forgives one lost packet; a network that
+        is really down fails both."""
         if self._health is None:
             return
         origin = run.origin
         t0 = self.network.clock() - origin
-        failure: str | None = None
-        operation = "connect"
-        if self._health_host and self.network_resolver is not None:
-            resolution = await self.limited(
-                self.network.resolve(self.network_resolver, self._health_host, "control", origin)
-            )
-            if resolution.first.failure is not None:
-                failure, operation = resolution.first.failure, "resolve"
-        if failure is None:
-            tcp, _, _ = await self.limited(self.network.exchange(self._health, origin))
-            failure = tcp.failure
+        failure, operation = await self._health_once(origin)
+        if failure is not None:
+            failure, operation = await self._health_once(origin)
         label = f"{self._health_host or self._health.ip}:{self._health.port}"
         run.add(
             ControlObservation(
@@ -175,6 +169,17 @@ class Engine:
                 endpoint=endpoint,
             )
         )
+
+    async def _health_once(self, origin: float) -> tuple[str | None, str]:
+        assert self._health is not None
+        if self._health_host and self.network_resolver is not None:
+            resolution = await self.limited(
+                self.network.resolve(self.network_resolver, self._health_host, "control", origin)
+            )
+            if resolution.first.failure is not None:
+                return resolution.first.failure, "resolve"
+        tcp, _, _ = await self.limited(self.network.exchange(self._health, origin))
+        return tcp.failure, "connect"
 
     async def limited(self, work: Awaitable[T]) -> T:
         async with self._limit:

@@ -72,7 +72,7 @@ class SocketNetwork(Network):
         finally:
             if not request.tls or step.tls_failure is not None:
                 _abort(writer)
-        if channel is None and step.tls_failure in _VERIFY_FAILURES and request.role == "network":
+        if channel is None and step.tls_failure in _VERIFY_FAILURES:
             return await self._unverified(step)
         try:
             page = await step.http(channel) if channel is not None else None

@@ -166,6 +166,7 @@ class World:
         default_factory=lambda: Zone({n: Answer((ip,)) for n, ip in TRUTH.items()})
     )
     telegram_tls: dict[str, TLSRule] = field(default_factory=dict)
+    telegram_default: TLSRule = field(default_factory=TLSRule)
     dc: str = "accept"  # accept | refuse | timeout
     news: str = "normal"  # normal | blockpage | reset | silent
     controls_up: bool = True
@@ -186,7 +187,12 @@ class World:
         names = tuple(TRUTH)
         self.servers.append(
             TLSServer(
-                self.pki, TELEGRAM, self.tls_port, rules=self.telegram_tls, default_names=names
+                self.pki,
+                TELEGRAM,
+                self.tls_port,
+                rules=self.telegram_tls,
+                default=self.telegram_default,
+                default_names=names,
             )
         )
         self.servers.append(

@@ -123,6 +123,12 @@ CASES = [
         options={"telegram_tls": {"web.telegram.org": TLSRule("rogue")}},
     ),
     Case(
+        # an interception box on the address that forges a certificate for any name asked
+        "tls_interception_of_every_name",
+        {"telegram": ("blocked", {"tls.mitm"})},
+        options={"telegram_default": TLSRule("rogue")},
+    ),
+    Case(
         "http_blockpage",
         {"news": ("blocked", {"http.blockpage"}), "telegram": OK},
         options={"news": "blockpage"},
