@@ -174,7 +174,7 @@ async def query_udp(ctx: QueryContext) -> Resolution:
         transport.close()
         return await query_stream(ctx, None)  # the full answer needs TCP (RFC 7766)
     first_obs = ctx.from_responses(t0, list(listener.responses))
-    late = asyncio.ensure_future(_linger(transport, listener, ctx, t0))
+    late = asyncio.ensure_future(_linger(transport, listener, ctx, t0, first_obs))
     return Resolution(first_obs, late)
 
 
@@ -195,12 +195,18 @@ async def _send_until_answered(
 
 
 async def _linger(
-    transport: asyncio.DatagramTransport, listener: _Listener, ctx: QueryContext, t0: float
+    transport: asyncio.DatagramTransport,
+    listener: _Listener,
+    ctx: QueryContext,
+    t0: float,
+    first: DNSObservation,
 ) -> DNSObservation:
     try:
         await asyncio.sleep(ctx.window)
     finally:
         transport.close()
+    if len(listener.responses) == len(first.responses):
+        return first
     return ctx.from_responses(t0, list(listener.responses))
 
 

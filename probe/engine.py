@@ -77,10 +77,18 @@ class Engine:
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._health: Exchange | None = None
         self._health_host: str | None = None
+        self._origin = 0.0
+        self._start_time = utc_now()
+        self._controls: dict[Exchange, asyncio.Task[Outcome]] = {}
 
     async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
         """Controls first (they decide whether judging is possible), then the rest at once;
         ``progress`` hears of each service as soon as it is done."""
+        # One clock origin for the run: observations of different services stay comparable,
+        # and a control exchange shared between services has one set of times.
+        self._origin = self.network.clock()
+        self._start_time = utc_now()
+        self._controls = {}
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
         self._choose_health_check(control_runs)
@@ -100,7 +108,7 @@ class Engine:
     # -- one service ---------------------------------------------------------------------
 
     async def _measure(self, service: Service, offline: bool | None) -> _Run:
-        run = _Run(service, self.network.clock(), utc_now(), time.monotonic())
+        run = _Run(service, self._origin, self._start_time, time.monotonic())
         retry = offline is False
         await asyncio.gather(
             *(self._endpoint(run, i, t, retry) for i, t in enumerate(service.endpoints))
@@ -180,6 +188,15 @@ class Engine:
                 return resolution.first.failure, "resolve"
         tcp, _, _ = await self.limited(self.network.exchange(self._health, origin))
         return tcp.failure, "connect"
+
+    async def first_control(self, request: Exchange) -> Outcome:
+        """The control exchange made before any service's name goes to an address: once per
+        address and control name in a run, shared by every endpoint there."""
+        task = self._controls.get(request)
+        if task is None:
+            task = asyncio.ensure_future(self.limited(self.network.exchange(request, self._origin)))
+            self._controls[request] = task
+        return await asyncio.shield(task)
 
     async def limited(self, work: Awaitable[T]) -> T:
         async with self._limit:
@@ -299,7 +316,8 @@ class _EndpointRun:
         if contrasted and not self.run.service.is_control:
             # Before the service's name is ever sent from here, so that a censor that
             # punishes the whole address after a forbidden name cannot taint the control.
-            await self.exchange(self.request(ip, "control", self.target.control_sni), 0)
+            control = self.request(ip, "control", self.target.control_sni)
+            self.record(await self.engine.first_control(control), 0)
         outcome = await self.exchange(request, 0)
         if _succeeded(outcome) or not self.retry:
             return outcome
@@ -332,7 +350,11 @@ class _EndpointRun:
         )
 
     async def exchange(self, request: Exchange, attempt: int) -> Outcome:
-        tcp, tls, page = await self.engine.limited(self.network.exchange(request, self.run.origin))
+        outcome = await self.engine.limited(self.network.exchange(request, self.run.origin))
+        return self.record(outcome, attempt)
+
+    def record(self, outcome: Outcome, attempt: int) -> Outcome:
+        tcp, tls, page = outcome
         tcp = msgspec.structs.replace(tcp, attempt=attempt, endpoint=self.index)
         self.run.add(tcp)
         if tls is not None:

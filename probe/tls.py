@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import ssl
 from dataclasses import dataclass
@@ -39,9 +40,10 @@ class Contexts:
         verify_name = _client_context(ca_file)
         verify_chain = _client_context(ca_file)
         verify_chain.check_hostname = False
-        insecure = _client_context(None)
+        insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store to load
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE
+        insecure.set_alpn_protocols(["http/1.1"])
         return cls(verify_name, verify_chain, insecure)
 
 
@@ -121,7 +123,9 @@ class TLSChannel:
         return certificate_facts(der) if der else None
 
 
+@functools.lru_cache(maxsize=1024)
 def certificate_facts(der: bytes) -> Certificate:
+    """Facts of a DER certificate (cached: many endpoints share a certificate)."""
     sha256 = hashlib.sha256(der).hexdigest()
     try:
         cert = x509.load_der_x509_certificate(der)
