@@ -8,6 +8,7 @@ loopback) is not. The unspecified address is never a real answer.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 Scope = Literal["unspecified", "loopback", "private", "reserved", "public"]
 
 
+@functools.lru_cache(maxsize=4096)
 def scope(address: str) -> Scope:
     try:
         ip = ipaddress.ip_address(address)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import secrets
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import aiohttp
 import dns.asyncquery
 import dns.exception
 import dns.flags
@@ -95,20 +95,30 @@ class _Listener(asyncio.DatagramProtocol):
 
     clock: Clock
     first: asyncio.Future[None]
-    sent: list[dns.message.Message] = field(default_factory=list)
+    query: dns.message.Message
+    sent: list[int] = field(default_factory=list)  # the ID of each transmission
     responses: list[tuple[float, int, dns.message.Message]] = field(default_factory=list)
+    _wire: bytes = b""
+
+    def transmission(self) -> bytes:
+        """The query's wire form under a fresh ID (built once, only the ID changes)."""
+        if not self.sent:
+            self._wire = self.query.to_wire()
+        query_id = secrets.randbits(16)
+        self.sent.append(query_id)
+        return query_id.to_bytes(2, "big") + self._wire[2:]
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         try:
             message = dns.message.from_wire(data)
         except Exception:  # a malformed datagram is noise, not a response
             return
-        for transmission, query in enumerate(self.sent):
-            if query.is_response(message):
-                self.responses.append((self.clock(), transmission, message))
-                if not self.first.done():
-                    self.first.set_result(None)
-                return
+        if not message.flags & dns.flags.QR or message.question != self.query.question:
+            return
+        if message.id in self.sent:
+            self.responses.append((self.clock(), self.sent.index(message.id), message))
+            if not self.first.done():
+                self.first.set_result(None)
 
     def error_received(self, exc: Exception) -> None:
         if not self.first.done():
@@ -158,7 +168,7 @@ async def query_udp(ctx: QueryContext) -> Resolution:
     loop = asyncio.get_running_loop()
     t0 = loop.time() - ctx.origin
     first: asyncio.Future[None] = loop.create_future()
-    listener = _Listener(loop.time, first)
+    listener = _Listener(loop.time, first, make_query(ctx.hostname, ctx.rdtype))
     try:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: listener, remote_addr=(ctx.resolver.host, ctx.resolver.port)
@@ -185,9 +195,7 @@ async def _send_until_answered(
     interval = min(1.0, max(ctx.timeout / 3, 0.05))
     async with asyncio.timeout(ctx.timeout):
         while True:
-            query = make_query(ctx.hostname, ctx.rdtype)
-            listener.sent.append(query)
-            transport.sendto(query.to_wire())
+            transport.sendto(listener.transmission())
             done, _ = await asyncio.wait({listener.first}, timeout=interval)
             if done:
                 listener.first.result()
@@ -231,64 +239,17 @@ async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) ->
                 server_hostname=ctx.resolver.host,
             )
     except Exception as exc:  # translated into a failure string at this edge
-        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
+        return Resolution(
+            ctx.observation(t0, loop.time() - ctx.origin, failure_of_exception(exc), [])
+        )
     return Resolution(ctx.from_responses(t0, [(loop.time(), 0, answer)]))
 
 
-async def query_https(
-    ctx: QueryContext, session: aiohttp.ClientSession, tls_context: ssl.SSLContext
-) -> Resolution:
-    """DoH (RFC 8484, POST)."""
-    loop = asyncio.get_running_loop()
-    query = make_query(ctx.hostname, ctx.rdtype)
-    query.id = 0
-    t0 = loop.time() - ctx.origin
-    assert ctx.resolver.url is not None
-    headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
-    try:
-        async with asyncio.timeout(ctx.timeout):
-            async with session.post(
-                ctx.resolver.url, data=query.to_wire(), headers=headers, ssl=tls_context
-            ) as reply:
-                if reply.status != 200:
-                    raise _BadReply(reply.status)
-                body = await _read_capped(reply, 65535)
-        message = dns.message.from_wire(body)
-    except Exception as exc:  # translated into a failure string at this edge
-        return Resolution(ctx.observation(t0, loop.time() - ctx.origin, _failure(exc), []))
-    return Resolution(ctx.from_responses(t0, [(loop.time(), 0, message)]))
-
-
-async def _read_capped(reply: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in reply.content.iter_chunked(4096):
-        size += len(chunk)
-        if size > limit:
-            raise _BadReply(reply.status)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-class _BadReply(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"DoH server answered HTTP {status}")
-        self.status = status
-
-
-def _failure(exc: BaseException) -> str:
+def failure_of_exception(exc: BaseException) -> str:
     """Failure strings for the DNS transports' own exception types."""
     if isinstance(exc, dns.exception.Timeout):
         return failures.GENERIC_TIMEOUT
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return failures.from_exception(exc.certificate_error)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return failures.from_exception(exc.os_error)
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return failures.EOF_ERROR
-    if isinstance(exc, aiohttp.ClientOSError):
-        return failures.from_exception(exc)
-    if isinstance(exc, _BadReply | dns.exception.FormError | dns.message.ShortHeader):
+    if isinstance(exc, dns.exception.FormError | dns.message.ShortHeader):
         return failures.DNS_BOGUS_RESPONSE
     if isinstance(exc, dns.exception.DNSException):
         return failures.DNS_BOGUS_RESPONSE

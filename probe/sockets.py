@@ -7,14 +7,17 @@ import contextlib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 import msgspec
 
 from probe import dns, failures, http
 from probe.model import HTTPObservation, Role, TCPObservation, TLSObservation
 from probe.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.tls import Contexts, TLSChannel, handshake
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,15 @@ class SocketNetwork(Network):
             return await dns.query_stream(ctx, None)
         if resolver.transport == "tls":
             return await dns.query_stream(ctx, self.contexts.verify_name)
-        return await dns.query_https(ctx, self._http_session(), self.contexts.verify_name)
+        from probe import doh  # aiohttp is imported only when DoH is used
+
+        return await doh.query_https(ctx, self._http_session(), self.contexts.verify_name)
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector)
+            from probe import doh
+
+            self._session = doh.new_session()
         return self._session
 
     async def close(self) -> None:
