@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from probe import dns, failures, http
-from probe.model import HTTPObservation, Role, TCPObservation, TLSObservation
+from probe.model import Certificate, HTTPObservation, Role, TCPObservation, TLSObservation
 from probe.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.tls import Contexts, TLSChannel, handshake
 
@@ -162,34 +162,41 @@ class _Step:
                 channel = await handshake(reader, writer, context, self.request.sni)
         except Exception as exc:  # translated into a failure string at this edge
             self.tls_failure = failures.from_exception(exc)
-            self.tls = TLSObservation(
-                ip=self.request.ip,
-                port=self.request.port,
-                sni=self.request.sni,
-                role=self.request.role,
-                t0=t0,
-                t=self.now(),
-                failure=self.tls_failure,
-                verified=False if self.tls_failure in _VERIFY_FAILURES else None,
-            )
+            verified = False if self.tls_failure in _VERIFY_FAILURES else None
+            self.tls = self._tls_observation(t0, verified=verified)
             return None
         self.tls_failure = None
         if self.request.http_path is None:
             self.tls_failure = await self._settle(reader, channel)
         if self.tls is None:
-            self.tls = TLSObservation(
-                ip=self.request.ip,
-                port=self.request.port,
-                sni=self.request.sni,
-                role=self.request.role,
-                t0=t0,
-                t=self.now(),
-                failure=self.tls_failure,
+            self.tls = self._tls_observation(
+                t0,
                 tls_version=channel.version,
                 certificate=channel.certificate(),
                 verified=context.verify_mode != ssl.CERT_NONE,
             )
         return channel if self.tls_failure is None else None
+
+    def _tls_observation(
+        self,
+        t0: float,
+        *,
+        verified: bool | None,
+        tls_version: str | None = None,
+        certificate: Certificate | None = None,
+    ) -> TLSObservation:
+        return TLSObservation(
+            ip=self.request.ip,
+            port=self.request.port,
+            sni=self.request.sni,
+            role=self.request.role,
+            t0=t0,
+            t=self.now(),
+            failure=self.tls_failure,
+            tls_version=tls_version,
+            certificate=certificate,
+            verified=verified,
+        )
 
     async def _settle(self, reader: asyncio.StreamReader, channel: TLSChannel) -> str | None:
         """Listen briefly after the handshake: a censor that lets the handshake finish may
