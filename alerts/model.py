@@ -1,0 +1,77 @@
+"""Plain data the alert engine works on: observations in, incidents and changes out, events.
+
+The collector translates its own rows into these; nothing here knows about storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Verdict = Literal["ok", "blocked", "anomaly", "down", "offline"]
+IncidentKind = Literal["blocking", "shutdown"]
+ChangeKind = Literal["incident.opened", "incident.updated", "incident.resolved"]
+EVENT_KINDS = ("livestream", "protest", "election", "other")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One service tested by one probe at one time, as the collector judged it."""
+
+    measurement_id: str
+    probe_id: str
+    service: str
+    cc: str
+    asn: int
+    time: datetime  # UTC
+    verdict: str  # ok | blocked | anomaly | down | offline
+    methods: tuple[str, ...]
+    confidence: float
+    control: bool  # measured from a control vantage point
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A service blocked (or the network shut down) in one country, across its ASNs."""
+
+    id: str
+    kind: IncidentKind
+    service: str | None  # None for a shutdown
+    cc: str
+    asns: tuple[int, ...]
+    onset: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    methods: tuple[str, ...]
+    confidence: float
+    probes: int
+    evidence: tuple[str, ...]
+    rules: tuple[str, ...]
+    rules_version: str
+
+    @property
+    def status(self) -> Literal["open", "resolved"]:
+        return "open" if self.resolved_at is None else "resolved"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What the detector decided in one step: one change per incident per step."""
+
+    kind: ChangeKind
+    incident: Incident
+
+
+@dataclass(frozen=True)
+class Event:
+    """An announced livestream, protest call, election or other moment worth watching."""
+
+    id: str
+    kind: str  # livestream | protest | election | other
+    title: str
+    cc: str
+    start: datetime
+    end: datetime | None
+    source_url: str | None
+    tags: tuple[str, ...]

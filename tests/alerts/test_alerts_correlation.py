@@ -1,0 +1,139 @@
+"""Correlation: link windows, the exact test against brute force, the plain-words line."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.correlation import fisher_greater, history, link
+from alerts.model import Event, Incident
+
+DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def incident(onset: datetime, *, service: str = "telegram", cc: str = "KZ") -> Incident:
+    return Incident(
+        id=f"i-{onset:%m%d%H%M}",
+        kind="blocking",
+        service=service,
+        cc=cc,
+        asns=(9198,),
+        onset=onset,
+        last_seen=onset,
+        resolved_at=None,
+        methods=("dns.nxdomain",),
+        confidence=0.9,
+        probes=3,
+        evidence=(),
+        rules=(),
+        rules_version="1",
+    )
+
+
+def event(start: datetime, *, kind: str = "livestream", cc: str = "KZ", n: int = 0) -> Event:
+    return Event(f"e{n}", kind, f"Stream {n}", cc, start, None, None, ())
+
+
+def test_link_window_and_delay() -> None:
+    start = DAY0 + timedelta(hours=19)
+    events = [
+        event(start, n=1),
+        event(start - timedelta(hours=3), n=2),
+        event(start, cc="RU", n=3),
+    ]
+    lead, lag = timedelta(minutes=30), timedelta(hours=2)
+    assert link(incident(start + timedelta(minutes=4)), events, lead, lag)[0].delay_seconds == 240
+    assert [lk.event_id for lk in link(incident(start), events, lead, lag)] == ["e1"]
+    assert (
+        link(incident(start - timedelta(minutes=30)), events, lead, lag)[0].delay_seconds == -1800
+    )
+    assert link(incident(start - timedelta(minutes=31)), events, lead, lag) == []
+    assert link(incident(start + lag), events, lead, lag)[0].event_id == "e1"
+    assert link(incident(start + lag + timedelta(seconds=1)), events, lead, lag) == []
+
+
+def test_seven_of_eight_livestreams() -> None:
+    stream_days = [2 * k + 30 for k in range(8)]
+    events = [event(DAY0 + timedelta(days=d, hours=19), n=d) for d in stream_days]
+    onsets = [DAY0 + timedelta(days=d, hours=19, minutes=4) for d in stream_days[:7]]
+    onsets.append(DAY0 + timedelta(days=5, hours=19, minutes=20))  # one without a stream
+    now = DAY0 + timedelta(days=60)
+    stats = history(
+        [incident(t) for t in onsets],
+        events,
+        kind="livestream",
+        service="telegram",
+        cc="KZ",
+        window=timedelta(hours=1),
+        now=now,
+    )
+    assert (stats.hits, stats.events) == (7, 8)
+    assert stats.p_value < 0.001
+    assert stats.line == "7 of the last 8 livestreams; p < 0.001"
+    assert 0 < stats.baseline_rate < 0.1
+
+
+def test_no_events_line() -> None:
+    stats = history(
+        [], [], kind="protest", service="x", cc="KZ", window=timedelta(hours=1), now=DAY0
+    )
+    assert (stats.hits, stats.events, stats.p_value) == (0, 0, 1.0)
+    assert stats.line == "no protest calls in the history yet"
+
+
+def test_other_countries_and_services_do_not_count() -> None:
+    events = [event(DAY0 + timedelta(days=d, hours=19), n=d) for d in (10, 12)]
+    onsets = [incident(e.start + timedelta(minutes=1), service="vk") for e in events]
+    onsets += [incident(e.start + timedelta(minutes=1), cc="RU") for e in events]
+    stats = history(
+        onsets,
+        events,
+        kind="livestream",
+        service="telegram",
+        cc="KZ",
+        window=timedelta(hours=1),
+        now=DAY0 + timedelta(days=20),
+    )
+    assert stats.hits == 0
+    assert stats.p_value == 1.0
+
+
+def _brute_force(hits: int, n: int, control_hits: int, m: int) -> float:
+    marks = [1] * (hits + control_hits) + [0] * (n + m - hits - control_hits)
+    draws = list(itertools.combinations(range(n + m), n))
+    extreme = sum(1 for d in draws if sum(marks[i] for i in d) >= hits)
+    return extreme / len(draws)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 8), st.data())
+def test_fisher_matches_brute_force_enumeration(n: int, m: int, data: st.DataObject) -> None:
+    hits = data.draw(st.integers(0, n))
+    control_hits = data.draw(st.integers(0, m))
+    assert fisher_greater(hits, n, control_hits, m) == pytest.approx(
+        _brute_force(hits, n, control_hits, m), abs=1e-12
+    )
+
+
+def test_p_value_from_history_matches_brute_force_on_a_small_case() -> None:
+    events = [event(DAY0 + timedelta(days=d, hours=20), n=d) for d in (3, 5, 6)]
+    onsets = [DAY0 + timedelta(days=d, hours=20, minutes=10) for d in (3, 5, 1)]
+    stats = history(
+        [incident(t) for t in onsets],
+        events,
+        kind="livestream",
+        service="telegram",
+        cc="KZ",
+        window=timedelta(hours=1),
+        now=DAY0 + timedelta(days=8),
+        since=DAY0,
+    )
+    # windows: days 0..7 at 20:00; days 3, 5, 6 are events, the other 5 are controls.
+    assert (stats.hits, stats.events) == (2, 3)
+    assert stats.baseline_rate == pytest.approx(1 / 5)
+    assert stats.p_value == pytest.approx(_brute_force(2, 3, 1, 5))
+    assert stats.line == f"2 of the last 3 livestreams; p = {round(stats.p_value, 3):g}"
