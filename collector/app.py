@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from importlib import metadata
@@ -21,9 +22,23 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from collector import aggregation, auth, ingest, iptoasn, metrics, migrate, openapi, probes, query
+from collector import (
+    aggregation,
+    alerting,
+    alerts_api,
+    auth,
+    delivery,
+    ingest,
+    iptoasn,
+    metrics,
+    migrate,
+    openapi,
+    probes,
+    query,
+)
 from collector.bodies import json_response
 from collector.config import Config
+from collector.correlate import Windows
 from collector.db import Database
 from collector.errors import error_response, json_errors
 from collector.ratelimit import RateLimiter
@@ -116,12 +131,11 @@ async def _start(state: State, migrate_schema: bool) -> None:
     state.snapshot.replace(snapshot)
 
 
-def lifecycle(migrate_schema: bool) -> Any:
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        state = app[STATE]
-        await _start(state, migrate_schema)
-        c = state.config
-        refresher = asyncio.create_task(
+def background_tasks(state: State) -> list[asyncio.Task[None]]:
+    """The metrics refresher, and the detector and webhook delivery unless turned off."""
+    c = state.config
+    tasks = [
+        asyncio.create_task(
             metrics.refresh_forever(
                 state.db,
                 state.snapshot,
@@ -130,10 +144,43 @@ def lifecycle(migrate_schema: bool) -> Any:
                 c.blocking_window_hours,
             )
         )
+    ]
+    if c.alert_interval_seconds > 0:
+        settle = dt.timedelta(seconds=c.alert_settle_seconds)
+        observe = state.metrics.detection_duration.observe
+        tasks.append(
+            asyncio.create_task(
+                alerting.detect_forever(
+                    state.db,
+                    c.alert_interval_seconds,
+                    settle,
+                    Windows.of(c),
+                    lambda result: observe(result.seconds),
+                )
+            )
+        )
+    if c.delivery_interval_seconds > 0:
+        deliverer = delivery.Deliverer(
+            state.db,
+            c.delivery_timeout_seconds,
+            dt.timedelta(seconds=c.delivery_lease_seconds),
+            lambda outcome: state.metrics.deliveries.labels(outcome).inc(),
+        )
+        tasks.append(asyncio.create_task(deliverer.forever(c.delivery_interval_seconds)))
+    return tasks
+
+
+def lifecycle(migrate_schema: bool) -> Any:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        state = app[STATE]
+        await _start(state, migrate_schema)
+        tasks = background_tasks(state)
         yield
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await state.db.close()
 
     return context
@@ -161,6 +208,7 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
             *query.routes(),
             *aggregation.routes(),
             *probes.routes(),
+            *alerts_api.routes(),
         ]
     )
     app.cleanup_ctx.append(lifecycle(migrate_schema))

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         help="let probes register without a token",
     )
     serve.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    demo = commands.add_parser("demo", help="the whole pipeline on loopback, in about a minute")
+    demo.add_argument("--probe-interval", type=float, default=5.0, metavar="S")
+    demo.add_argument("--censor-after", type=float, default=12.0, metavar="S")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -122,6 +125,12 @@ async def _serve(config: Config) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "demo":
+        from collector import demo
+
+        if code := asyncio.run(demo.run(args.probe_interval, args.censor_after)):
+            raise SystemExit(code)
+        return
     config = config_from(args)
     logs.configure(config.log_level)
     if args.command == "serve":

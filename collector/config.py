@@ -62,6 +62,15 @@ class Config:
     query_max_limit: int = 1000
     shutdown_timeout_seconds: float = 30.0
     log_level: str = "INFO"
+    alert_interval_seconds: float = 5.0  # detection cycle; 0 turns the detector off
+    alert_settle_seconds: float = 2.0  # rows younger than this wait for the next cycle
+    delivery_interval_seconds: float = 1.0  # 0 turns webhook delivery off
+    delivery_timeout_seconds: float = 10.0
+    delivery_lease_seconds: float = 60.0  # a claimed delivery is retried after this if lost
+    correlation_lead_seconds: int = 3600  # incident onset up to this long before an event
+    correlation_lag_seconds: int = 6 * 3600  # … or this long after its start
+    correlation_history_days: int = 365
+    secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
 
     @property
     def db_url(self) -> str:
@@ -150,6 +159,15 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "query_max_limit": _positive_int,
     "shutdown_timeout_seconds": _positive_float,
     "log_level": _log_level,
+    "alert_interval_seconds": _positive_float,
+    "alert_settle_seconds": _positive_float,
+    "delivery_interval_seconds": _positive_float,
+    "delivery_timeout_seconds": _positive_float,
+    "delivery_lease_seconds": _positive_float,
+    "correlation_lead_seconds": _positive_int,
+    "correlation_lag_seconds": _positive_int,
+    "correlation_history_days": _positive_int,
+    "secret_overlap_seconds": _positive_int,
 }
 KEYS: Final = frozenset(_PARSERS)
 assert {f.name for f in dataclasses.fields(Config)} == KEYS

@@ -97,6 +97,7 @@ def to_row(valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime)
         "rules_version": outcome.rules_version,
         "flags": ",".join(valid.flags),
         "body": valid.body,
+        "confidence": m.analysis.confidence,
     }
 
 
@@ -143,7 +144,7 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
 _COLUMNS: Final = tuple(c.name for c in schema.measurements.columns)
 _PG_TYPES: Final = {
     "id": "uuid", "asn": "bigint", "control": "boolean", "start_time": "timestamptz",
-    "received_at": "timestamptz", "body": "bytea",
+    "received_at": "timestamptz", "body": "bytea", "confidence": "float8",
 }  # fmt: skip
 _PG_INSERT: Final = (
     f"INSERT INTO measurements ({', '.join(_COLUMNS)}) SELECT * FROM unnest("

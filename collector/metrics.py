@@ -61,6 +61,20 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
+        self.deliveries = Counter(
+            "censorwatch_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retried, dead, disabled)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.detection_duration = Histogram(
+            "censorwatch_detection_cycle_duration_seconds",
+            "Time for one incident detection cycle (read, detect, store)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        for outcome in ("delivered", "retried", "dead", "disabled"):
+            self.deliveries.labels(outcome)
         for result in ("accepted", "duplicate", "rejected"):
             self.items.labels(result)
         for reason in REJECT_REASONS:
@@ -73,6 +87,8 @@ class Snapshot:
     blocking: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
     probes_active: Mapping[tuple[str, str], int] = field(default_factory=dict)
     taken_at: float = 0.0
+    incidents_open: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    outbox: Mapping[str, int] = field(default_factory=dict)
     families: tuple[Metric, ...] = ()
     text: bytes = b""
 
@@ -96,6 +112,8 @@ def build_snapshot(
     recent: Iterable[Row4],
     probes: Iterable[tuple[str | None, int | None, int]],
     taken_at: float,
+    incidents_open: Mapping[tuple[str, str, str], int] | None = None,
+    outbox: Mapping[str, int] | None = None,
 ) -> Snapshot:
     """From (service, cc, asn, verdict, count) rows and (cc, asn, count) active probes."""
     active_probes: Tally[tuple[str, str]] = Tally()
@@ -110,7 +128,14 @@ def build_snapshot(
         key = (service, cc, asn_label(asn, active))
         by_verdict.setdefault(key, Tally())[verdict] += count
     blocking = {key: blocking_value(v) for key, v in by_verdict.items()}
-    snapshot = Snapshot(dict(measurements), blocking, dict(active_probes), taken_at)
+    snapshot = Snapshot(
+        dict(measurements),
+        blocking,
+        dict(active_probes),
+        taken_at,
+        dict(incidents_open or {}),
+        dict(outbox or {}),
+    )
     built = tuple(families(snapshot))
     return dataclasses.replace(snapshot, families=built, text=render(built))
 
@@ -152,10 +177,32 @@ def families(s: Snapshot) -> Iterable[Metric]:
     for labels2, count in sorted(s.probes_active.items()):
         probes.add_metric(labels2, count)
     yield probes
+    yield from alert_families(s)
     yield GaugeMetricFamily(
         "censorwatch_metrics_snapshot_timestamp_seconds",
         "When the cached metrics were last read from the database",
         value=s.taken_at,
+    )
+
+
+def alert_families(s: Snapshot) -> Iterable[Metric]:
+    incidents = GaugeMetricFamily(
+        "censorwatch_incidents_open",
+        "Open incidents by kind (blocking, shutdown), service and country",
+        labels=["kind", "service", "country"],
+    )
+    for labels, count in sorted(s.incidents_open.items()):
+        incidents.add_metric(labels, count)
+    yield incidents
+    yield GaugeMetricFamily(
+        "censorwatch_webhook_dead_letters",
+        "Webhook notifications given up on (dead letters), until retried",
+        value=s.outbox.get("dead", 0),
+    )
+    yield GaugeMetricFamily(
+        "censorwatch_outbox_pending",
+        "Webhook notifications waiting to be delivered",
+        value=s.outbox.get("pending", 0),
     )
 
 
@@ -204,7 +251,27 @@ async def read_snapshot(
         probes = [(cc, asn, int(n)) for cc, asn, n in await connection.execute(active)]
         totals = await _totals(connection)
         recent = await _recent(connection, hour_of(now) - max(window_hours, 1) + 1)
-    return await asyncio.to_thread(build_snapshot, totals, recent, probes, now.timestamp())
+        incidents_open = await _incidents_open(connection)
+        queued = await _outbox(connection)
+    return await asyncio.to_thread(
+        build_snapshot, totals, recent, probes, now.timestamp(), incidents_open, queued
+    )
+
+
+async def _incidents_open(connection: AsyncConnection) -> dict[tuple[str, str, str], int]:
+    i = schema.incidents
+    query = (
+        select(i.c.kind, i.c.service, i.c.cc, func.count())
+        .where(i.c.resolved_at.is_(None))
+        .group_by(i.c.kind, i.c.service, i.c.cc)
+    )
+    return {(k, s or "", c): int(n) for k, s, c, n in await connection.execute(query)}
+
+
+async def _outbox(connection: AsyncConnection) -> dict[str, int]:
+    o = schema.outbox
+    query = select(o.c.status, func.count()).where(o.c.status != "delivered").group_by(o.c.status)
+    return {status: int(n) for status, n in await connection.execute(query)}
 
 
 async def refresh_forever(

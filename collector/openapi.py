@@ -176,6 +176,114 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _op(
+    summary: str,
+    *,
+    admin: bool = False,
+    params: list[dict[str, Any]] | None = None,
+    status: str = "200",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {status: _json({"type": "object"}), **_ERRORS},
+    }
+    if admin:
+        operation["security"] = _ADMIN
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _alert_paths() -> dict[str, Any]:
+    event_id, sub_id = [_path("event_id")], [_path("subscriber_id")]
+    incident_filters = [
+        _query("service", "service name"),
+        _query("cc", "two-letter country code"),
+        _query("kind", "blocking or shutdown", {"enum": ["blocking", "shutdown"]}),
+        _query("status", "open or resolved", {"enum": ["open", "resolved"]}),
+        _query("since", "ISO 8601 time: onset at or after (open ones always)"),
+        _query("limit", "at most this many", {"type": "integer", "minimum": 1}),
+    ]
+    return {
+        "/api/v1/events": {
+            "get": _op(
+                "Announced events",
+                params=[
+                    _query("cc", "country"),
+                    _query("kind", "event kind"),
+                    _query("since", "start at or after"),
+                    _query("until", "start before"),
+                ],
+            ),
+            "post": _op("Add an event", admin=True, status="201"),
+        },
+        "/api/v1/events/import": {
+            "post": _op(
+                "Import events from an iCalendar, RSS/Atom or JSON feed (body)",
+                admin=True,
+                status="201",
+                params=[_query("format", "feed format", {"enum": ["ical", "rss", "atom", "json"]})],
+            )
+        },
+        "/api/v1/events/{event_id}": {
+            "get": _op("One event", params=event_id),
+            "put": _op("Replace an event", admin=True, params=event_id),
+            "delete": _op("Remove an event", admin=True, params=event_id, status="204"),
+        },
+        "/api/v1/subscribers": {
+            "get": _op("Webhook subscribers (no secrets)", admin=True),
+            "post": _op(
+                "Add a subscriber; the response holds its secret", admin=True, status="201"
+            ),
+        },
+        "/api/v1/subscribers/{subscriber_id}": {
+            "get": _op("One subscriber", admin=True, params=sub_id),
+            "patch": _op("Change filters, URL or enabled", admin=True, params=sub_id),
+            "delete": _op("Remove a subscriber", admin=True, params=sub_id, status="204"),
+        },
+        "/api/v1/subscribers/{subscriber_id}/rotate-secret": {
+            "post": _op(
+                "New secret, shown once; the old one signs too for a while",
+                admin=True,
+                params=sub_id,
+            ),
+        },
+        "/api/v1/incidents": {
+            "get": _op("Incidents with linked events and correlation", params=incident_filters)
+        },
+        "/api/v1/incidents/{incident_id}": {
+            "get": _op("One incident", params=[_path("incident_id")])
+        },
+        "/api/v1/correlation": {
+            "get": _op(
+                "How often blocking followed events of a kind",
+                params=[
+                    _query("service", "service (required)"),
+                    _query("cc", "country (required)"),
+                    _query("kind", "event kind (required)"),
+                ],
+            )
+        },
+        "/api/v1/deliveries": {
+            "get": _op(
+                "Webhook notifications; status=dead lists dead letters",
+                admin=True,
+                params=[
+                    _query("status", "delivery status", {"enum": ["pending", "delivered", "dead"]}),
+                    _query("limit", "at most this many", {"type": "integer", "minimum": 1}),
+                ],
+            )
+        },
+        "/api/v1/deliveries/{delivery_id}/retry": {
+            "post": _op(
+                "Send a dead letter again (same webhook-id)",
+                admin=True,
+                params=[_path("delivery_id")],
+            ),
+        },
+    }
+
+
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -191,7 +299,7 @@ def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "censorwatch collector", "version": version},
-        "paths": _paths(),
+        "paths": _paths() | _alert_paths(),
         "components": {
             "schemas": components,
             "responses": {"Error": _json(error, "an error, with what was wrong")},

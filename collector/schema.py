@@ -18,12 +18,14 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
 )
 
@@ -47,6 +49,8 @@ measurements: Final = Table(
     Column("rules_version", String(16), nullable=False),
     Column("flags", String(64), nullable=False),
     Column("body", LargeBinary, nullable=False),
+    Column("confidence", Float, nullable=True),  # the probe's; null before revision 0002
+    Index("ix_measurements_received_id", "received_at", "id"),
     Index("ix_measurements_start_id", "start_time", "id"),
     Index("ix_measurements_service_start_id", "service", "start_time", "id"),
     Index("ix_measurements_cc_start_id", "cc", "start_time", "id"),
@@ -135,4 +139,89 @@ admin_tokens: Final = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("label", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Alerts (revision 0002). Incidents keep the detector's ``Incident`` as JSON (``body``)
+# beside the columns the API filters on; the detector's state is one row, locked by the
+# replica that runs a detection cycle.
+incidents: Final = Table(
+    "incidents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("service", String(64), nullable=True),
+    Column("cc", String(2), nullable=False),
+    Column("onset", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("confidence", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_incidents_cc_service_onset", "cc", "service", "onset"),
+    Index("ix_incidents_resolved_at", "resolved_at"),
+)
+
+detector_state: Final = Table(
+    "detector_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("cursor_received_at", DateTime(timezone=True), nullable=True),
+    Column("cursor_id", Uuid(), nullable=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+events: Final = Table(
+    "events",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(512), nullable=False),
+    Column("cc", String(2), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), nullable=True),
+    Column("source_url", String(2048), nullable=True),
+    Column("tags", Text, nullable=False),  # JSON array
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_cc_start", "cc", "start"),
+)
+
+subscribers: Final = Table(
+    "subscribers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("format", String(16), nullable=False),  # json | slack | telegram
+    Column("chat_id", String(128), nullable=True),  # telegram
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128), nullable=True),  # signs too until it expires
+    Column("previous_expires_at", DateTime(timezone=True), nullable=True),
+    Column("countries", Text, nullable=False),  # JSON array; empty = all
+    Column("services", Text, nullable=False),  # JSON array; empty = all
+    Column("min_confidence", Float, nullable=False),
+    Column("send_resolutions", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(512), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per notification to one subscriber, written in the transaction that changed the
+# incident. ``id`` is the Standard Webhooks ``webhook-id``: the same on every attempt.
+outbox: Final = Table(
+    "outbox",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subscriber_id", String(64), nullable=False),
+    Column("incident_id", String(64), nullable=False),
+    Column("change_kind", String(32), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("last_error", String(512), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
 )
