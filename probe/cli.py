@@ -93,12 +93,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="network operations at once (default 50)",
     )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_run(commands)
+    _add_status(commands)
     return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser("run", help="the daemon: measure on a schedule, spool, upload")
+    run.add_argument("--collector", required=True, metavar="URL", help="the collector's base URL")
+    run.add_argument("--token", metavar="ENROLMENT_TOKEN", help="enrolment token (first run)")
+    run.add_argument("--config", type=Path, metavar="FILE", help="settings (TOML)")
+    run.add_argument("--state-dir", type=Path, metavar="DIR", help="state directory")
+    run.add_argument(
+        "--accept-consent",
+        action="store_true",
+        help="accept the informed-consent text without a prompt (packaged installs)",
+    )
+    run.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (e.g. 127.0.0.1:9309)"
+    )
+    run.add_argument("--log-level", default="INFO", metavar="LEVEL", help="DEBUG, INFO, WARNING")
+
+
+def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser("status", help="what the daemon has seen and sent")
+    status.add_argument("--state-dir", type=Path, metavar="DIR", help="state directory")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            from probe.runner import run_command
+
+            return run_command(args)
+        if args.command == "status":
+            from probe.runner import status_command
+
+            return status_command(args)
         return asyncio.run(_check(args))
     except UsageError as exc:
         print(f"censorwatch-probe: {exc}", file=sys.stderr)

@@ -1,0 +1,181 @@
+"""The daemon's settings: a small TOML file, every key optional, unknown keys an error.
+
+```toml
+targets = "/etc/censorwatch/targets.toml"   # a local list instead of the collector's
+resolver = "192.168.1.1"                     # the network's resolver (default: resolv.conf)
+control_resolvers = ["https://1.1.1.1/dns-query"]
+ca_file = "/path/extra-roots.pem"
+timeout = 5.0                                # per step, seconds
+concurrency = 50                             # network operations at once
+check_in_seconds = 3600
+
+[schedule]                                   # defaults: what the collector says at check-in
+interval_seconds = 900
+jitter_seconds = 120
+max_rounds = 1                               # rounds at once
+categories = { messenger = 300 }             # default: messengers at a third of the interval
+
+[spool]
+max_bytes = 268435456
+max_age_days = 30
+
+[upload]
+batch_size = 500
+idle_seconds = 60                            # look at the spool at least this often
+backoff_base_seconds = 1.0
+backoff_cap_seconds = 600.0
+```
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+DEFAULT_CONTROL_RESOLVERS: Final = (
+    "https://1.1.1.1/dns-query",
+    "https://9.9.9.9/dns-query",
+    "https://8.8.8.8/dns-query",
+)
+
+
+class ConfigError(ValueError):
+    """A bad settings file; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    interval_seconds: float | None = None
+    jitter_seconds: float | None = None
+    max_rounds: int = 1
+    categories: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    max_bytes: int = 256 * 1024 * 1024
+    max_age_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    batch_size: int = 500
+    idle_seconds: float = 60.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    targets: Path | None = None
+    resolver: str | None = None
+    control_resolvers: tuple[str, ...] = DEFAULT_CONTROL_RESOLVERS
+    ca_file: Path | None = None
+    timeout: float = 5.0
+    concurrency: int = 50
+    check_in_seconds: float = 3600.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    upload: UploadConfig = field(default_factory=UploadConfig)
+
+
+def load(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return _Reader(str(path), path.parent).config(document)
+
+
+class _Reader:
+    def __init__(self, source: str, base: Path) -> None:
+        self.source = source
+        self.base = base
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {problem}")
+
+    def config(self, doc: dict[str, Any]) -> Config:
+        self.known(doc, "", set(Config.__dataclass_fields__))
+        resolvers = doc.get("control_resolvers", list(DEFAULT_CONTROL_RESOLVERS))
+        if not isinstance(resolvers, list) or not all(isinstance(r, str) for r in resolvers):
+            raise self.fail("control_resolvers", "must be a list of URLs")
+        return Config(
+            targets=self.path(doc, "targets"),
+            resolver=self.text(doc, "resolver"),
+            control_resolvers=tuple(resolvers),
+            ca_file=self.path(doc, "ca_file"),
+            timeout=self.number(doc, "timeout", 5.0),
+            concurrency=int(self.number(doc, "concurrency", 50)),
+            check_in_seconds=self.number(doc, "check_in_seconds", 3600.0),
+            schedule=self.schedule(self.table(doc, "schedule")),
+            spool=self.spool(self.table(doc, "spool")),
+            upload=self.upload(self.table(doc, "upload")),
+        )
+
+    def schedule(self, doc: dict[str, Any]) -> ScheduleConfig:
+        self.known(doc, "schedule.", set(ScheduleConfig.__dataclass_fields__))
+        categories = self.table(doc, "categories") if "categories" in doc else None
+        return ScheduleConfig(
+            interval_seconds=self.number(doc, "interval_seconds", None),
+            jitter_seconds=self.number(doc, "jitter_seconds", None, zero=True),
+            max_rounds=int(self.number(doc, "max_rounds", 1)),
+            categories=None
+            if categories is None
+            else {k: self.number(categories, k, None) for k in categories},
+        )
+
+    def spool(self, doc: dict[str, Any]) -> SpoolConfig:
+        self.known(doc, "spool.", set(SpoolConfig.__dataclass_fields__))
+        return SpoolConfig(
+            max_bytes=int(self.number(doc, "max_bytes", SpoolConfig.max_bytes)),
+            max_age_days=self.number(doc, "max_age_days", SpoolConfig.max_age_days),
+        )
+
+    def upload(self, doc: dict[str, Any]) -> UploadConfig:
+        self.known(doc, "upload.", set(UploadConfig.__dataclass_fields__))
+        d = UploadConfig()
+        return UploadConfig(
+            batch_size=int(self.number(doc, "batch_size", d.batch_size)),
+            idle_seconds=self.number(doc, "idle_seconds", d.idle_seconds),
+            backoff_base_seconds=self.number(doc, "backoff_base_seconds", d.backoff_base_seconds),
+            backoff_cap_seconds=self.number(doc, "backoff_cap_seconds", d.backoff_cap_seconds),
+        )
+
+    def known(self, doc: dict[str, Any], prefix: str, keys: set[str]) -> None:
+        for key in doc:
+            if key not in keys:
+                raise self.fail(prefix + key, f"unknown key (known: {', '.join(sorted(keys))})")
+
+    def table(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
+        value = doc.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def text(self, doc: dict[str, Any], key: str) -> str | None:
+        value = doc.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, "must be a string")
+        return value
+
+    def path(self, doc: dict[str, Any], key: str) -> Path | None:
+        value = self.text(doc, key)
+        return None if value is None else self.base / Path(value).expanduser()
+
+    def number(self, doc: dict[str, Any], key: str, default: Any, zero: bool = False) -> Any:
+        value = doc.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, "must be a number")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise self.fail(key, "must be a finite number greater than zero")
+        return float(value) if isinstance(default, float) or default is None else value

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lab.servers import PKI
+from tests.daemon.harness import Collector
+from tests.probe.loopback import World, world
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+async def internet(pki: PKI, tmp_path: Path) -> AsyncIterator[World]:
+    async with world(pki, tmp_path) as w:
+        yield w
+
+
+@pytest.fixture
+async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+    server = Collector(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
