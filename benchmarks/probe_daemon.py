@@ -32,13 +32,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab.daemon_harness import Collector, Probe, probe_config, until
+from lab.loopback import DC, World, world
+from lab.samples import measurement
 from lab.servers import PKI
 from probe.collector_client import CollectorClient
 from probe.spool import Spool
 from probe.upload import Uploader
-from tests.collector.collector_samples import measurement
-from tests.daemon.harness import Collector, Probe, probe_config, until
-from tests.probe.loopback import DC, World, world
 
 SPEEDUP = 100
 MESSENGERS = ("whatsapp", "telegram", "signal", "messenger")

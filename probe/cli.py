@@ -10,22 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from probe import __version__, report
+from probe.config import DEFAULT_CONTROL_RESOLVERS, MISSING_EVIDENCE
 from probe.dns import system_resolver
 from probe.engine import Engine, Settings
 from probe.model import Measurement, ProbeInfo
 from probe.network import Resolver, ResolverSpecError, parse_resolver
 from probe.sockets import SocketNetwork, Timing
 from probe.targets import TargetList, TargetListError, load, load_default
-
-# Several operators, tried in order, because a censor may block one of them.
-DEFAULT_CONTROL_RESOLVERS = (
-    "https://1.1.1.1/dns-query",
-    "https://9.9.9.9/dns-query",
-    "https://8.8.8.8/dns-query",
-)
-MISSING_EVIDENCE = [
-    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
-]
 
 
 class UsageError(Exception):

@@ -35,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+# What this version cannot collect; every measurement says so (DESIGN.md, Measurement).
+MISSING_EVIDENCE: Final = [
+    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
+]
 DEFAULT_CONTROL_RESOLVERS: Final = (
     "https://1.1.1.1/dns-query",
     "https://9.9.9.9/dns-query",

@@ -46,9 +46,6 @@ from probe.upload import Uploader
 log = logging.getLogger("censorwatch.probe")
 
 EXIT_REVOKED: Final = 3
-MISSING_EVIDENCE: Final = [
-    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
-]
 CHECK_IN_FILE: Final = "check-in.json"
 
 
@@ -202,7 +199,7 @@ class Daemon:
         cc = self.check_in.cc if self.check_in else None
         asn = self.check_in.asn if self.check_in else None
         return ProbeInfo(
-            id=self.credentials.probe_id, asn=asn, cc=cc, missing_evidence=MISSING_EVIDENCE
+            id=self.credentials.probe_id, asn=asn, cc=cc, missing_evidence=settings.MISSING_EVIDENCE
         )
 
     # -- the loops --------------------------------------------------------------------

@@ -7,9 +7,9 @@ import datetime as dt
 from typing import Any
 
 from collector_harness import Collector
-from collector_samples import measurement
 
 from collector.config import Config
+from lab.samples import measurement
 
 FAST: dict[str, Any] = {
     "alert_interval_seconds": 0.2,

@@ -12,9 +12,9 @@ import pytest
 from alert_receiver import Receiver
 from alert_scenarios import FAST_ENV
 from collector_harness import ServerProcess, http
-from collector_samples import measurement
 
 from collector.pgcluster import ThrowawayCluster
+from lab.samples import measurement
 from probe import model
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import msgspec
 import pytest
 from collector_harness import Collector, ServerProcess, http
-from collector_samples import measurement
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.errors import APIError
 from collector.payload import Limits, gunzip, split_batch
 from collector.validation import Invalid, TimeWindow, Valid, check_item
+from lab.samples import measurement
 from probe import model
 
 LIMITS = Limits(max_body_bytes=1 << 20, max_decompressed_bytes=1 << 20, max_batch_items=100)

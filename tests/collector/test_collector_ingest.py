@@ -6,8 +6,8 @@ import datetime as dt
 
 import msgspec
 from collector_harness import Collector
-from collector_samples import measurement
 
+from lab.samples import measurement
 from probe import model
 
 

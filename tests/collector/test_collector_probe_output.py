@@ -8,9 +8,9 @@ import msgspec
 import pytest
 from collector_harness import Collector
 
+from lab.loopback import world
 from lab.servers import PKI, NXDomain
 from probe import model
-from tests.probe.loopback import world
 
 
 @pytest.fixture(scope="module")

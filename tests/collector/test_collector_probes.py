@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 from collector_harness import Collector, start_collector
-from collector_samples import measurement
 from sqlalchemy import select
 
 from collector import schema
 from collector.config import Config
+from lab.samples import measurement
 from probe import targets
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from collector_harness import ServerProcess, http
-from collector_samples import measurement
 
 from collector.pgcluster import ThrowawayCluster
+from lab.samples import measurement
 from probe import model
 
 pytestmark = pytest.mark.slow

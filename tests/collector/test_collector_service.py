@@ -12,13 +12,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from collector_harness import Collector, start_collector
-from collector_samples import measurement
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
 from collector import metrics, schema
 from collector.auth import utc_now
 from collector.config import Config
+from lab.samples import measurement
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.daemon_harness import Collector, Probe, probe_config, request, until
+from lab.loopback import World
 from tests.daemon.faults import FaultyCollector, Reply
-from tests.daemon.harness import Collector, Probe, probe_config, request, until
-from tests.probe.loopback import World
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ import pytest
 from collector.pgcluster import free_port
 from lab import plan
 from lab import scenario as scenarios
+from lab.daemon_harness import REPO, Probe, until
 from lab.shell import in_netns
 from lab.topology import Topology, terminate_on_sigterm
-from tests.daemon.harness import REPO, Probe, until
 
 pytestmark = [
     pytest.mark.root,

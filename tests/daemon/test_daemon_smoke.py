@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.harness import Collector, Probe, probe_config, until
-from tests.probe.loopback import World
+from lab.daemon_harness import Collector, Probe, probe_config, until
+from lab.loopback import World
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab.daemon_harness import REPO
 from probe import consent
 from probe.state import Credentials, StateDir, default_dir
-from tests.daemon.harness import REPO
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 from collector_harness import ServerProcess, http
-from collector_samples import measurement
 from deploy_paths import ALERTING_METRICS, DASHBOARDS
 from prometheus_process import PrometheusProcess, binary, scrape_config_for
 from promql import Query, queries
 
+from lab.samples import measurement
 from probe import model
 
 PROMETHEUS_BINARY = binary()

@@ -22,6 +22,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from lab.loopback import TRUTH, verdicts, world
 from lab.servers import PKI
 from lab.servers import Answer as ZoneAnswer
 from lab.servers.base import StreamServer, reset
@@ -33,7 +34,6 @@ from probe.network import Resolver
 from probe.sockets import SocketNetwork, Timing
 from probe.targets import parse
 from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork
-from tests.probe.loopback import TRUTH, verdicts, world
 
 # -- scripted network -------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Real processes for the daemon's tests: a ``censorwatch serve`` subprocess on SQLite, the
-loopback world of ``tests/probe/loopback.py`` as the internet, and ``censorwatch-probe run``
+loopback world of ``lab.loopback`` as the internet, and ``censorwatch-probe run``
 as a subprocess with a short schedule. Every wait here is async, so the world's servers
 keep answering while a test waits."""
 
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from collector.pgcluster import free_port
-from tests.probe.loopback import World
+from lab.loopback import World
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,6 @@
-"""A small internet on loopback for the probe's command: real DNS, DoH, TLS, TCP and HTTP
-servers from ``lab.servers``, each "host" on its own 127.0.x.y address.
+"""A small internet on loopback for the probe's command, used by tests and benchmarks: real
+DNS, DoH, TLS, TCP and HTTP servers from ``lab.servers``, each "host" on its own 127.0.x.y
+address.
 
 Names and addresses:
 
