@@ -1,4 +1,5 @@
-"""``censorwatch serve`` and ``censorwatch db upgrade``.
+"""``censorwatch serve``, ``db upgrade``, ``demo``, and the admin commands ``events …`` and
+``subscribers …`` (in `collector.admin_cli`).
 
 Settings come from a TOML file (``--config`` or ``CENSORWATCH_CONFIG``), then
 ``CENSORWATCH_*`` environment variables, then flags. Any mistake in them, or a database
@@ -19,7 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from collector import logs, migrate
+from collector import admin_cli, logs, migrate
 from collector.app import build_state, create_app
 from collector.config import Config, ConfigError, resolve
 from collector.db import Database, DatabaseURLError, redact
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    admin_cli.add_commands(commands, _common)
     return parser
 
 
@@ -135,6 +137,8 @@ def _run(args: argparse.Namespace) -> None:
     logs.configure(config.log_level)
     if args.command == "serve":
         asyncio.run(_serve(config))
+    elif args.command in ("events", "subscribers"):
+        asyncio.run(admin_cli.run(args, config))
     else:
         asyncio.run(_upgrade(config))
 
@@ -152,9 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _run(args)
-    except (ConfigError, DatabaseURLError, TableError, TargetListError) as exc:
+    except (
+        ConfigError,
+        DatabaseURLError,
+        TableError,
+        TargetListError,
+        admin_cli.AdminInputError,
+    ) as exc:
         print(f"censorwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except admin_cli.NotFoundError as exc:
+        print(f"censorwatch: {exc.args[0]}", file=sys.stderr)
+        return EXIT_FAILURE
     except (SQLAlchemyError, OSError) as exc:
         print(f"censorwatch: {_database_problem(exc, args)}", file=sys.stderr)
         return EXIT_FAILURE
