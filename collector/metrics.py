@@ -1,6 +1,6 @@
 """Prometheus metrics: live ingest instruments, and a cached picture of the stored data.
 
-A scrape never touches the database. A background task reads rollups and probes every
+A scrape never touches the database. A background task reads rollups, probes, incidents, the outbox and events every
 ``metrics_refresh_seconds`` into an immutable ``Snapshot``: its metric families are built
 and rendered to the exposition format once, off the event loop, so a scrape of ten
 thousand series costs a copy of bytes plus the few live ingest instruments. Labels stay bounded: an ASN gets its own label value
@@ -21,7 +21,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector import schema
@@ -31,6 +31,8 @@ from collector.rollups import hour_of
 log: Final = logging.getLogger(__name__)
 OTHER_ASN: Final = "other"
 REJECT_REASONS: Final = ("invalid_json", "invalid_measurement", "too_deep", "wrong_probe")
+# An event announced without an end counts as active for this long after its start.
+EVENT_DEFAULT_DURATION: Final = dt.timedelta(hours=2)
 
 
 class IngestMetrics:
@@ -89,6 +91,11 @@ class Snapshot:
     taken_at: float = 0.0
     incidents_open: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     outbox: Mapping[str, int] = field(default_factory=dict)
+    # (kind, country) → events whose window contains the snapshot time; every pair that has a
+    # started event is present (0 when none is active), so the series does not come and go.
+    events_active: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # (kind, country) → start (unix seconds) of the most recent event that has started.
+    event_start: Mapping[tuple[str, str], float] = field(default_factory=dict)
     families: tuple[Metric, ...] = ()
     text: bytes = b""
 
@@ -114,6 +121,8 @@ def build_snapshot(
     taken_at: float,
     incidents_open: Mapping[tuple[str, str, str], int] | None = None,
     outbox: Mapping[str, int] | None = None,
+    events_active: Mapping[tuple[str, str], int] | None = None,
+    event_start: Mapping[tuple[str, str], float] | None = None,
 ) -> Snapshot:
     """From (service, cc, asn, verdict, count) rows and (cc, asn, count) active probes."""
     active_probes: Tally[tuple[str, str]] = Tally()
@@ -135,6 +144,8 @@ def build_snapshot(
         taken_at,
         dict(incidents_open or {}),
         dict(outbox or {}),
+        {key: 0 for key in event_start or {}} | dict(events_active or {}),
+        dict(event_start or {}),
     )
     built = tuple(families(snapshot))
     return dataclasses.replace(snapshot, families=built, text=render(built))
@@ -178,6 +189,7 @@ def families(s: Snapshot) -> Iterable[Metric]:
         probes.add_metric(labels2, count)
     yield probes
     yield from alert_families(s)
+    yield from event_families(s)
     yield GaugeMetricFamily(
         "censorwatch_metrics_snapshot_timestamp_seconds",
         "When the cached metrics were last read from the database",
@@ -204,6 +216,26 @@ def alert_families(s: Snapshot) -> Iterable[Metric]:
         "Webhook notifications waiting to be delivered",
         value=s.outbox.get("pending", 0),
     )
+
+
+def event_families(s: Snapshot) -> Iterable[Metric]:
+    """Announced events by kind and country only (titles would make labels unbounded)."""
+    active = GaugeMetricFamily(
+        "censorwatch_events_active",
+        "Announced events whose window [start, end] contains now (no end: start + 2 h)",
+        labels=["kind", "country"],
+    )
+    for labels, count in sorted(s.events_active.items()):
+        active.add_metric(labels, count)
+    yield active
+    start = GaugeMetricFamily(
+        "censorwatch_event_start_timestamp_seconds",
+        "Start (unix seconds) of the most recent announced event that has started",
+        labels=["kind", "country"],
+    )
+    for labels, moment in sorted(s.event_start.items()):
+        start.add_metric(labels, moment)
+    yield start
 
 
 class SnapshotHolder:
@@ -253,9 +285,47 @@ async def read_snapshot(
         recent = await _recent(connection, hour_of(now) - max(window_hours, 1) + 1)
         incidents_open = await _incidents_open(connection)
         queued = await _outbox(connection)
+        events_active, event_start = await _events(connection, now)
     return await asyncio.to_thread(
-        build_snapshot, totals, recent, probes, now.timestamp(), incidents_open, queued
+        build_snapshot,
+        totals,
+        recent,
+        probes,
+        now.timestamp(),
+        incidents_open,
+        queued,
+        events_active,
+        event_start,
     )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+async def _events(
+    connection: AsyncConnection, now: dt.datetime
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], float]]:
+    """Active events and the latest start per (kind, country), among events started by now."""
+    e = schema.events
+    started = e.c.start <= now
+    in_window = or_(
+        e.c.end >= now, and_(e.c.end.is_(None), e.c.start >= now - EVENT_DEFAULT_DURATION)
+    )
+    active_query = (
+        select(e.c.kind, e.c.cc, func.count())
+        .where(and_(started, in_window))
+        .group_by(e.c.kind, e.c.cc)
+    )
+    latest_query = select(e.c.kind, e.c.cc, func.max(e.c.start)).where(started)
+    latest_query = latest_query.group_by(e.c.kind, e.c.cc)
+    active = {(k, c): int(n) for k, c, n in await connection.execute(active_query)}
+    latest = {
+        (k, c): _utc(moment).timestamp()
+        for k, c, moment in await connection.execute(latest_query)
+        if moment is not None
+    }
+    return active, latest
 
 
 async def _incidents_open(connection: AsyncConnection) -> dict[tuple[str, str, str], int]:

@@ -151,3 +151,42 @@ def test_snapshot_times_are_recent() -> None:
     assert [f.name for f in snapshot.families][:3] == [
         "censorwatch_measurements", "censorwatch_blocking", "censorwatch_probes_active",
     ]  # fmt: skip
+
+
+async def test_event_gauges_appear_after_an_event_is_added(slow_refresh: Collector) -> None:
+    collector = slow_refresh
+    now = utc_now().replace(microsecond=0)
+    announced = [
+        # Active: no end, started 1 h ago (counts for 2 h); and one with an explicit end.
+        {"kind": "livestream", "cc": "KZ", "start": now - dt.timedelta(hours=1)},
+        {"kind": "livestream", "cc": "KZ", "start": now - dt.timedelta(minutes=5),
+         "end": now + dt.timedelta(hours=1)},
+        # Over: no end, started 3 h ago; counts for the latest start only if none is later.
+        {"kind": "protest", "cc": "BY", "start": now - dt.timedelta(hours=3)},
+        # Not started yet: in neither gauge.
+        {"kind": "election", "cc": "KZ", "start": now + dt.timedelta(days=1)},
+    ]  # fmt: skip
+    await refresh(collector)
+    before = samples(await (await collector.client.get("/metrics")).text())
+    assert not [k for k in before if k[0].startswith("censorwatch_event")]
+    for i, announcement in enumerate(announced):
+        body = {
+            k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in announcement.items()
+        }
+        body["title"] = f"secret title {i}"
+        response = await collector.client.post(
+            "/api/v1/events", json=body, headers=collector.admin_headers
+        )
+        assert response.status == 201, await response.text()
+    await refresh(collector)
+    text = await (await collector.client.get("/metrics")).text()
+    assert "secret title" not in text
+    found = {k: v for k, v in samples(text).items() if k[0].startswith("censorwatch_event")}
+    kz, by = (("country", "KZ"), ("kind", "livestream")), (("country", "BY"), ("kind", "protest"))
+    started = "censorwatch_event_start_timestamp_seconds"
+    assert found == {
+        ("censorwatch_events_active", kz): 2,
+        ("censorwatch_events_active", by): 0,
+        (started, kz): (now - dt.timedelta(minutes=5)).timestamp(),
+        (started, by): (now - dt.timedelta(hours=3)).timestamp(),
+    }

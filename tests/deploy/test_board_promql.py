@@ -32,6 +32,7 @@ pytestmark = [
 # Loopback is KZ / AS64500 for the collector, so the probe's ASN gets its own label value.
 ASN_TABLE = "127.0.0.0\t127.255.255.255\t64500\tKZ\tTEST-KZ\n"
 BOARDS = sorted(DASHBOARDS.glob("*.json"))
+EVENTS_ANNOUNCED_AT = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _sample_batch() -> list[model.Measurement]:
@@ -55,6 +56,24 @@ def _ingest(server: ServerProcess, token: str, items: list[model.Measurement]) -
     status, reply = http("POST", server.url + "/api/v1/measurements", body, headers)
     assert status == 200, reply
     assert json.loads(reply)["accepted"] == len(items), reply
+
+
+def _announce(server: ServerProcess, now: dt.datetime) -> None:
+    """Events active now in KZ, one per kind the overview's annotations draw."""
+    events = [
+        {"kind": "livestream", "title": "Opposition livestream", "cc": "KZ",
+         "start": (now - dt.timedelta(minutes=10)).isoformat(),
+         "end": (now + dt.timedelta(hours=2)).isoformat()},
+        # No end: active until start + 2 h.
+        {"kind": "protest", "title": "March on the square", "cc": "KZ",
+         "start": (now - dt.timedelta(minutes=30)).isoformat()},
+    ]  # fmt: skip
+    headers = {**server.admin_headers(), "Content-Type": "application/json"}
+    for event in events:
+        status, reply = http(
+            "POST", server.url + "/api/v1/events", json.dumps(event).encode(), headers
+        )
+        assert status == 201, reply
 
 
 @dataclass
@@ -88,6 +107,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )  # fmt: skip
         assert bad[0] == 200, bad
+        _announce(server, EVENTS_ANNOUNCED_AT)
         yield Fed(server, token)
     finally:
         server.stop()
@@ -143,6 +163,23 @@ def test_prometheus_scrapes_the_collector(prometheus: PrometheusProcess) -> None
     assert {s["metric"]["asn"] for s in ru} == {"other"}
     rejected = prometheus.query('censorwatch_ingest_items_total{result="rejected"}')
     assert float(rejected[0]["value"][1]) == 1
+
+
+def test_events_are_series_for_annotations(prometheus: PrometheusProcess) -> None:
+    active = prometheus.wait_for("censorwatch_events_active > 0")
+    assert {(s["metric"]["kind"], s["metric"]["country"], s["value"][1]) for s in active} == {
+        ("livestream", "KZ", "1"), ("protest", "KZ", "1")
+    }  # fmt: skip
+    starts = prometheus.wait_for("censorwatch_event_start_timestamp_seconds")
+    assert {(s["metric"]["kind"], float(s["value"][1])) for s in starts} == {
+        ("livestream", (EVENTS_ANNOUNCED_AT - dt.timedelta(minutes=10)).timestamp()),
+        ("protest", (EVENTS_ANNOUNCED_AT - dt.timedelta(minutes=30)).timestamp()),
+    }
+    # Titles never become labels: kind and country only (plus the scrape's own).
+    scraped = {"__name__", "instance", "job"}
+    assert {frozenset(s["metric"]) - scraped for s in active + starts} == {
+        frozenset({"kind", "country"})
+    }
 
 
 def test_recording_rules_produce_the_board_series(prometheus: PrometheusProcess) -> None:
