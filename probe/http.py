@@ -111,9 +111,12 @@ def parse(raw: bytes, hints: tuple[str, ...] = ()) -> Response:
     # Headers too: a censor often redirects to its block page instead of serving it.
     headers = head.decode("latin-1")
     text = body.decode("utf-8", "replace")
+    status = int(match.group(1))
     found = blockpages.match(headers) or blockpages.match(text, hints)
+    if status == 451:
+        found = found or "http.status_451"  # RFC 7725: Unavailable For Legal Reasons
     return Response(
-        status=int(match.group(1)),
+        status=status,
         body_sha256=hashlib.sha256(body).hexdigest(),
         body_length=len(body),
         title=title,

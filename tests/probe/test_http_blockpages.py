@@ -15,6 +15,13 @@ from probe import blockpages, http
         ),
         ("Доступ к ресурсу ограничен на основании решения Роскомнадзора", "ru.restricted"),
         ("<p>has been blocked by the decision of the authorities</p>" + "news " * 5000, None),
+        ("<html><title>Site blocked</title><body>Sorry.</body></html>", "generic.headline"),
+        (
+            "<h1>Access to this website is restricted</h1>" + "<p>filler</p>" * 400,
+            "generic.headline",
+        ),
+        ("<p>This page has been blocked.</p>", "generic.headline"),
+        ("<title>News</title><p>The site was blocked in May, a court said.</p>" + "x" * 3000, None),
         ('<iframe src="http://10.10.34.34/?type=Invalid"></iframe>', "ir.peyvandha"),
         ("<title>Welcome</title><p>An ordinary page that mentions blocking in general.</p>", None),
     ],
@@ -34,6 +41,11 @@ def test_redirect_to_a_block_page_is_recognised_by_its_header() -> None:
     response = http.parse(raw)
     assert response.status == 302
     assert response.blockpage == "ru.warning_redirect"
+
+
+def test_status_451_is_a_block_page() -> None:
+    raw = b"HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Length: 2\r\n\r\nno"
+    assert http.parse(raw).blockpage == "http.status_451"
 
 
 def test_not_http_is_an_error() -> None:
