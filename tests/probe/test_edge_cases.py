@@ -61,7 +61,7 @@ category = "control"
 host = "control-a.example"
 port = 443
 """,
-    "review targets",
+    "edge-case targets",
 )
 ADDRESSES = {
     "web.telegram.org": "149.154.167.99",
