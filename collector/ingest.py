@@ -26,11 +26,11 @@ from collector import probes, reanalysis, rollups, schema
 from collector.auth import utc_now
 from collector.db import Database, asyncpg_in_transaction
 from collector.errors import APIError
-from collector.payload import split_batch
+from collector.payload import read_batch
 from collector.probes import ProbeRecord
 from collector.reanalysis import Outcome, Reading, Vantage
 from collector.state import STATE, State
-from collector.validation import FLAG_FUTURE, Invalid, Valid, check_item
+from collector.validation import FLAG_FUTURE, Invalid, Valid, check_array, check_item
 
 Result = Literal["accepted", "duplicate", "rejected"]
 _CONTEXT_HOURS: Final = 1  # look this many hours either side for other vantage points
@@ -276,12 +276,17 @@ async def post_measurements(request: web.Request) -> web.Response:
         raise _rate_limited(wait, probe.id)
     body = await read_body(request, state.config.max_body_bytes)
     encoding = request.headers.get("Content-Encoding")
-    raws = split_batch(body, request.content_type, encoding, state.limits)
+    batch_in = read_batch(body, request.content_type, encoding, state.limits)
+    raws = batch_in.items
     if wait := state.limiter.wait_for(probe.id, len(raws), time.monotonic()):
         raise _rate_limited(wait, probe.id)
     now = utc_now()
     window = state.window
-    checked = [check_item(i, bytes(raw), probe.id, now, window) for i, raw in enumerate(raws)]
+    checked: list[Valid | Invalid] = (
+        check_array(batch_in.data, raws, probe.id, now, window)
+        if batch_in.framing == "array"
+        else [check_item(i, bytes(raw), probe.id, now, window) for i, raw in enumerate(raws)]
+    )
     stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)

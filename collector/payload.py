@@ -110,10 +110,17 @@ def split_ndjson(data: bytes, max_items: int) -> list[msgspec.Raw]:
     return items
 
 
-def split_batch(
-    body: bytes, content_type: str, encoding: str | None, limits: Limits
-) -> list[msgspec.Raw]:
-    """The batch's items, undecoded; raises APIError (4xx) for anything but a usable batch."""
+@dataclass(frozen=True)
+class Batch:
+    """A batch's items, undecoded, with the (decompressed) data they were split from."""
+
+    data: bytes
+    framing: Framing
+    items: list[msgspec.Raw]
+
+
+def read_batch(body: bytes, content_type: str, encoding: str | None, limits: Limits) -> Batch:
+    """The batch; raises APIError (4xx) for anything but a usable batch."""
     data = decode_content(body, encoding, limits.max_decompressed_bytes)
     framing = framing_of(content_type, data)
     items = split_ndjson(data, limits.max_batch_items) if framing == "ndjson" else split_array(data)
@@ -121,4 +128,11 @@ def split_batch(
         raise _too_large("number of items in the batch", limits.max_batch_items)
     if not items:
         raise APIError(400, "empty_batch", "the batch holds no measurements")
-    return items
+    return Batch(data, framing, items)
+
+
+def split_batch(
+    body: bytes, content_type: str, encoding: str | None, limits: Limits
+) -> list[msgspec.Raw]:
+    """The batch's items, undecoded; raises APIError (4xx) for anything but a usable batch."""
+    return read_batch(body, content_type, encoding, limits).items

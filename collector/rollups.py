@@ -113,36 +113,49 @@ def _upsert(db: Database, table: Table) -> Any:
     )
 
 
-def _pg_upsert_sql(table: Table) -> str:
-    """``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE``: one round trip."""
-    names = [c.name for c in table.columns]
-    keys = [c.name for c in table.primary_key.columns]
-    types = {"hour": "bigint", "asn": "bigint", "count": "bigint", "control": "boolean"}
-    arrays = ", ".join(f"${i}::{types.get(n, 'text')}[]" for i, n in enumerate(names, 1))
-    return (
-        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET count = {table.name}.count + excluded.count"
-    )
-
-
 _TABLES: Final = (
     schema.rollups,
     schema.rollup_countries,
     schema.rollup_methods,
     schema.rollup_totals,
 )
-_PG_UPSERTS: Final = {t.name: _pg_upsert_sql(t) for t in _TABLES}
 
 
-async def _add_rows(
-    connection: AsyncConnection, db: Database, table: Table, rows: list[dict[str, Any]]
+def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
+    """The upserts of several rollup tables as one statement (data-modifying CTEs)."""
+    parts: list[str] = []
+    first = 1
+    for table in tables:
+        names = [c.name for c in table.columns]
+        keys = [c.name for c in table.primary_key.columns]
+        types = {"hour": "bigint", "asn": "bigint", "count": "bigint", "control": "boolean"}
+        arrays = ", ".join(f"${i}::{types.get(n, 'text')}[]" for i, n in enumerate(names, first))
+        first += len(names)
+        parts.append(
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE "
+            f"SET count = {table.name}.count + excluded.count"
+        )
+    *ctes, last = parts
+    if not ctes:
+        return last
+    return "WITH " + ", ".join(f"u{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " + last
+
+
+_PG_UPSERT_ALL: dict[tuple[str, ...], str] = {}
+
+
+async def _add_postgresql(
+    connection: AsyncConnection, parts: list[tuple[Table, list[dict[str, Any]]]]
 ) -> None:
-    if db.dialect != "postgresql":
-        await connection.execute(_upsert(db, table), rows)
-        return
+    """Every rollup table in one round trip, each table's keys in sorted order."""
+    tables = tuple(table for table, _ in parts)
+    names = tuple(table.name for table in tables)
+    if names not in _PG_UPSERT_ALL:
+        _PG_UPSERT_ALL[names] = _pg_upsert_all_sql(tables)
+    args = [[row[c.name] for row in rows] for table, rows in parts for c in table.columns]
     driver = await asyncpg_in_transaction(connection)
-    columns = [[row[c.name] for row in rows] for c in table.columns]
-    await driver.execute(_PG_UPSERTS[table.name], *columns)
+    await driver.execute(_PG_UPSERT_ALL[names], *args)
 
 
 async def add(connection: AsyncConnection, db: Database, counts: Tally) -> None:
@@ -152,10 +165,18 @@ async def add(connection: AsyncConnection, db: Database, counts: Tally) -> None:
         counts.methods,
         counts.totals,
     )
-    for table, part in zip(_TABLES, parts, strict=True):
-        if part:
-            rows = [{**vars(k), "count": n} for k, n in sorted(part.items())]
-            await _add_rows(connection, db, table, rows)
+    todo = [
+        (table, [{**vars(k), "count": n} for k, n in sorted(part.items())])
+        for table, part in zip(_TABLES, parts, strict=True)
+        if part
+    ]
+    if not todo:
+        return
+    if db.dialect == "postgresql":
+        await _add_postgresql(connection, todo)
+        return
+    for table, rows in todo:
+        await connection.execute(_upsert(db, table), rows)
 
 
 @dataclass(frozen=True)
