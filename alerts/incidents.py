@@ -395,6 +395,7 @@ def _observe_control(state: DetectorState, obs: Observation) -> None:
     for incident in state.open.values():
         if incident.service == obs.service and incident.cc != obs.cc:
             incident.control_ok += 1
+            _add_unique(incident.rules, RULE_CONTROL)
 
 
 def _advance(run: RunTrack | None, obs: Observation) -> RunTrack:
@@ -430,6 +431,8 @@ def _maybe_open(
         rules.append(RULE_OPEN_REPEAT)
     if not rules:
         return
+    if state.control_ok.get(obs.service, 0):
+        rules.append(RULE_CONTROL)
     incident = OpenIncident(
         id=_incident_id("blocking", obs.service, obs.cc, obs.time),
         kind="blocking",
@@ -476,6 +479,8 @@ def _update_blocking(
     elif obs.verdict == "anomaly":
         _add_unique(incident.anomaly_probes, obs.probe_id)
         _add_unique(incident.anomaly_asns, obs.asn)
+        if len(incident.anomaly_asns) >= cfg.anomaly_asns:
+            _add_unique(incident.rules, RULE_ANOMALY)
 
 
 def _late(incident: OpenIncident, obs: Observation, cfg: DetectorConfig) -> None:
@@ -576,9 +581,9 @@ def _confidence(incident: OpenIncident) -> float:
         return round(min(0.99, 0.5 + 0.5 * share), 3)
     mean = incident.confidence_sum / max(incident.blocked, 1)
     value = 1 - (1 - min(mean, 1.0)) ** min(len(incident.probes), 5)
-    if len(incident.anomaly_asns) >= 2:
+    if RULE_ANOMALY in incident.rules:
         value += 0.05
-    if incident.control_ok:
+    if RULE_CONTROL in incident.rules:
         value += 0.05
     return round(min(0.99, max(0.0, value)), 3)
 
@@ -590,12 +595,12 @@ def _evidence(incident: OpenIncident) -> list[str]:
         f"{incident.blocked} blocked measurements from {_n(len(incident.probes), 'probe')} "
         f"in {_n(len(incident.asns), 'network')} ({', '.join(incident.methods) or 'no method'})."
     ]
-    if len(incident.anomaly_asns) >= 2:
+    if RULE_ANOMALY in incident.rules:
         lines.append(
             f"Unconfirmed anomalies from {_n(len(incident.anomaly_probes), 'more probe')} "
             f"in {_n(len(incident.anomaly_asns), 'network')}."
         )
-    if incident.control_ok:
+    if RULE_CONTROL in incident.rules:
         lines.append(
             f"Control vantage points outside {incident.cc} reached {incident.service} "
             f"({_n(incident.control_ok, 'measurement')})."

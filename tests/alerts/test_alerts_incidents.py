@@ -141,6 +141,7 @@ def test_anomalies_raise_confidence_but_never_open() -> None:
     _, changes = detect(state, [obs("d", 8, "blocked", asn=3, confidence=0.6)], at(8))
     assert changes[0].incident.confidence > base
     assert any("anomalies from 10 more probes" in e for e in changes[0].incident.evidence)
+    assert "block.confidence.anomaly" in changes[0].incident.rules
 
 
 def test_control_ok_is_contrast_evidence() -> None:
@@ -149,6 +150,7 @@ def test_control_ok_is_contrast_evidence() -> None:
     _, changes = feed(per_minute(control + blocked))
     [change] = opened(changes)
     assert any("Control vantage points outside KZ" in e for e in change.incident.evidence)
+    assert "block.contrast.control" in change.incident.rules
 
 
 def test_late_blocked_observation_moves_onset_earlier() -> None:
