@@ -25,9 +25,9 @@ from collector_benchkit import SERVICES, Server
 from collector import migrate, schema
 from collector.db import Database
 from collector.rollups import hour_of
+from probe.model import VERDICTS
 
 ALL_SERVICES = SERVICES + tuple(f"news{i}" for i in range(10))
-VERDICTS = ("ok", "blocked", "anomaly", "down", "offline")
 
 
 async def fill(url: str, asns: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -79,11 +78,3 @@ async def load(connection: AsyncConnection, query: Select[Any]) -> list[Incident
 async def one(connection: AsyncConnection, incident_id: str) -> Incident | None:
     row = (await connection.execute(select(_i.c.body).where(_i.c.id == incident_id))).first()
     return None if row is None else decode(row[0])
-
-
-def open_counts(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = {}
-    for incident in incidents:
-        key = (incident.kind, incident.service or "", incident.cc)
-        counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -13,7 +13,6 @@ from typing import Final
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from collector.db import Database
@@ -27,10 +26,6 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = connection
     return config
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _upgrade(connection: Connection) -> None:
@@ -50,8 +45,3 @@ async def upgrade(db: Database) -> tuple[str | None, str | None]:
         await connection.run_sync(_upgrade)
         after = await connection.run_sync(_current)
     return before, after
-
-
-async def current_revision(db: Database) -> str | None:
-    async with db.reading() as connection:
-        return await connection.run_sync(_current)

@@ -33,11 +33,6 @@ def scope(address: str) -> Scope:
     return "reserved"
 
 
-def is_bogon(address: str) -> bool:
-    """Not a public unicast address."""
-    return scope(address) != "public"
-
-
 def is_bogon_answer(address: str, control: Iterable[str]) -> bool:
     """A bogon, in a scope the control resolver's answer for the same name is not in."""
     kind = scope(address)

@@ -18,7 +18,6 @@ import signal
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -373,9 +372,3 @@ async def _until_stopped(work: Awaitable[None], stop: asyncio.Event) -> int:
         return 0
     task.result()
     return 0
-
-
-def state_from(path: Path | None) -> StateDir:
-    from probe.state import default_dir
-
-    return StateDir(path or default_dir()).ensure()
