@@ -232,10 +232,12 @@ class _RuleAction:
         censor.delete_rules(self.rules())
 
 
-def _destinations(addresses: Sequence[str], ports: Sequence[int]) -> list[tuple[str, ...]]:
-    """Match specs for each address, narrowed to TCP ports when ports are given."""
+def _destinations(
+    addresses: Sequence[str], ports: Sequence[int], *, tcp: bool = False
+) -> list[tuple[str, ...]]:
+    """Match specs for each address: TCP only when asked or when ports are given."""
     if not ports:
-        return [("-d", a) for a in addresses]
+        return [("-d", a, "-p", "tcp") if tcp else ("-d", a) for a in addresses]
     return [("-d", a, "-p", "tcp", "--dport", str(p)) for a in addresses for p in ports]
 
 
@@ -262,8 +264,8 @@ class Refuse(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(
-            Rule("filter", FORWARD, (*d, "-p", "tcp", "--syn", *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST))
+            for d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 
@@ -280,8 +282,8 @@ class ResetByAddress(_RuleAction):
     def rules(self) -> tuple[Rule, ...]:
         payload = ("-m", "length", "--length", _MORE_THAN_HEADERS)
         return tuple(
-            Rule("filter", FORWARD, (*d, "-p", "tcp", *payload, *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST))
+            for d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 

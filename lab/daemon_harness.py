@@ -183,7 +183,9 @@ class Probe:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             return dict(db.execute(sql).fetchall())
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise  # a failed read must not look like an empty spool
             return {}
         finally:
             db.close()

@@ -38,6 +38,16 @@ def test_refuse_matches_syn_only_and_reset_matches_payload_only() -> None:
     assert reset.spec[reset.spec.index("--length") :][:2] == ("--length", "61:65535")
 
 
+def test_port_narrowed_rules_name_the_protocol_once() -> None:
+    for action in (
+        censor.Refuse(("1.2.3.4",), (443,)),
+        censor.ResetByAddress(("1.2.3.4",), (443,)),
+    ):
+        (rule,) = action.rules()
+        assert rule.spec.count("-p") == 1
+        assert rule.spec[rule.spec.index("-p") :][:4] == ("-p", "tcp", "--dport", "443")
+
+
 def test_mitm_and_blockpage_are_dnat_to_the_lab_servers() -> None:
     (mitm,) = censor.TLSInterception(("1.2.3.4",)).rules()
     assert (mitm.table, mitm.spec[-1]) == ("nat", f"{plan.MITM_IP}:443")
