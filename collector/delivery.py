@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import logging
 import random
 import time
@@ -26,6 +25,7 @@ from collector import outbox, subscriberstore
 from collector.db import Database
 from collector.outbox import Claimed
 from collector.subscriberstore import Subscriber
+from probe.backoff import parse_retry_after
 
 log: Final = logging.getLogger(__name__)
 Outcome = Literal["delivered", "retried", "dead", "disabled"]
@@ -39,22 +39,6 @@ class Attempt:
     status: int | None
     retry_after: float | None
     error: str | None
-
-
-def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
-    """``Retry-After`` as delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def headers_for(subscriber: Subscriber, message: Claimed, now: dt.datetime) -> dict[str, str]:
@@ -81,7 +65,7 @@ async def post(
             allow_redirects=False,
         ) as response:
             await response.read()
-            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+            wait = parse_retry_after(response.headers.get("Retry-After"), now)
             error = None if response.status < 300 else f"HTTP {response.status}"
             return Attempt(response.status, wait, error)
     except TimeoutError:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.pgcluster import free_port
 from lab.servers import (
     PKI,
     Answer,
@@ -48,13 +49,6 @@ TRUTH = {
     "control-a.test": CONTROL_A,
     "control-b.test": CONTROL_B,
 }
-
-
-def free_port() -> int:
-    """A port free on every address used here (checked on the first one)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def targets_toml(tls_port: int, tcp_port: int, http_port: int) -> str:

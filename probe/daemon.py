@@ -76,7 +76,7 @@ class Daemon:
         )
         self.rng = random.Random()
         self.backoff = Backoff(
-            self.config.upload.backoff_base_seconds, 2.0, self.config.upload.backoff_cap_seconds
+            base=self.config.upload.backoff_base_seconds, cap=self.config.upload.backoff_cap_seconds
         )
         self.wake_uploader = asyncio.Event()
         self.targets_changed = asyncio.Event()
@@ -279,10 +279,9 @@ class Daemon:
 
     def _record_next_run(self) -> None:
         assert self.scheduler is not None
-        times = self.scheduler.due_times().values()
-        if times:
-            at = time.time() + max(0.0, min(times) - time.monotonic())
-            self.spool.set_status({"next_run": at})
+        due = self.scheduler.next_due()  # services already running are not "next"
+        if due is not None:
+            self.spool.set_status({"next_run": time.time() + max(0.0, due - time.monotonic())})
 
     async def _upload_loop(self) -> None:
         assert self.uploader is not None

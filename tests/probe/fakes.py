@@ -10,17 +10,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from probe.engine import Engine, Settings
 from probe.model import (
     Certificate,
     DNSAnswer,
     DNSObservation,
     DNSResponse,
     HTTPObservation,
+    Measurement,
     Role,
     TCPObservation,
     TLSObservation,
 )
 from probe.network import Exchange, Network, Outcome, Resolution, Resolver
+from probe.targets import TargetList
 
 GOOD_CERT = Certificate(
     sha256="ab" * 32,
@@ -179,3 +182,14 @@ def _response(addresses: tuple[str, ...], t: float) -> DNSResponse:
     return DNSResponse(
         t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype="A", data=a, ttl=300) for a in addresses]
     )
+
+
+NETWORK_RESOLVER = Resolver("udp", "192.168.1.1", 53, system=True)
+CONTROL_RESOLVERS = [Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query")]
+
+
+async def measure(network: ScriptedNetwork, targets: TargetList) -> dict[str, Measurement]:
+    """One run of the real engine over a scripted network: each service's measurement."""
+    engine = Engine(network, NETWORK_RESOLVER, CONTROL_RESOLVERS, Settings())
+    report = await engine.run(targets)
+    return {m.service: m for m in report.measurements}

@@ -33,7 +33,7 @@ from probe.engine import Engine, Settings
 from probe.network import Resolver
 from probe.sockets import SocketNetwork, Timing
 from probe.targets import parse
-from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork
+from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork, measure
 
 # -- scripted network -------------------------------------------------------------------------
 
@@ -75,15 +75,8 @@ def scripted(**kw: Any) -> ScriptedNetwork:
     return ScriptedNetwork(default_address=lambda host: ADDRESSES[host], **kw)
 
 
-async def run_engine(network: ScriptedNetwork, targets: Any = TARGETS) -> dict[str, Any]:
-    engine = Engine(
-        network,
-        Resolver("udp", "192.168.1.1", 53, system=True),
-        [Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query")],
-        Settings(),
-    )
-    report = await engine.run(targets)
-    return {m.service: m for m in report.measurements}
+async def run_engine(network: ScriptedNetwork) -> dict[str, model.Measurement]:
+    return await measure(network, TARGETS)
 
 
 def verdict(m: model.Measurement) -> tuple[str, set[str]]:

@@ -10,7 +10,7 @@ from probe import failures as f
 from probe.engine import Engine, Settings
 from probe.network import Resolver
 from probe.targets import parse
-from tests.probe.fakes import ROGUE_CERT, Answer, Result, ScriptedNetwork
+from tests.probe.fakes import ROGUE_CERT, Answer, Result, ScriptedNetwork, measure
 
 TARGETS = parse(
     """
@@ -239,14 +239,8 @@ SCENARIOS = [
 
 
 async def run(network: ScriptedNetwork) -> dict[str, tuple[str, set[str]]]:
-    engine = Engine(
-        network,
-        Resolver("udp", "192.168.1.1", 53, system=True),
-        [Resolver("https", "1.1.1.1", 443, url="https://1.1.1.1/dns-query")],
-        Settings(),
-    )
-    report = await engine.run(TARGETS)
-    return {m.service: (m.analysis.verdict, set(m.analysis.methods)) for m in report.measurements}
+    measured = await measure(network, TARGETS)
+    return {name: (m.analysis.verdict, set(m.analysis.methods)) for name, m in measured.items()}
 
 
 def scripted(scenario: Scenario) -> ScriptedNetwork:
