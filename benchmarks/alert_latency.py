@@ -13,7 +13,7 @@
    since the last cycle) through ``collector.alerting.run_cycle`` on SQLite: read rows,
    build observations, detect, store incidents and outbox rows.
 
-    python benchmarks/alert_latency.py [--runs N]
+    python -m benchmarks.alert_latency [--runs N]
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import time
 import uuid
 from pathlib import Path
 
-from collector import alerting, migrate, schema
-from collector.correlate import Windows
-from collector.db import Database
+from collector.alerting import detection as alerting
+from collector.alerting.context import Windows
+from collector.store import migrate, schema
+from collector.store.db import Database
 
 PROBE_INTERVAL = 30.0
 

@@ -1,6 +1,6 @@
 """Aggregation latency over 1,000,000 stored measurements (a day of a national deployment).
 
-    python benchmarks/collector_aggregation.py [--measurements N] [--runs R]
+    python -m benchmarks.collector_aggregation [--measurements N] [--runs R]
 
 Raw rows are loaded with COPY and the rollups built from them in one statement — the same
 counts ingest maintains row by row. Then the HTTP API is asked country × service × hour
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
-from collector_benchkit import SERVICES, Server
 
-from collector import migrate
-from collector.db import Database
-from collector.pgcluster import ThrowawayCluster
+from benchmarks.collector_benchkit import SERVICES, Server
+from collector.store import migrate
+from collector.store.db import Database
+from lab.harness.postgres import ThrowawayCluster
 
 COUNTRIES = {
     "KZ": 60,

@@ -1,7 +1,7 @@
 """Shared pieces of the collector benchmarks: realistic measurements and a running collector.
 
 Benchmarks print figures and assert nothing about time. Run them from the repository root,
-e.g. ``python benchmarks/collector_ingest.py``; each starts its own throwaway PostgreSQL.
+e.g. ``python -m benchmarks.collector_ingest``; each starts its own throwaway PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 from probe import model
 
 SERVICES = (

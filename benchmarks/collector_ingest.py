@@ -1,6 +1,6 @@
 """Ingest throughput: HTTP batches into PostgreSQL beside raw COPY into the same table.
 
-    python benchmarks/collector_ingest.py [--measurements N] [--concurrency C]
+    python -m benchmarks.collector_ingest [--measurements N] [--concurrency C]
 
 Prints measurements per second for batches of 100 and 1,000 realistic (~2 KB)
 measurements sent to ``censorwatch serve`` over HTTP, and for asyncpg's
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
-from collector_benchkit import Server, realistic
 
-from collector.pgcluster import ThrowawayCluster
+from benchmarks.collector_benchkit import Server, realistic
+from lab.harness.postgres import ThrowawayCluster
 from probe import model
 
 COLUMNS = ("id", "probe_id", "service", "cc", "asn", "control", "start_time", "received_at",

@@ -1,6 +1,6 @@
 """``/metrics`` scrape latency with about 10,000 series.
 
-    python benchmarks/collector_metrics.py [--asns N] [--scrapes S]
+    python -m benchmarks.collector_metrics [--asns N] [--scrapes S]
 
 Fills an SQLite collector with active probes in N ASNs and rollups for 20 services and
 5 verdicts in each (N × 100 measurement series, plus blocking and probe gauges), starts
@@ -20,11 +20,11 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from collector_benchkit import SERVICES, Server
 
-from collector import migrate, schema
-from collector.db import Database
-from collector.rollups import hour_of
+from benchmarks.collector_benchkit import SERVICES, Server
+from collector.store import migrate, schema
+from collector.store.db import Database
+from collector.store.rollups import hour_of
 from probe.model import VERDICTS
 
 ALL_SERVICES = SERVICES + tuple(f"news{i}" for i in range(10))

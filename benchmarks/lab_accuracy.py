@@ -5,8 +5,8 @@ runs produced any ``blocked`` where none was expected. The clean and flaky scena
 repeated many times (the figure that matters there is "false blocked: 0"); every censorship
 scenario is repeated fewer times (the figure there is "all right" in every run).
 
-    python benchmarks/lab_accuracy.py                       # clean, flaky ×20; others ×2
-    python benchmarks/lab_accuracy.py --uncensored 50 --censored 5
+    python -m benchmarks.lab_accuracy                       # clean, flaky ×20; others ×2
+    python -m benchmarks.lab_accuracy --uncensored 50 --censored 5
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The probe daemon's resource figures (prints figures, asserts nothing).
 
-    python benchmarks/probe_daemon.py            # about two minutes on two cores
-    python benchmarks/probe_daemon.py --quick    # shorter CPU windows
+    python -m benchmarks.probe_daemon            # about two minutes on two cores
+    python -m benchmarks.probe_daemon --quick    # shorter CPU windows
 
 Everything runs on loopback: a real collector (``censorwatch serve`` on SQLite), the loopback
-internet of ``tests/probe/loopback.py`` (DNS, DoH, TLS, TCP, HTTP servers from ``lab.servers``)
+internet of ``tests/probe/loopback.py`` (DNS, DoH, TLS, TCP, HTTP servers from ``collector.demo.servers``)
 and ``censorwatch-probe run`` as a subprocess, measured with psutil.
 
 - idle RSS: the daemon after enrolment, check-in and its first round, waiting (goal < 60 MB)
@@ -23,22 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lab.daemon_harness import Collector, Probe, probe_config, until
-from lab.loopback import DC, World, world
-from lab.samples import measurement
-from lab.servers import PKI
-from probe.collector_client import CollectorClient
-from probe.spool import Spool
-from probe.upload import Uploader
+from collector.demo.servers import PKI
+from lab.harness.daemons import Collector, Probe, probe_config, until
+from lab.harness.loopback import DC, World, world
+from lab.harness.samples import measurement
+from probe.daemon.client import CollectorClient
+from probe.daemon.spool import Spool
+from probe.daemon.upload import Uploader
 
 SPEEDUP = 100
 MESSENGERS = ("whatsapp", "telegram", "signal", "messenger")

@@ -1,11 +1,11 @@
 """Probe throughput on loopback: full checks per second and peak RSS, beside the ceiling of a
 plain asyncio loop and beside prometheus-blackbox-exporter, per operation type.
 
-    python benchmarks/probe_throughput.py [--endpoints 1000] [--concurrency 50 200]
+    python -m benchmarks.probe_throughput [--endpoints 1000] [--concurrency 50 200]
 
 Servers (two DNS servers answering every bench name with a 127.0.1.x address, TLS servers on
 those addresses with a wildcard certificate from the lab CA) run as a separate process,
-``python -m lab.servers CONFIG``, so that clients and servers never share an event loop.
+``python -m collector.demo.servers CONFIG``, so that clients and servers never share an event loop.
 For each concurrency it measures, one after the other on the same servers:
 
 - ``censorwatch-probe check … --json`` as a subprocess: wall time, peak RSS (``wait4``), and
@@ -48,11 +48,12 @@ import dns.exception
 import dns.message
 import psutil
 
-from probe.network import Exchange, Resolver
-from probe.sockets import SocketNetwork, Timing
+from lab.paths import REPO_ROOT
+from probe.measure.network import Exchange, Resolver
+from probe.measure.sockets import SocketNetwork, Timing
 from probe.targets import DEFAULT_CONTROL_SNI
 
-ROOT: Final = Path(__file__).resolve().parents[1]
+ROOT: Final = REPO_ROOT
 DOMAIN: Final = "bench.test"
 NETWORK_DNS: Final = "127.0.0.53"
 CONTROL_DNS: Final = "127.0.0.54"
@@ -158,7 +159,7 @@ def servers(world: World) -> Iterator[psutil.Process]:
     config = world.directory / "servers.json"
     config.write_text(json.dumps(server_config(world)))
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab.servers", str(config)],
+        [sys.executable, "-m", "collector.demo.servers", str(config)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -588,7 +589,7 @@ def print_header(world: World, passes: int, load: tuple[float, float]) -> None:
         f"\nprobe_throughput: {len(world.endpoints)} endpoints ({services} services + "
         f"{len(world.controls)} control services), {len(world.tls_hosts)} TLS server addresses;"
         f" Python {platform.python_version()}, {os.cpu_count()} CPUs, load average"
-        f" {load[0]:.1f} before / {load[1]:.1f} after; servers: python -m lab.servers (one"
+        f" {load[0]:.1f} before / {load[1]:.1f} after; servers: python -m collector.demo.servers (one"
         f" process); best of {passes} passes (range in brackets)\n"
     )
 
@@ -671,7 +672,7 @@ def print_verdicts(samples: Samples, concurrencies: list[int], endpoints: int) -
     )
     print(
         "client CPU: the process under test (blackbox rows: the exporter; this script's HTTP"
-        " client not counted); server CPU: the lab.servers process; 100% = one core. CPU"
+        " client not counted); server CPU: the collector.demo.servers process; 100% = one core. CPU"
         " ms/check is the figure least disturbed by other load on the machine."
     )
 

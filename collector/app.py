@@ -22,27 +22,21 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from collector import (
-    aggregation,
-    alerting,
-    alerts_api,
-    auth,
-    delivery,
-    ingest,
-    iptoasn,
-    metrics,
-    migrate,
-    openapi,
-    probes,
-    query,
-)
-from collector.bodies import json_response
+from collector import auth
+from collector.alerting import delivery
+from collector.alerting import detection as alerting
+from collector.alerting.context import Windows
+from collector.api import aggregation, metrics, openapi, query
+from collector.api import alerts as alerts_api
+from collector.api.bodies import json_response
+from collector.api.errors import error_response, json_errors
 from collector.config import Config
-from collector.correlate import Windows
-from collector.db import Database
-from collector.errors import error_response, json_errors
-from collector.ratelimit import RateLimiter
+from collector.enrolment import iptoasn, probes
+from collector.ingest import measurements as ingest
+from collector.ingest.ratelimit import RateLimiter
 from collector.state import STATE, State, TargetListText
+from collector.store import migrate
+from collector.store.db import Database
 from probe import targets as target_lists
 
 log: Final = logging.getLogger(__name__)

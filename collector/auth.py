@@ -19,8 +19,8 @@ from typing import Final, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from collector import schema
-from collector.db import Database
+from collector.store import schema
+from collector.store.db import Database
 
 Kind = Literal["admin", "enrolment", "probe"]
 PREFIXES: Final[dict[Kind, str]] = {"admin": "cwa_", "enrolment": "cwe_", "probe": "cwp_"}

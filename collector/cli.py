@@ -20,11 +20,13 @@ from typing import Any, Final
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from collector import admin_cli, logs, migrate
+from collector import admin as admin_cli
+from collector import logs
 from collector.app import build_state, create_app
 from collector.config import Config, ConfigError, resolve
-from collector.db import Database, DatabaseURLError, redact
-from collector.iptoasn import TableError
+from collector.enrolment.iptoasn import TableError
+from collector.store import migrate
+from collector.store.db import Database, DatabaseURLError, redact
 from probe.targets import TargetListError
 
 EXIT_USAGE: Final = 2
@@ -128,7 +130,7 @@ async def _serve(config: Config) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "demo":
-        from collector import demo
+        from collector.demo import pipeline as demo
 
         if code := asyncio.run(demo.run(args.probe_interval, args.censor_after)):
             raise SystemExit(code)

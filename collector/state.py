@@ -10,13 +10,13 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
-from collector.db import Database
-from collector.iptoasn import AsnTable
-from collector.metrics import IngestMetrics, SnapshotHolder
-from collector.payload import Limits
-from collector.ratelimit import RateLimiter
-from collector.validation import TimeWindow
+from collector.enrolment.iptoasn import AsnTable
+from collector.ingest.payload import Limits
+from collector.ingest.ratelimit import RateLimiter
+from collector.ingest.validation import TimeWindow
+from collector.store.db import Database
 
 
 @dataclass(frozen=True)

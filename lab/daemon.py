@@ -14,11 +14,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
 
+from lab.paths import REPO_ROOT, checkout_env
 from lab.shell import in_netns
-
-REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 
 
 class DaemonError(RuntimeError):
@@ -43,8 +41,7 @@ class Daemon:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env = checkout_env()
         env["PYTHONUNBUFFERED"] = "1"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as log:

@@ -1,6 +1,6 @@
-"""What the internet namespace serves: the ``lab.servers`` config derived from the address plan.
+"""What the internet namespace serves: the ``collector.demo.servers`` config derived from the address plan.
 
-One ``python -m lab.servers`` process holds every server: the truthful far resolver, a distant
+One ``python -m collector.demo.servers`` process holds every server: the truthful far resolver, a distant
 public resolver (the same answers, late), the DoH/DoT control resolver, each site's TLS, HTTP
 and plain-TCP endpoints, the ISP's blockpage server and the MITM server with the rogue CA.
 """

@@ -7,7 +7,6 @@ comparing it with a scenario's expectations and drawing the table are pure.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from lab.daemon import REPO_ROOT
+from lab.paths import REPO_ROOT, checkout_env
 from lab.scenario import TARGETS_FILE, Expectation, Scenario
 from lab.shell import in_netns
 from lab.topology import Topology
@@ -92,8 +91,7 @@ def probe_command(
 
 
 def run_probe(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> dict[str, Got]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env = checkout_env()
     try:
         done = subprocess.run(
             list(argv), capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env

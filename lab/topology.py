@@ -8,7 +8,7 @@
                                  iptables / tc / injector
                                  up0 95.56.255.1 ──────veth──────── eth0 95.56.255.2
                                                                     + one /32 per service
-                                                                    (lab.servers)
+                                                                    (collector.demo.servers)
 
 The veth pairs are created directly inside the namespaces: nothing is ever attached to the
 host's own network, so nothing can leave the machine. ``up()`` first removes whatever a
@@ -170,7 +170,10 @@ class Topology:
             config = self.state_dir / "servers.json"
             config.write_text(json.dumps(servers_config(self.plan, str(self.state_dir / "pki"))))
             servers = Daemon(
-                "servers", self.ns.internet, python_module("lab.servers", str(config)), logs
+                "servers",
+                self.ns.internet,
+                python_module("collector.demo.servers", str(config)),
+                logs,
             )
             self._start(servers, lambda: '"ready"' in servers.tail(200))
         resolver = Daemon(

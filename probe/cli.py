@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from probe import __version__, report
-from probe.config import DEFAULT_CONTROL_RESOLVERS, MISSING_EVIDENCE
-from probe.dns import system_resolver
-from probe.engine import Engine, Settings
+from probe.daemon.config import DEFAULT_CONTROL_RESOLVERS, MISSING_EVIDENCE
+from probe.measure.dns import system_resolver
+from probe.measure.engine import Engine, Settings
+from probe.measure.network import Resolver, ResolverSpecError, parse_resolver
+from probe.measure.sockets import SocketNetwork, Timing
 from probe.model import Measurement, ProbeInfo
-from probe.network import Resolver, ResolverSpecError, parse_resolver
-from probe.sockets import SocketNetwork, Timing
 from probe.targets import TargetList, TargetListError, load, load_default
 
 
@@ -116,11 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            from probe.runner import run_command
+            from probe.daemon.commands import run_command
 
             return run_command(args)
         if args.command == "status":
-            from probe.runner import status_command
+            from probe.daemon.commands import status_command
 
             return status_command(args)
         return asyncio.run(_check(args))

@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 
 from probe import SOFTWARE_NAME, __version__
-from probe.analysis import RULES_VERSION
-from probe.engine import Report
+from probe.measure.engine import Report
 from probe.model import FORMAT_VERSION, Measurement
+from probe.verdicts.analysis import RULES_VERSION
 
 
 def service_summary(m: Measurement) -> dict[str, Any]:

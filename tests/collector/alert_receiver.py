@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from collector_harness import Collector
 
 from collector.config import Config
-from lab.samples import measurement
+from lab.harness.samples import measurement
 
 FAST: dict[str, Any] = {
     "alert_interval_seconds": 0.2,

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import build_state, create_app
 from collector.config import Config
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 from collector.state import STATE, State
 from probe import model
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from collector_harness import Collector, start_collector
 
-from collector import migrate
 from collector.config import Config
-from collector.db import Database
-from collector.pgcluster import PostgresUnavailable, ThrowawayCluster
+from collector.store import migrate
+from collector.store.db import Database
+from lab.harness.postgres import PostgresUnavailable, ThrowawayCluster
 
 ASN_TABLE = (
     "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n"
@@ -61,7 +61,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'collector.db'}"
+        return f"sqlite:///{tmp_path / 'collector.store.db'}"
     cluster: ThrowawayCluster = request.getfixturevalue("pg_cluster")
     return fresh_pg_database(cluster)
 
@@ -98,7 +98,7 @@ def sqlite_config(tmp_path: Path, asn_table_file: Path) -> Config:
     """For tests of behaviour that does not depend on the database."""
     return Config(
         data_dir=tmp_path / "data",
-        db=f"sqlite:///{tmp_path / 'collector.db'}",
+        db=f"sqlite:///{tmp_path / 'collector.store.db'}",
         ip_asn_db=asn_table_file,
         rate_per_second=0,
     )

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from lab.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 ICAL = (
     "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:stream-1\r\nSUMMARY:Opposition livestream\r\n"
     "DTSTART:20240501T180000Z\r\nDURATION:PT2H\r\nX-CENSORWATCH-KIND:livestream\r\n"

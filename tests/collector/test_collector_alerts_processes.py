@@ -13,8 +13,8 @@ from alert_receiver import Receiver
 from alert_scenarios import FAST_ENV
 from collector_harness import ServerProcess, http
 
-from collector.pgcluster import ThrowawayCluster
-from lab.samples import measurement
+from lab.harness.postgres import ThrowawayCluster
+from lab.harness.samples import measurement
 from probe import model
 
 

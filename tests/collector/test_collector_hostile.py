@@ -16,10 +16,10 @@ from collector_harness import Collector, ServerProcess, http
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.errors import APIError
-from collector.payload import Limits, gunzip, split_batch
-from collector.validation import Invalid, TimeWindow, Valid, check_item
-from lab.samples import measurement
+from collector.api.errors import APIError
+from collector.ingest.payload import Limits, gunzip, split_batch
+from collector.ingest.validation import Invalid, TimeWindow, Valid, check_item
+from lab.harness.samples import measurement
 from probe import model
 
 LIMITS = Limits(max_body_bytes=1 << 20, max_decompressed_bytes=1 << 20, max_batch_items=100)
@@ -164,7 +164,7 @@ async def test_gzip_bomb_over_http_is_413(sqlite_collector: Collector) -> None:
 
 
 async def test_rate_limit_answers_429_with_retry_after(sqlite_collector: Collector) -> None:
-    from collector.ratelimit import RateLimiter
+    from collector.ingest.ratelimit import RateLimiter
 
     sqlite_collector.state.limiter = RateLimiter(rate=1, burst=2)
     _, token = await sqlite_collector.register()

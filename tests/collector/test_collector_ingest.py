@@ -7,7 +7,7 @@ import datetime as dt
 import msgspec
 from collector_harness import Collector
 
-from lab.samples import measurement
+from lab.harness.samples import measurement
 from probe import model
 
 

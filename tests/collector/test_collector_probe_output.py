@@ -8,8 +8,8 @@ import msgspec
 import pytest
 from collector_harness import Collector
 
-from lab.loopback import world
-from lab.servers import PKI, NXDomain
+from collector.demo.servers import PKI, NXDomain
+from lab.harness.loopback import world
 from probe import model
 
 

@@ -8,9 +8,9 @@ import pytest
 from collector_harness import Collector, start_collector
 from sqlalchemy import select
 
-from collector import schema
 from collector.config import Config
-from lab.samples import measurement
+from collector.store import schema
+from lab.harness.samples import measurement
 from probe import targets
 
 

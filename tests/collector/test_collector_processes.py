@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from collector_harness import ServerProcess, http
 
-from collector.pgcluster import ThrowawayCluster
-from lab.samples import measurement
+from lab.harness.postgres import ThrowawayCluster
+from lab.harness.samples import measurement
 from probe import model
 
 pytestmark = pytest.mark.slow

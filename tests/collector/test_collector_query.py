@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from collector_harness import Collector
 
-from lab.samples import measurement
+from lab.harness.samples import measurement
 from probe import model
 
 T0 = dt.datetime.now(dt.UTC).replace(minute=10, second=0, microsecond=0) - dt.timedelta(hours=30)

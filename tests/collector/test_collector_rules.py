@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector import iptoasn
 from collector.config import Config, ConfigError, Listen, resolve
-from collector.ratelimit import RateLimiter
-from collector.reanalysis import (
+from collector.enrolment import iptoasn
+from collector.ingest.ratelimit import RateLimiter
+from collector.ingest.reanalysis import (
     ALL_FAIL,
     CONTROL_REACHES,
     KEEP,

@@ -15,10 +15,11 @@ from collector_harness import Collector, start_collector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from collector import metrics, schema
+from collector.api import metrics
 from collector.auth import utc_now
 from collector.config import Config
-from lab.samples import measurement
+from collector.store import schema
+from lab.harness.samples import measurement
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemon_harness import Collector
-from lab.loopback import World, world
-from lab.servers import PKI
+from collector.demo.servers import PKI
+from lab.harness.daemons import Collector
+from lab.harness.loopback import World, world
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 from probe import model
 
 

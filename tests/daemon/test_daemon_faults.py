@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemon_harness import Collector, Probe, probe_config, request, until
-from lab.loopback import World
+from lab.harness.daemons import Collector, Probe, probe_config, request, until
+from lab.harness.loopback import World
 from tests.daemon.faults import FaultyCollector, Reply
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 from lab import plan
 from lab import scenario as scenarios
-from lab.daemon_harness import REPO, Probe, until
+from lab.harness.daemons import Probe, until
+from lab.paths import REPO_ROOT as REPO
 from lab.shell import in_netns
 from lab.topology import Topology, terminate_on_sigterm
 

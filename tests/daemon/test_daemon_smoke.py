@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.daemon_harness import Collector, Probe, probe_config, until
-from lab.loopback import World
+from lab.harness.daemons import Collector, Probe, probe_config, until
+from lab.harness.loopback import World
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probe.backoff import Backoff, parse_retry_after
-from probe.collector_client import BatchResult, ItemResult
-from probe.schedule import Plan, Scheduler
-from probe.spool import Item, Limits, Pending, choose_drops
-from probe.upload import settle
+from probe.daemon.backoff import Backoff, parse_retry_after
+from probe.daemon.client import BatchResult, ItemResult
+from probe.daemon.schedule import Plan, Scheduler
+from probe.daemon.spool import Item, Limits, Pending, choose_drops
+from probe.daemon.upload import settle
 
 SERVICES = {"telegram": "messenger", "whatsapp": "messenger", "youtube": "video"}
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.daemon_harness import REPO
-from probe import consent
-from probe.state import Credentials, StateDir, default_dir
+from lab.paths import REPO_ROOT as REPO
+from probe.daemon import consent
+from probe.daemon.state import Credentials, StateDir, default_dir
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,9 +6,9 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from lab.samples import measurement
+from lab.harness.samples import measurement
+from probe.daemon.spool import Limits, Spool
 from probe.model import Verdict, encode
-from probe.spool import Limits, Spool
 
 
 def test_written_durably_and_privately(tmp_path: Path) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
-ROOT: Final = Path(__file__).resolve().parents[2]
+from lab.paths import REPO_ROOT
+
+ROOT: Final = REPO_ROOT
 DEPLOY: Final = ROOT / "deploy"
 PROMETHEUS: Final = DEPLOY / "prometheus"
 DASHBOARDS: Final = DEPLOY / "grafana" / "dashboards"

@@ -15,7 +15,7 @@ import yaml
 from collector_harness import http
 from deploy_paths import PROMETHEUS
 
-from collector.pgcluster import free_port
+from collector.demo.servers.base import free_port
 
 
 def fast_rules(workdir: Path) -> list[str]:

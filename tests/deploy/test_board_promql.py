@@ -17,7 +17,7 @@ from deploy_paths import ALERTING_METRICS, DASHBOARDS
 from prometheus_process import PrometheusProcess, binary, scrape_config_for
 from promql import Query, queries
 
-from lab.samples import measurement
+from lab.harness.samples import measurement
 from probe import model
 
 PROMETHEUS_BINARY = binary()
@@ -89,7 +89,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     workdir = tmp_path_factory.mktemp("collector")
     (workdir / "ip2asn.tsv").write_text(ASN_TABLE)
     server = ServerProcess(
-        workdir, f"sqlite:///{workdir / 'collector.db'}", "--ip-asn-db", str(workdir / "ip2asn.tsv"),
+        workdir, f"sqlite:///{workdir / 'collector.store.db'}", "--ip-asn-db", str(workdir / "ip2asn.tsv"),
         env={"CENSORWATCH_METRICS_REFRESH_SECONDS": "0.2"},
     )  # fmt: skip
     try:

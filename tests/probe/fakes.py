@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from probe.engine import Engine, Settings
+from probe.measure.engine import Engine, Settings
+from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.model import (
     Certificate,
     DNSAnswer,
@@ -22,7 +23,6 @@ from probe.model import (
     TCPObservation,
     TLSObservation,
 )
-from probe.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.targets import TargetList
 
 GOOD_CERT = Certificate(

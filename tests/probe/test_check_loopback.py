@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from lab.loopback import BLOCKPAGE, TELEGRAM, World, verdicts, world
-from lab.servers import PKI, Answer, Double, NXDomain, Refused, ServFail, Silent, TLSRule
+from collector.demo.servers import PKI, Answer, Double, NXDomain, Refused, ServFail, Silent, TLSRule
+from lab.harness.loopback import BLOCKPAGE, TELEGRAM, World, verdicts, world
 
 pytestmark = pytest.mark.slow
 

@@ -22,16 +22,17 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from lab.loopback import TRUTH, verdicts, world
-from lab.servers import PKI
-from lab.servers import Answer as ZoneAnswer
-from lab.servers.base import StreamServer, reset
-from lab.servers.pages import http_response
-from probe import failures as f
-from probe import http, model
-from probe.engine import Engine, Settings
-from probe.network import Resolver
-from probe.sockets import SocketNetwork, Timing
+from collector.demo.servers import PKI
+from collector.demo.servers import Answer as ZoneAnswer
+from collector.demo.servers.base import StreamServer, reset
+from collector.demo.servers.pages import http_response
+from lab.harness.loopback import TRUTH, verdicts, world
+from probe import model
+from probe.measure import failures as f
+from probe.measure import http
+from probe.measure.engine import Engine, Settings
+from probe.measure.network import Resolver
+from probe.measure.sockets import SocketNetwork, Timing
 from probe.targets import parse
 from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork, measure
 
@@ -519,6 +520,6 @@ def test_certificate_facts_never_raise() -> None:
     der = cert.public_bytes(serialization.Encoding.DER)
     # issuerAltName -> a second subjectAltName: a duplicate extension
     patched = der.replace(bytes.fromhex("0603551d12"), bytes.fromhex("0603551d11"))
-    from probe.tls import certificate_facts
+    from probe.measure.tls import certificate_facts
 
     certificate_facts(patched)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from probe import failures as f
-from probe.engine import Engine, Settings
-from probe.network import Resolver
+from probe.measure import failures as f
+from probe.measure.engine import Engine, Settings
+from probe.measure.network import Resolver
 from probe.targets import parse
 from tests.probe.fakes import ROGUE_CERT, Answer, Result, ScriptedNetwork, measure
 

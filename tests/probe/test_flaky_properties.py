@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from probe import failures as f
+from probe.measure import failures as f
 from tests.probe.fakes import Answer, Result, ScriptedNetwork
 from tests.probe.test_engine_scenarios import ADDRESSES, run
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from probe import blockpages, http
+from probe.measure import http
+from probe.verdicts import blockpages
 
 
 @pytest.mark.parametrize(

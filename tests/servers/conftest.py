@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers.pki import PKI
+from collector.demo.servers.pki import PKI
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import ssl
 
 import pytest
 
-from lab.servers.clienthello import NotClientHello, parse_client_hello
+from collector.demo.servers.clienthello import NotClientHello, parse_client_hello
 
 
 def client_hello(sni: str | None) -> bytes:

@@ -13,7 +13,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from lab.servers import (
+from collector.demo.servers import (
     PKI,
     Answer,
     Delay,

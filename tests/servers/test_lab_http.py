@@ -3,7 +3,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from lab.servers import BLOCKPAGE_TEXT, BLOCKPAGE_TITLE, HTTPServer
+from collector.demo.servers import BLOCKPAGE_TEXT, BLOCKPAGE_TITLE, HTTPServer
 
 HOST = "127.0.9.9"
 

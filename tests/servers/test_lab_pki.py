@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from lab.servers.pki import LAB_CA_NAME, PKI
+from collector.demo.servers.pki import LAB_CA_NAME, PKI
 
 
 def _load_chain(path: Path) -> list[x509.Certificate]:

@@ -11,12 +11,13 @@ import dns.asyncquery
 import dns.message
 import pytest
 
-from lab.servers import PKI
-from lab.servers.standalone import main
+from collector.demo.servers import PKI
+from collector.demo.servers.standalone import main
+from lab.paths import REPO_ROOT
 
 from .clients import tls_client
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 HOST = "127.0.3.1"
 
 CONFIG = """
@@ -72,7 +73,7 @@ async def start(config: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "lab.servers",
+        "collector.demo.servers",
         str(config),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

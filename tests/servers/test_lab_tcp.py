@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from lab.servers import ClosedPort, TCPAcceptServer, TCPResetServer
-from probe import failures
+from collector.demo.servers import ClosedPort, TCPAcceptServer, TCPResetServer
+from probe.measure import failures
 
 HOST = "127.0.2.1"
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lab.servers import BLOCKPAGE_TITLE, PKI, TLSRule, TLSServer
-from probe import failures
+from collector.demo.servers import BLOCKPAGE_TITLE, PKI, TLSRule, TLSServer
+from probe.measure import failures
 
 from .clients import tls_client, unverified_context
 

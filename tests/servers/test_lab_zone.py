@@ -5,7 +5,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from lab.servers.zone import (
+from collector.demo.servers.zone import (
     Answer,
     Behaviour,
     Delay,

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; run from the checkout as ``python -m benchmarks.NAME``."""

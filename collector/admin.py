@@ -1,0 +1,352 @@
+"""``censorwatch events …`` and ``censorwatch subscribers …``: admin work on the database.
+
+These commands talk to the database directly (no running collector, no admin token), with
+the same settings as ``censorwatch db upgrade``. Every input is checked before anything is
+written, and a bad one is an `AdminInputError` (one line, exit status 2); a feed is parsed
+in full first, so a malformed one writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.events import EventFeedError, parse_feed, parse_ical, parse_json
+from alerts.model import EVENT_KINDS, Event
+from collector.config import Config
+from collector.store import events as eventstore
+from collector.store import migrate
+from collector.store import subscribers as subscriberstore
+from collector.store.db import Database
+from collector.store.subscribers import FORMATS, NewSubscriber
+
+T = TypeVar("T")
+IMPORT_FORMATS: Final = ("ical", "rss", "atom", "json")
+_SUFFIX_FORMATS: Final = {
+    ".ics": "ical",
+    ".ical": "ical",
+    ".ifb": "ical",
+    ".rss": "rss",
+    ".xml": "rss",
+    ".atom": "atom",
+    ".json": "json",
+}
+_COUNTRY: Final = re.compile(r"[A-Z]{2}")
+_SERVICE: Final = re.compile(r"[a-z0-9_-]{1,64}")
+_URL: Final = re.compile(r"https?://\S+")
+MAX_FEED_BYTES: Final = 4 * 1024 * 1024
+
+
+class AdminInputError(ValueError):
+    """Input an admin command cannot use; the message says which and why."""
+
+
+class NotFoundError(LookupError):
+    """The subscriber (or event) named on the command line does not exist."""
+
+
+# --- parsers ------------------------------------------------------------------------------
+
+
+def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``events`` and ``subscribers`` on the top-level subparsers."""
+    _event_commands(commands.add_parser("events", help="announced events"), common)
+    _subscriber_commands(commands.add_parser("subscribers", help="webhook subscribers"), common)
+
+
+def _event_commands(
+    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    sub = parser.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
+    add = sub.add_parser("add", help="announce one event")
+    common(add)
+    add.add_argument("--kind", required=True, choices=EVENT_KINDS)
+    add.add_argument("--title", required=True)
+    add.add_argument("--country", required=True, metavar="CC")
+    add.add_argument("--start", required=True, metavar="ISO", help="ISO 8601; UTC if no zone")
+    span = add.add_mutually_exclusive_group()
+    span.add_argument("--end", metavar="ISO")
+    span.add_argument("--duration", metavar="MINUTES", help="expected length in minutes")
+    add.add_argument("--source-url", metavar="URL")
+    add.add_argument("--tag", action="append", default=[], metavar="T", dest="tags")
+    listing = sub.add_parser("list", help="list events")
+    common(listing)
+    listing.add_argument("--country", metavar="CC")
+    listing.add_argument("--since", metavar="ISO")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    feed = sub.add_parser("import", help="import an iCalendar, RSS/Atom or JSON feed")
+    common(feed)
+    feed.add_argument("file", type=Path, metavar="FILE")
+    feed.add_argument("--format", choices=IMPORT_FORMATS, help="guessed when absent")
+
+
+def _subscriber_commands(
+    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    sub = parser.add_subparsers(dest="subscribers_command", required=True, metavar="COMMAND")
+    add = sub.add_parser("add", help="add a webhook subscriber; prints its secret once")
+    common(add)
+    add.add_argument("--url", required=True)
+    add.add_argument("--format", required=True, choices=FORMATS)
+    add.add_argument("--country", action="append", default=[], metavar="CC", dest="countries")
+    add.add_argument("--service", action="append", default=[], metavar="S", dest="services")
+    add.add_argument("--min-confidence", default="0", metavar="X", help="0 to 1")
+    add.add_argument("--no-resolutions", action="store_true", help="do not send resolutions")
+    add.add_argument("--chat-id", metavar="ID", help="Telegram chat (format telegram)")
+    listing = sub.add_parser("list", help="list subscribers (never their secrets)")
+    common(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    for name, text in (("remove", "remove a subscriber"), ("rotate", "issue a new secret")):
+        command = sub.add_parser(name, help=text)
+        common(command)
+        command.add_argument("id", metavar="ID")
+
+
+# --- input checks -------------------------------------------------------------------------
+
+
+def parse_time(text: str, option: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise AdminInputError(f"{option}: not an ISO 8601 time: {text!r}") from exc
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def parse_country(text: str, option: str = "--country") -> str:
+    cc = text.strip().upper()
+    if not _COUNTRY.fullmatch(cc):
+        raise AdminInputError(f"{option}: need a two-letter country code, got {text!r}")
+    return cc
+
+
+def _url(text: str, option: str) -> str:
+    if not _URL.fullmatch(text) or len(text) > 2048:
+        raise AdminInputError(f"{option}: need an http:// or https:// URL, got {text!r}")
+    return text
+
+
+def _minutes(text: str) -> dt.timedelta:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 30 * 24 * 60:
+        raise AdminInputError(f"--duration: need whole minutes from 1 to 43200, got {text!r}")
+    return dt.timedelta(minutes=int(text))
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise AdminInputError(f"--min-confidence: need a number from 0 to 1, got {text!r}")
+    return value
+
+
+def event_from(args: argparse.Namespace) -> Event:
+    title = args.title.strip()
+    if not title or len(title) > 512:
+        raise AdminInputError("--title: need 1 to 512 characters")
+    start = parse_time(args.start, "--start")
+    end = parse_time(args.end, "--end") if args.end is not None else None
+    if args.duration is not None:
+        end = start + _minutes(args.duration)
+    if end is not None and end <= start:
+        raise AdminInputError("--end: must be later than --start")
+    tags = tuple(t.strip() for t in args.tags if t.strip())
+    if any(len(t) > 64 for t in tags):
+        raise AdminInputError("--tag: at most 64 characters each")
+    source = _url(args.source_url, "--source-url") if args.source_url is not None else None
+    cc = parse_country(args.country)
+    return Event(str(uuid.uuid4()), args.kind, title, cc, start, end, source, tags)
+
+
+def subscriber_from(args: argparse.Namespace) -> NewSubscriber:
+    if args.format == "telegram" and not args.chat_id:
+        raise AdminInputError("--chat-id: a telegram subscriber needs the chat's id")
+    for service in args.services:
+        if not _SERVICE.fullmatch(service):
+            raise AdminInputError(f"--service: need a service name like telegram, got {service!r}")
+    return NewSubscriber(
+        url=_url(args.url, "--url"),
+        format=args.format,
+        chat_id=args.chat_id,
+        countries=tuple(sorted({parse_country(c) for c in args.countries})),
+        services=tuple(sorted(set(args.services))),
+        min_confidence=_confidence(args.min_confidence),
+        send_resolutions=not args.no_resolutions,
+    )
+
+
+# --- feeds --------------------------------------------------------------------------------
+
+
+def read_feed(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FEED_BYTES + 1)
+    except OSError as exc:
+        raise AdminInputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FEED_BYTES:
+        raise AdminInputError(f"{path}: larger than {MAX_FEED_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AdminInputError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def guess_format(path: Path, text: str) -> str:
+    """By extension, then by the first characters of the content."""
+    if path.suffix.lower() in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[path.suffix.lower()]
+    head = text.lstrip()
+    if head.upper().startswith("BEGIN:VCALENDAR"):
+        return "ical"
+    if head[:1] in ("[", "{"):
+        return "json"
+    if head.startswith("<"):
+        return "atom" if "http://www.w3.org/2005/Atom" in head[:2048] else "rss"
+    raise AdminInputError(
+        f"{path}: cannot tell the feed's format; pass --format ical|rss|atom|json"
+    )
+
+
+def parse_feed_file(path: Path, fmt: str | None) -> list[Event]:
+    text = read_feed(path)
+    chosen = fmt or guess_format(path, text)
+    parser = {"ical": parse_ical, "rss": parse_feed, "atom": parse_feed, "json": parse_json}
+    try:
+        return list(parser[chosen](text))
+    except EventFeedError as exc:
+        raise AdminInputError(f"{path}: {chosen} feed: {exc}") from exc
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, config: Config) -> None:
+    """Check the input, then do the work in one transaction."""
+    events = args.command == "events"
+    work = _events_work(args) if events else _subscribers_work(args, config)
+    print(await _with_database(config, work), end="")
+
+
+def _events_work(args: argparse.Namespace) -> Callable[[Database], Awaitable[str]]:
+    command = args.events_command
+    if command == "add":
+        event = event_from(args)
+        return lambda db: _store_events(db, [event], f"event {event.id} added\n")
+    if command == "import":
+        events = parse_feed_file(args.file, args.format)
+        message = f"imported {len(events)} event{'s' if len(events) != 1 else ''}\n"
+        return lambda db: _store_events(db, events, message)
+    cc = parse_country(args.country) if args.country is not None else None
+    since = parse_time(args.since, "--since") if args.since is not None else None
+
+    async def listing(db: Database) -> str:
+        async with db.reading() as connection:
+            found = await eventstore.listing(connection, cc=cc, since=since)
+        return _events_text(found, as_json=args.json)
+
+    return listing
+
+
+def _subscribers_work(
+    args: argparse.Namespace, config: Config
+) -> Callable[[Database], Awaitable[str]]:
+    command = args.subscribers_command
+    now = dt.datetime.now(dt.UTC)
+    if command == "add":
+        wanted = subscriber_from(args)
+        return lambda db: db.transaction(lambda c: _add_subscriber(c, wanted, now))
+    if command == "list":
+        return lambda db: db.transaction(lambda c: _subscribers_text(c, as_json=args.json))
+    if command == "remove":
+        return lambda db: db.transaction(lambda c: _remove_subscriber(c, args.id))
+    overlap = dt.timedelta(seconds=config.secret_overlap_seconds)
+    return lambda db: db.transaction(lambda c: _rotate(c, args.id, now, overlap))
+
+
+async def _with_database(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
+    db = Database(config.db_url)
+    try:
+        await migrate.upgrade(db)
+        return await work(db)
+    finally:
+        await db.close()
+
+
+async def _store_events(db: Database, events: Sequence[Event], message: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    await db.transaction(lambda c: eventstore.upsert(c, db, events, now))
+    return message
+
+
+def _events_text(events: Sequence[Event], *, as_json: bool) -> str:
+    if as_json:
+        views = [eventstore.view(e) for e in events]
+        return json.dumps({"events": views}, default=_iso, indent=2) + "\n"
+    if not events:
+        return "no events\n"
+    lines = []
+    for e in events:
+        end = f"{e.end:%Y-%m-%d %H:%M}" if e.end is not None else "open end"
+        lines.append(f"{e.id}  {e.cc}  {e.kind:<10}  {e.start:%Y-%m-%d %H:%M}Z – {end}  {e.title}")
+    return "\n".join(lines) + "\n"
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+async def _add_subscriber(
+    connection: AsyncConnection, wanted: NewSubscriber, now: dt.datetime
+) -> str:
+    made = await subscriberstore.add(connection, wanted, now)
+    return (
+        f"subscriber {made.id} added\n"
+        f"secret: {made.secret}\n"
+        "(the secret is shown only now; give it to the receiver to verify signatures)\n"
+    )
+
+
+async def _subscribers_text(connection: AsyncConnection, *, as_json: bool) -> str:
+    found = await subscriberstore.all_subscribers(connection)
+    if as_json:
+        return json.dumps({"subscribers": [s.view() for s in found]}, indent=2) + "\n"
+    if not found:
+        return "no subscribers\n"
+    lines = []
+    for s in found:
+        state = "enabled" if s.enabled else f"disabled ({s.disabled_reason or 'by an admin'})"
+        filters = ",".join(s.countries) or "all countries"
+        services = ",".join(s.services) or "all services"
+        lines.append(f"{s.id}  {s.format:<8}  {s.url}  {filters}  {services}  {state}")
+    return "\n".join(lines) + "\n"
+
+
+async def _remove_subscriber(connection: AsyncConnection, subscriber_id: str) -> str:
+    if not await subscriberstore.remove(connection, subscriber_id):
+        raise NotFoundError(f"no subscriber with id {subscriber_id!r}")
+    return f"subscriber {subscriber_id} removed\n"
+
+
+async def _rotate(
+    connection: AsyncConnection, subscriber_id: str, now: dt.datetime, overlap: dt.timedelta
+) -> str:
+    secret = await subscriberstore.rotate(connection, subscriber_id, now, overlap)
+    if secret is None:
+        raise NotFoundError(f"no subscriber with id {subscriber_id!r}")
+    until = (now + overlap).isoformat(timespec="seconds")
+    return f"new secret: {secret}\n(shown only now; the previous secret also signs until {until})\n"

@@ -1,0 +1,199 @@
+"""The detection cycle: new measurements → ``alerts.incidents.detect`` → incidents + outbox.
+
+Every ``alert_interval_seconds`` one replica (whoever locks the detector-state row with
+``FOR UPDATE SKIP LOCKED``; on SQLite the single process) reads the measurements received
+since its cursor, as the collector judged them, feeds them to the detector, and stores the
+incident changes, the notifications for each subscriber and the detector's new state and
+cursor in one transaction: a crash anywhere leaves all of it undone, none of it half done.
+
+Rows younger than ``alert_settle_seconds`` wait for the next cycle, because an ingest
+transaction that began earlier may still commit rows with an earlier ``received_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.incidents import DetectorConfig, DetectorState, detect
+from alerts.model import Change, Observation
+from collector.alerting import outbox
+from collector.alerting.context import Windows, context_for
+from collector.store import incidents as incidentstore
+from collector.store import schema
+from collector.store import subscribers as subscriberstore
+from collector.store.db import Database
+
+log: Final = logging.getLogger(__name__)
+_m: Final = schema.measurements
+_d: Final = schema.detector_state
+BATCH: Final = 50_000
+_STATE_ID: Final = 1
+
+
+@dataclass(frozen=True)
+class Cursor:
+    received_at: dt.datetime | None = None
+    id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    observations: int
+    changes: list[Change]
+    notifications: int
+    seconds: float
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
+
+
+async def ensure_state_row(db: Database, now: dt.datetime) -> None:
+    statement = (
+        db.insert(_d)
+        .values(id=_STATE_ID, state=DetectorState().to_json(), updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    async with db.writing() as connection:
+        await connection.execute(statement)
+
+
+async def lock_state(
+    connection: AsyncConnection, db: Database
+) -> tuple[DetectorState, Cursor] | None:
+    """The detector's state, locked for this transaction; None while another replica runs."""
+    query = select(_d.c.state, _d.c.cursor_received_at, _d.c.cursor_id).where(_d.c.id == _STATE_ID)
+    if db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    return DetectorState.from_json(row.state), Cursor(_aware(row.cursor_received_at), row.cursor_id)
+
+
+def observation(row: Any) -> Observation:
+    return Observation(
+        measurement_id=str(row.id),
+        probe_id=row.probe_id,
+        service=row.service,
+        cc=row.cc,
+        asn=int(row.asn),
+        time=_aware(row.start_time) or row.start_time,
+        verdict=row.verdict,
+        methods=tuple(row.methods.split()),
+        confidence=float(row.confidence) if row.confidence is not None else 0.0,
+        control=bool(row.control),
+    )
+
+
+async def read_new(
+    connection: AsyncConnection, cursor: Cursor, settled: dt.datetime, limit: int = BATCH
+) -> tuple[list[Observation], Cursor]:
+    columns = (
+        _m.c.id, _m.c.probe_id, _m.c.service, _m.c.cc, _m.c.asn, _m.c.start_time,
+        _m.c.received_at, _m.c.verdict, _m.c.methods, _m.c.confidence, _m.c.control,
+    )  # fmt: skip
+    condition = _m.c.received_at <= settled
+    if cursor.received_at is not None and cursor.id is not None:
+        after = or_(
+            _m.c.received_at > cursor.received_at,
+            and_(_m.c.received_at == cursor.received_at, _m.c.id > cursor.id),
+        )
+        condition = and_(condition, after)
+    query = select(*columns).where(condition).order_by(_m.c.received_at, _m.c.id).limit(limit)
+    rows = (await connection.execute(query)).all()
+    if not rows:
+        return [], cursor
+    last = rows[-1]
+    return [observation(r) for r in rows], Cursor(_aware(last.received_at), last.id)
+
+
+async def store_changes(
+    connection: AsyncConnection,
+    db: Database,
+    changes: Sequence[Change],
+    windows: Windows,
+    now: dt.datetime,
+) -> int:
+    """Save each changed incident and queue a notification per interested subscriber."""
+    if not changes:
+        return 0
+    subscribers = await subscriberstore.all_subscribers(connection, enabled_only=True)
+    queued = 0
+    for change in changes:
+        await incidentstore.save(connection, db, change.incident, now)
+        if not any(s.wants(change) for s in subscribers):
+            continue
+        context = await context_for(connection, change.incident, windows, now)
+        rows = outbox.rows_for(change, context.links, context.stats, subscribers, now)
+        await outbox.add(connection, rows)
+        queued += len(rows)
+    return queued
+
+
+async def run_cycle(
+    db: Database,
+    now: dt.datetime,
+    *,
+    settle: dt.timedelta,
+    windows: Windows,
+    detector: DetectorConfig | None = None,
+) -> CycleResult | None:
+    """One detection cycle; None when another replica holds the detector."""
+    started = time.perf_counter()
+
+    async def work(connection: AsyncConnection) -> CycleResult | None:
+        locked = await lock_state(connection, db)
+        if locked is None:
+            return None
+        state, cursor = locked
+        observations, cursor = await read_new(connection, cursor, now - settle)
+        config = detector if detector is not None else DetectorConfig()
+        state, changes = detect(state, observations, now, config)
+        queued = await store_changes(connection, db, changes, windows, now)
+        await connection.execute(
+            update(_d)
+            .where(_d.c.id == _STATE_ID)
+            .values(
+                state=state.to_json(),
+                cursor_received_at=cursor.received_at,
+                cursor_id=cursor.id,
+                updated_at=now,
+            )
+        )
+        return CycleResult(len(observations), changes, queued, time.perf_counter() - started)
+
+    return await db.transaction(work)
+
+
+async def detect_forever(
+    db: Database,
+    interval: float,
+    settle: dt.timedelta,
+    windows: Windows,
+    on_cycle: Callable[[CycleResult], None] = lambda _: None,
+) -> None:
+    await ensure_state_row(db, dt.datetime.now(dt.UTC))
+    while True:
+        started = time.monotonic()
+        try:
+            result = await run_cycle(db, dt.datetime.now(dt.UTC), settle=settle, windows=windows)
+            if result is not None:
+                for change in result.changes:
+                    log.info("%s %s", change.kind, change.incident.id)
+                on_cycle(result)
+        except Exception:  # the next cycle starts from the same cursor
+            log.exception("detection cycle failed")
+        await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))

@@ -1,0 +1,13 @@
+"""The alert routes: events, subscribers, incidents, correlation and deliveries."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from collector.api import events as events_api
+from collector.api import incidents as incidents_api
+from collector.api import subscribers as subscribers_api
+
+
+def routes() -> list[web.RouteDef]:
+    return [*events_api.routes(), *subscribers_api.routes(), *incidents_api.routes()]

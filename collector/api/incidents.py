@@ -1,0 +1,134 @@
+"""Incidents, correlation and deliveries API.
+
+Incidents and correlation are public, like measurements; deliveries (which subscriber got
+what) need the admin token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Final
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.model import Incident
+from collector.alerting import outbox
+from collector.alerting.context import Context, Windows, context_for, statistics
+from collector.api.bodies import json_response
+from collector.api.errors import APIError, bad_request
+from collector.api.filters import check_keys, parse_time
+from collector.auth import check_admin, utc_now
+from collector.state import STATE
+from collector.store import events as eventstore
+from collector.store import incidents as incidentstore
+
+MAX_INCIDENTS: Final = 500
+
+
+def incident_view(incident: Incident, context: Context) -> dict[str, Any]:
+    body = dataclasses.asdict(incident)
+    body["status"] = incident.status
+    body["events"] = [
+        {**eventstore.view(context.events[lk.event_id]), "delay_seconds": lk.delay_seconds}
+        for lk in context.links
+        if lk.event_id in context.events
+    ]
+    body["correlation"] = None if context.stats is None else dataclasses.asdict(context.stats)
+    return body
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    params = request.query
+    check_keys(params, frozenset({"service", "cc", "kind", "status", "since", "limit"}))
+    status = params.get("status")
+    if status not in (None, "open", "resolved"):
+        raise bad_request("status: expected open or resolved")
+    limit = params.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_INCIDENTS:
+        raise bad_request(f"limit: expected 1-{MAX_INCIDENTS}")
+    query = incidentstore.filtered(
+        service=params.get("service") or None,
+        cc=params.get("cc", "").upper() or None,
+        kind=params.get("kind") or None,
+        open_only=status == "open",
+        since=parse_time("since", params["since"]) if "since" in params else None,
+    )
+    state = request.app[STATE]
+    windows, now = Windows.of(state.config), utc_now()
+    async with state.db.reading() as connection:
+        found = [
+            i for i in await incidentstore.load(connection, query)
+            if status != "resolved" or i.resolved_at is not None
+        ][: int(limit)]  # fmt: skip
+        views = [incident_view(i, await context_for(connection, i, windows, now)) for i in found]
+    return json_response({"incidents": views})
+
+
+async def show_incident(request: web.Request) -> web.Response:
+    incident_id = request.match_info["incident_id"]
+    state = request.app[STATE]
+    async with state.db.reading() as connection:
+        incident = await incidentstore.one(connection, incident_id)
+        if incident is None:
+            raise APIError(404, "not_found", "no such incident", incident_id=incident_id[:64])
+        context = await context_for(connection, incident, Windows.of(state.config), utc_now())
+    return json_response(incident_view(incident, context))
+
+
+async def correlation(request: web.Request) -> web.Response:
+    params = request.query
+    check_keys(params, frozenset({"service", "cc", "kind"}))
+    missing = [k for k in ("service", "cc", "kind") if not params.get(k)]
+    if missing:
+        raise bad_request(f"{missing[0]} is required", required=["service", "cc", "kind"])
+    state = request.app[STATE]
+    async with state.db.reading() as connection:
+        stats = await statistics(
+            connection,
+            kind=params["kind"],
+            service=params["service"],
+            cc=params["cc"].upper(),
+            windows=Windows.of(state.config),
+            now=utc_now(),
+        )
+    return json_response(dataclasses.asdict(stats))
+
+
+async def _as_admin(request: web.Request, work: Any) -> Any:
+    async def guarded(connection: AsyncConnection) -> Any:
+        await check_admin(connection, request.headers.get("Authorization"))
+        return await work(connection)
+
+    return await request.app[STATE].db.transaction(guarded)
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    params = request.query
+    check_keys(params, frozenset({"status", "limit"}))
+    status = params.get("status")
+    if status is not None and status not in outbox.STATUSES:
+        raise bad_request(f"status: expected one of {', '.join(outbox.STATUSES)}")
+    limit = params.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise bad_request("limit: expected 1-1000")
+    found = await _as_admin(request, lambda c: outbox.listing(c, status, int(limit)))
+    return json_response({"deliveries": found})
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    message_id = request.match_info["delivery_id"]
+    now = utc_now()
+    if not await _as_admin(request, lambda c: outbox.retry(c, message_id, now)):
+        raise APIError(404, "not_found", "no such dead letter", delivery_id=message_id[:64])
+    return json_response({"id": message_id, "status": "pending"})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/incidents", list_incidents),
+        web.get("/api/v1/incidents/{incident_id}", show_incident),
+        web.get("/api/v1/correlation", correlation),
+        web.get("/api/v1/deliveries", deliveries),
+        web.post("/api/v1/deliveries/{delivery_id}/retry", retry_delivery),
+    ]

@@ -1,0 +1,139 @@
+"""Subscribers API (admin): webhook targets, their filters, and secret rotation.
+
+The secret is in the response that creates a subscriber and in the one that rotates it,
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collector.api.bodies import json_response, read_json
+from collector.api.errors import APIError, bad_request
+from collector.auth import check_admin, utc_now
+from collector.state import STATE
+from collector.store import subscribers as subscriberstore
+from collector.store.subscribers import NewSubscriber
+
+Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+Service = Annotated[str, msgspec.Meta(pattern="^[a-z0-9_-]{1,64}$")]
+Url = Annotated[str, msgspec.Meta(pattern="^https?://", max_length=2048)]
+Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: Url
+    format: Literal["json", "slack", "telegram"] = "json"
+    chat_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    countries: list[Country] = []
+    services: list[Service] = []
+    min_confidence: Confidence = 0.0
+    send_resolutions: bool = True
+
+    def wanted(self) -> NewSubscriber:
+        if self.format == "telegram" and not self.chat_id:
+            raise bad_request("a telegram subscriber needs chat_id")
+        return NewSubscriber(
+            self.url,
+            self.format,
+            self.chat_id,
+            tuple(self.countries),
+            tuple(self.services),
+            self.min_confidence,
+            self.send_resolutions,
+        )
+
+
+class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    url: Url | None = None
+    chat_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    countries: list[Country] | None = None
+    services: list[Service] | None = None
+    min_confidence: Confidence | None = None
+    send_resolutions: bool | None = None
+    enabled: bool | None = None
+
+
+async def _as_admin(request: web.Request, work: Any) -> Any:
+    async def guarded(connection: AsyncConnection) -> Any:
+        await check_admin(connection, request.headers.get("Authorization"))
+        return await work(connection)
+
+    return await request.app[STATE].db.transaction(guarded)
+
+
+def _missing(subscriber_id: str) -> APIError:
+    return APIError(404, "not_found", "no such subscriber", subscriber_id=subscriber_id[:64])
+
+
+async def create(request: web.Request) -> web.Response:
+    wanted = (await read_json(request, SubscriberIn)).wanted()
+    made = await _as_admin(request, lambda c: subscriberstore.add(c, wanted, utc_now()))
+    return json_response({**made.view(), "secret": made.secret}, status=201)
+
+
+async def listing(request: web.Request) -> web.Response:
+    found = await _as_admin(request, subscriberstore.all_subscribers)
+    return json_response({"subscribers": [s.view() for s in found]})
+
+
+async def show(request: web.Request) -> web.Response:
+    subscriber_id = request.match_info["subscriber_id"]
+    found = await _as_admin(request, lambda c: subscriberstore.one(c, subscriber_id))
+    if found is None:
+        raise _missing(subscriber_id)
+    return json_response(found.view())
+
+
+async def patch(request: web.Request) -> web.Response:
+    subscriber_id = request.match_info["subscriber_id"]
+    change = await read_json(request, SubscriberPatch)
+    values = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
+    if change.enabled:
+        values["disabled_reason"] = None
+
+    async def work(connection: AsyncConnection) -> Any:
+        if values and not await subscriberstore.change(connection, subscriber_id, values):
+            raise _missing(subscriber_id)
+        return await subscriberstore.one(connection, subscriber_id)
+
+    found = await _as_admin(request, work)
+    if found is None:
+        raise _missing(subscriber_id)
+    return json_response(found.view())
+
+
+async def remove(request: web.Request) -> web.Response:
+    subscriber_id = request.match_info["subscriber_id"]
+    if not await _as_admin(request, lambda c: subscriberstore.remove(c, subscriber_id)):
+        raise _missing(subscriber_id)
+    return web.Response(status=204)
+
+
+async def rotate(request: web.Request) -> web.Response:
+    subscriber_id = request.match_info["subscriber_id"]
+    overlap = dt.timedelta(seconds=request.app[STATE].config.secret_overlap_seconds)
+    now = utc_now()
+    secret = await _as_admin(
+        request, lambda c: subscriberstore.rotate(c, subscriber_id, now, overlap)
+    )
+    if secret is None:
+        raise _missing(subscriber_id)
+    body = {"id": subscriber_id, "secret": secret, "previous_secret_valid_until": now + overlap}
+    return json_response(body)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/subscribers", listing),
+        web.post("/api/v1/subscribers", create),
+        web.get("/api/v1/subscribers/{subscriber_id}", show),
+        web.patch("/api/v1/subscribers/{subscriber_id}", patch),
+        web.delete("/api/v1/subscribers/{subscriber_id}", remove),
+        web.post("/api/v1/subscribers/{subscriber_id}/rotate-secret", rotate),
+    ]

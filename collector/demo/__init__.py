@@ -1,0 +1,1 @@
+"""censorwatch demo: the whole pipeline on loopback, and the real servers it runs as its small internet."""

@@ -1,0 +1,262 @@
+"""Probes: enrolment, registration, check-in, revocation and the control flag.
+
+A probe's network (ASN and country) is looked up from the address its request came from,
+in the operator's IP-to-ASN table; the address is used for that lookup and then dropped.
+It is never stored, logged or returned. Tokens are stored as SHA-256 hashes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collector.api.bodies import json_response, read_json
+from collector.api.errors import APIError
+from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
+from collector.enrolment.iptoasn import Network
+from collector.state import STATE, State
+from collector.store import schema
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=10**9)]
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    id: str
+    control: bool
+    cc: str | None
+    asn: int | None
+
+
+class EnrolmentRequest(msgspec.Struct, forbid_unknown_fields=True):
+    uses: PositiveInt | None = None
+    expires_in_seconds: PositiveInt | None = None
+    control: bool = False
+
+
+class ProbeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    control: bool
+
+
+class Registration(msgspec.Struct, forbid_unknown_fields=True):
+    """A probe asks for nothing when registering; the body may be ``{}`` or empty."""
+
+
+async def authenticate(connection: AsyncConnection, header: str | None) -> ProbeRecord:
+    token = bearer_token(header, "probe")
+    p = schema.probes
+    query = select(p.c.id, p.c.control, p.c.cc, p.c.asn, p.c.revoked_at).where(
+        p.c.token_hash == token_hash(token)
+    )
+    row = (await connection.execute(query)).first()
+    if row is None:
+        raise AuthError(401, "unknown probe token")
+    if row.revoked_at is not None:
+        raise AuthError(403, f"probe {row.id} has been revoked")
+    return ProbeRecord(row.id, bool(row.control), row.cc, row.asn)
+
+
+def network_of(state: State, request: web.Request) -> Network | None:
+    """The requester's network; the address itself goes no further than this function."""
+    if state.asn_table is None or request.remote is None:
+        return None
+    return state.asn_table.lookup(request.remote)
+
+
+async def touch(
+    connection: AsyncConnection, probe_id: str, now: dt.datetime, network: Network | None = None
+) -> None:
+    values: dict[str, Any] = {"last_seen_at": now}
+    if network is not None:
+        values |= {"cc": network.cc, "asn": network.asn}
+    await connection.execute(
+        update(schema.probes).where(schema.probes.c.id == probe_id).values(**values)
+    )
+
+
+async def _use_enrolment_token(connection: AsyncConnection, header: str | None) -> bool:
+    """Spend one use of an enrolment token; returns whether it enrols control probes."""
+    token = bearer_token(header, "enrolment")
+    e = schema.enrolment_tokens
+    now = utc_now()
+    statement = (
+        update(e)
+        .where(e.c.token_hash == token_hash(token))
+        .where((e.c.uses_left.is_(None)) | (e.c.uses_left > 0))
+        .where((e.c.expires_at.is_(None)) | (e.c.expires_at > now))
+        .values(uses_left=e.c.uses_left - 1)
+        .returning(e.c.control)
+    )
+    row = (await connection.execute(statement)).first()
+    if row is None:
+        raise AuthError(401, "unknown, used up or expired enrolment token")
+    return bool(row.control)
+
+
+async def register(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    await read_json(request, Registration, empty=Registration())
+    header = request.headers.get("Authorization")
+    network = network_of(state, request)
+    token = new_token("probe")
+    probe_id = str(uuid.uuid4())
+
+    async def work(connection: AsyncConnection) -> bool:
+        if header is None and state.config.open_enrolment:
+            control = False
+        else:
+            control = await _use_enrolment_token(connection, header)
+        await connection.execute(
+            schema.probes.insert().values(
+                id=probe_id,
+                token_hash=token_hash(token),
+                control=control,
+                cc=network.cc if network else None,
+                asn=network.asn if network else None,
+                created_at=utc_now(),
+            )
+        )
+        return control
+
+    control = await state.db.transaction(work)
+    body = {"probe_id": probe_id, "token": token, "control": control, **_network_view(network)}
+    return json_response(body, status=201)
+
+
+def _network_view(network: Network | None) -> dict[str, Any]:
+    return {"cc": network.cc if network else None, "asn": network.asn if network else None}
+
+
+async def check_in(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    network = network_of(state, request)
+
+    async def work(connection: AsyncConnection) -> ProbeRecord:
+        probe = await authenticate(connection, request.headers.get("Authorization"))
+        await touch(connection, probe.id, utc_now(), network)
+        return probe
+
+    probe = await state.db.transaction(work)
+    config = state.config
+    body = {
+        "probe_id": probe.id,
+        "control": probe.control,
+        **_network_view(network),
+        "schedule": {
+            "interval_seconds": config.schedule_interval_seconds,
+            "jitter_seconds": config.schedule_jitter_seconds,
+        },
+        "targets": {
+            "format": "toml",
+            "sha256": state.targets.sha256,
+            "text": state.targets.text,
+        },
+    }
+    return json_response(body)
+
+
+async def create_enrolment_token(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    async with state.db.reading() as connection:
+        await check_admin(connection, request.headers.get("Authorization"))
+    wanted = await read_json(request, EnrolmentRequest, empty=EnrolmentRequest())
+    token = new_token("enrolment")
+    now = utc_now()
+    expires = (
+        now + dt.timedelta(seconds=wanted.expires_in_seconds) if wanted.expires_in_seconds else None
+    )
+    async with state.db.writing() as connection:
+        await connection.execute(
+            schema.enrolment_tokens.insert().values(
+                token_hash=token_hash(token),
+                created_at=now,
+                expires_at=expires,
+                uses_left=wanted.uses,
+                control=wanted.control,
+            )
+        )
+    body = {"token": token, "uses": wanted.uses, "expires_at": expires, "control": wanted.control}
+    return json_response(body, status=201)
+
+
+def _probe_id(request: web.Request) -> str:
+    probe_id = request.match_info["probe_id"]
+    try:
+        return str(uuid.UUID(probe_id))
+    except ValueError as exc:
+        raise APIError(404, "not_found", "no such probe", probe_id=probe_id[:64]) from exc
+
+
+async def _update_probe(request: web.Request, values: dict[str, Any]) -> web.Response:
+    state = request.app[STATE]
+    probe_id = _probe_id(request)
+    p = schema.probes
+
+    async def work(connection: AsyncConnection) -> Any:
+        await check_admin(connection, request.headers.get("Authorization"))
+        statement = update(p).where(p.c.id == probe_id).values(**values).returning(*p.c)
+        return (await connection.execute(statement)).first()
+
+    row = await state.db.transaction(work)
+    if row is None:
+        raise APIError(404, "not_found", "no such probe", probe_id=probe_id)
+    return json_response(public_view(row._mapping, state, utc_now()))
+
+
+async def set_control(request: web.Request) -> web.Response:
+    change = await read_json(request, ProbeUpdate)
+    return await _update_probe(request, {"control": change.control})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    return await _update_probe(request, {"revoked_at": utc_now()})
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def public_view(row: Any, state: State, now: dt.datetime) -> dict[str, Any]:
+    """What anyone may know about a probe: no token hash, and times only to the day."""
+    last_seen = _aware(row["last_seen_at"])
+    window = dt.timedelta(seconds=state.config.active_probe_seconds)
+    active = row["revoked_at"] is None and last_seen is not None and now - last_seen <= window
+    created = _aware(row["created_at"])
+    return {
+        "id": row["id"],
+        "cc": row["cc"],
+        "asn": row["asn"],
+        "control": bool(row["control"]),
+        "active": active,
+        "revoked": row["revoked_at"] is not None,
+        "registered": created.date().isoformat() if created else None,
+    }
+
+
+async def list_probes(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    p = schema.probes
+    async with state.db.reading() as connection:
+        rows = (await connection.execute(select(p).order_by(p.c.created_at, p.c.id))).all()
+    now = utc_now()
+    return json_response({"probes": [public_view(r._mapping, state, now) for r in rows]})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v1/enrolment-tokens", create_enrolment_token),
+        web.post("/api/v1/probes", register),
+        web.get("/api/v1/probes", list_probes),
+        web.post("/api/v1/probes/check-in", check_in),
+        web.patch("/api/v1/probes/{probe_id}", set_control),
+        web.post("/api/v1/probes/{probe_id}/revoke", revoke),
+    ]

@@ -1,0 +1,1 @@
+"""Ingest: bodies to items, per-item validation, the collector's second-look rules, rate limits and POST /api/v1/measurements."""

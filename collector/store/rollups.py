@@ -1,0 +1,204 @@
+"""Hourly counts per service, country, ASN and verdict, kept in step with measurements.
+
+Counts are added in the ingest transaction, for exactly the rows that transaction
+inserted, so a replayed batch adds nothing and a rollup never disagrees with the raw rows.
+Measurements whose clocks ran ahead (flagged ``future``) are stored but not counted: their
+hour is not to be believed. Keys are written in sorted order so concurrent transactions
+lock rows in the same order and cannot deadlock on each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collector.store import schema
+from collector.store.db import Database, asyncpg_in_transaction
+
+EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def hour_of(moment: dt.datetime) -> int:
+    """Whole hours since the Unix epoch."""
+    return int((moment - EPOCH).total_seconds() // 3600)
+
+
+def hour_start(hour: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(hours=hour)
+
+
+@dataclass(frozen=True, order=True)
+class RollupKey:
+    hour: int
+    service: str
+    cc: str
+    asn: int
+    verdict: str
+    control: bool
+
+
+@dataclass(frozen=True, order=True)
+class CountryKey:
+    hour: int
+    service: str
+    cc: str
+    verdict: str
+    control: bool
+
+
+@dataclass(frozen=True, order=True)
+class TotalKey:
+    service: str
+    cc: str
+    asn: int
+    verdict: str
+
+
+@dataclass(frozen=True, order=True)
+class MethodKey:
+    hour: int
+    service: str
+    cc: str
+    asn: int
+    verdict: str
+    method: str
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one stored measurement adds to the rollups."""
+
+    key: RollupKey
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tally:
+    counts: dict[RollupKey, int]
+    countries: dict[CountryKey, int]
+    methods: dict[MethodKey, int]
+    totals: dict[TotalKey, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+
+def tally(contributions: Iterable[Contribution]) -> Tally:
+    counts: Counter[RollupKey] = Counter()
+    methods: Counter[MethodKey] = Counter()
+    for item in contributions:
+        counts[item.key] += 1
+        k = item.key
+        for method in dict.fromkeys(item.methods):
+            methods[MethodKey(k.hour, k.service, k.cc, k.asn, k.verdict, method)] += 1
+    countries: Counter[CountryKey] = Counter()
+    totals: Counter[TotalKey] = Counter()
+    for k, n in counts.items():
+        countries[CountryKey(k.hour, k.service, k.cc, k.verdict, k.control)] += n
+        totals[TotalKey(k.service, k.cc, k.asn, k.verdict)] += n
+    return Tally(dict(counts), dict(countries), dict(methods), dict(totals))
+
+
+def _upsert(db: Database, table: Table) -> Any:
+    statement = db.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[column.name for column in table.primary_key.columns],
+        set_={"count": table.c.count + statement.excluded["count"]},
+    )
+
+
+_TABLES: Final = (
+    schema.rollups,
+    schema.rollup_countries,
+    schema.rollup_methods,
+    schema.rollup_totals,
+)
+
+
+def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
+    """The upserts of several rollup tables as one statement (data-modifying CTEs)."""
+    parts: list[str] = []
+    first = 1
+    for table in tables:
+        names = [c.name for c in table.columns]
+        keys = [c.name for c in table.primary_key.columns]
+        types = {"hour": "bigint", "asn": "bigint", "count": "bigint", "control": "boolean"}
+        arrays = ", ".join(f"${i}::{types.get(n, 'text')}[]" for i, n in enumerate(names, first))
+        first += len(names)
+        parts.append(
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE "
+            f"SET count = {table.name}.count + excluded.count"
+        )
+    *ctes, last = parts
+    if not ctes:
+        return last
+    return "WITH " + ", ".join(f"u{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " + last
+
+
+_PG_UPSERT_ALL: dict[tuple[str, ...], str] = {}
+
+
+async def _add_postgresql(
+    connection: AsyncConnection, parts: list[tuple[Table, list[dict[str, Any]]]]
+) -> None:
+    """Every rollup table in one round trip, each table's keys in sorted order."""
+    tables = tuple(table for table, _ in parts)
+    names = tuple(table.name for table in tables)
+    if names not in _PG_UPSERT_ALL:
+        _PG_UPSERT_ALL[names] = _pg_upsert_all_sql(tables)
+    args = [[row[c.name] for row in rows] for table, rows in parts for c in table.columns]
+    driver = await asyncpg_in_transaction(connection)
+    await driver.execute(_PG_UPSERT_ALL[names], *args)
+
+
+async def add(connection: AsyncConnection, db: Database, counts: Tally) -> None:
+    parts: tuple[dict[Any, int], ...] = (
+        counts.counts,
+        counts.countries,
+        counts.methods,
+        counts.totals,
+    )
+    todo = [
+        (table, [{**vars(k), "count": n} for k, n in sorted(part.items())])
+        for table, part in zip(_TABLES, parts, strict=True)
+        if part
+    ]
+    if not todo:
+        return
+    if db.dialect == "postgresql":
+        await _add_postgresql(connection, todo)
+        return
+    for table, rows in todo:
+        await connection.execute(_upsert(db, table), rows)
+
+
+@dataclass(frozen=True)
+class ContextRow:
+    service: str
+    hour: int
+    asn: int
+    control: bool
+    verdict: str
+    count: int
+
+
+async def context_rows(
+    connection: AsyncConnection, services: Sequence[str], first_hour: int, last_hour: int
+) -> list[ContextRow]:
+    """Verdict counts per (service, hour, ASN, control) in the window, for reanalysis."""
+    r = schema.rollups
+    query = (
+        select(r.c.service, r.c.hour, r.c.asn, r.c.control, r.c.verdict, func.sum(r.c.count))
+        .where(r.c.service.in_(sorted(set(services))))
+        .where(r.c.hour.between(first_hour, last_hour))
+        .group_by(r.c.service, r.c.hour, r.c.asn, r.c.control, r.c.verdict)
+    )
+    result = await connection.execute(query)
+    return [ContextRow(s, h, a, bool(c), v, int(n)) for s, h, a, c, v, n in result]

@@ -1,0 +1,1 @@
+"""The volunteer's daemon: consent, state, schedule, spool, upload, the collector client and the run/status commands."""

@@ -1,0 +1,447 @@
+"""Runs the measurement steps for each service and hands the facts to the analysis.
+
+The order of work is a decision (which addresses to test, what to retry, when to check the
+network's own health), kept in small pure helpers; this module only carries it out. A
+failure is retried, each retry sandwiched between two checks of a control target, so that a
+flaky moment on the volunteer's network is never mistaken for blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+
+from probe import SOFTWARE_NAME, __version__
+from probe.measure import failures
+from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
+from probe.model import (
+    FORMAT_VERSION,
+    Analysis,
+    ControlObservation,
+    DNSObservation,
+    Endpoint,
+    HTTPObservation,
+    Measurement,
+    Observation,
+    ProbeInfo,
+    Software,
+    TCPObservation,
+    TLSObservation,
+    new_id,
+    utc_now,
+)
+from probe.targets import Service, Target, TargetList
+from probe.verdicts import analysis
+from probe.verdicts.bogons import is_bogon_answer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    attempts: int = 2  # a non-timeout failure counts only if it happens this many times
+    timeout_attempts: int = 4  # timeouts are what packet loss looks like: try harder
+    max_addresses: int = 2
+    concurrency: int = 50
+
+
+@dataclass(frozen=True)
+class Report:
+    measurements: list[Measurement]
+    offline: bool
+
+
+Progress = Callable[[Measurement], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        network: Network,
+        network_resolver: Resolver | None,
+        control_resolvers: Sequence[Resolver],
+        settings: Settings = Settings(),
+        probe: ProbeInfo | None = None,
+    ) -> None:
+        self.network = network
+        self.network_resolver = network_resolver
+        if not control_resolvers:
+            raise ValueError("at least one control resolver is needed")
+        self.control_resolvers = tuple(control_resolvers)
+        self.settings = settings
+        self.probe = probe or ProbeInfo()
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._health: Exchange | None = None
+        self._health_host: str | None = None
+        self._origin = 0.0
+        self._start_time = utc_now()
+        self._controls: dict[Exchange, asyncio.Task[Outcome]] = {}
+
+    async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
+        """Controls first (they decide whether judging is possible), then the rest at once;
+        ``progress`` hears of each service as soon as it is done."""
+        # One clock origin for the run: observations of different services stay comparable,
+        # and a control exchange shared between services has one set of times.
+        self._origin = self.network.clock()
+        self._start_time = utc_now()
+        self._controls = {}
+        controls = [s for s in targets.services if s.is_control]
+        control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
+        self._choose_health_check(control_runs)
+        offline = bool(controls) and self._health is None
+        done = [self._finish(run, offline) for run in control_runs]
+
+        async def judge(service: Service) -> Measurement:
+            measurement = self._finish(await self._measure(service, offline), offline)
+            if progress is not None:
+                progress(measurement)
+            return measurement
+
+        judged = [s for s in targets.services if not s.is_control]
+        done += await asyncio.gather(*(judge(s) for s in judged))
+        return Report(done, offline)
+
+    # -- one service ---------------------------------------------------------------------
+
+    async def _measure(self, service: Service, offline: bool | None) -> _Run:
+        run = _Run(service, self._origin, self._start_time, time.monotonic())
+        retry = offline is False
+        await asyncio.gather(
+            *(self._endpoint(run, i, t, retry) for i, t in enumerate(service.endpoints))
+        )
+        for index, resolution in run.pending:
+            settled = await resolution.settled()
+            run.observations[index] = msgspec.structs.replace(
+                settled,
+                attempt=run.observations[index].attempt,
+                endpoint=run.observations[index].endpoint,
+            )
+        return run
+
+    def _finish(self, run: _Run, offline: bool) -> Measurement:
+        service = run.service
+        result: Analysis = analysis.analyse(service, run.observations, offline=offline)
+        return Measurement(
+            id=new_id(),
+            format_version=FORMAT_VERSION,
+            software=Software(name=SOFTWARE_NAME, version=__version__),
+            probe=self.probe,
+            service=service.name,
+            category=service.category,
+            start_time=run.start_time,
+            runtime=round(time.monotonic() - run.started, 6),
+            endpoints=[_endpoint_spec(t) for t in service.endpoints],
+            observations=run.observations,
+            analysis=result,
+        )
+
+    async def _endpoint(self, run: _Run, index: int, target: Target, retry: bool) -> None:
+        ep = _EndpointRun(self, run, index, target, retry)
+        await ep.measure()
+
+    # -- network health --------------------------------------------------------------------
+
+    def _choose_health_check(self, control_runs: list[_Run]) -> None:
+        """Pick a control target that just worked, to re-test between retries."""
+        for run in control_runs:
+            for obs in run.observations:
+                if isinstance(obs, TCPObservation) and obs.failure is None:
+                    target = run.service.endpoints[obs.endpoint or 0]
+                    self._health = Exchange(ip=obs.ip, port=obs.port)
+                    self._health_host = target.host
+                    return
+        self._health = None
+
+    async def health_check(self, run: _Run, endpoint: int) -> None:
+        """Is this network still up? A second try forgives one lost packet; a network that
+        is really down fails both."""
+        if self._health is None:
+            return
+        origin = run.origin
+        t0 = self.network.clock() - origin
+        failure, operation = await self._health_once(origin)
+        if failure is not None:
+            failure, operation = await self._health_once(origin)
+        label = f"{self._health_host or self._health.ip}:{self._health.port}"
+        run.add(
+            ControlObservation(
+                target=label,
+                t0=round(max(t0, 0.0), 6),
+                t=round(max(self.network.clock() - origin, 0.0), 6),
+                failure=failure,
+                operation=operation,
+                endpoint=endpoint,
+            )
+        )
+
+    async def _health_once(self, origin: float) -> tuple[str | None, str]:
+        assert self._health is not None
+        if self._health_host and self.network_resolver is not None:
+            resolution = await self.limited(
+                self.network.resolve(self.network_resolver, self._health_host, "control", origin)
+            )
+            if resolution.first.failure is not None:
+                return resolution.first.failure, "resolve"
+        tcp, _, _ = await self.limited(self.network.exchange(self._health, origin))
+        return tcp.failure, "connect"
+
+    async def first_control(self, request: Exchange) -> Outcome:
+        """The control exchange made before any service's name goes to an address: once per
+        address and control name in a run, shared by every endpoint there."""
+        task = self._controls.get(request)
+        if task is None:
+            task = asyncio.ensure_future(self.limited(self.network.exchange(request, self._origin)))
+            self._controls[request] = task
+        return await asyncio.shield(task)
+
+    async def limited(self, work: Awaitable[T]) -> T:
+        async with self._limit:
+            return await work
+
+
+@dataclass
+class _Run:
+    service: Service
+    origin: float
+    start_time: dt.datetime
+    started: float
+    observations: list[Observation] = field(default_factory=list)
+    pending: list[tuple[int, Resolution]] = field(default_factory=list)
+
+    def add(self, observation: Observation) -> None:
+        self.observations.append(observation)
+
+
+class _EndpointRun:
+    """The steps for one endpoint: resolve, exchange with each address, retry failures."""
+
+    def __init__(self, engine: Engine, run: _Run, index: int, target: Target, retry: bool) -> None:
+        self.engine = engine
+        self.network = engine.network
+        self.run = run
+        self.index = index
+        self.target = target
+        self.retry = retry
+        self.hints = run.service.blockpage_hints
+
+    async def measure(self) -> None:
+        if self.target.ip is not None:
+            await self.test_addresses([self.target.ip])
+            return
+        assert self.target.host is not None
+        network_dns, control_dns = await asyncio.gather(
+            self.resolve(self.engine.network_resolver, "network", 0),
+            self.resolve_control(0),
+        )
+        network_dns = await self.retry_dns(network_dns, control_dns)
+        plan = addresses_to_test(network_dns, control_dns, self.engine.settings.max_addresses)
+        outcomes = await self.test_addresses(plan.first)
+        if plan.contrast and any(not _succeeded(o) for o in outcomes):
+            await self.test_addresses(plan.contrast)
+
+    async def resolve(self, resolver: Resolver | None, role: str, attempt: int) -> DNSObservation:
+        assert self.target.host is not None
+        if resolver is None:
+            observation = DNSObservation(
+                hostname=self.target.host,
+                query_type="A",
+                resolver="system",
+                role="network",
+                t0=0.0,
+                t=0.0,
+                failure=failures.DNS_NO_RESOLVER,
+                attempt=attempt,
+                endpoint=self.index,
+            )
+            self.run.add(observation)
+            return observation
+        resolution = await self.engine.limited(
+            self.network.resolve(
+                resolver,
+                self.target.host,
+                "network" if role == "network" else "control",
+                self.run.origin,
+            )
+        )
+        observation = msgspec.structs.replace(
+            resolution.first, attempt=attempt, endpoint=self.index
+        )
+        self.run.add(observation)
+        self.run.pending.append((len(self.run.observations) - 1, resolution))
+        return observation
+
+    async def resolve_control(self, attempt: int) -> DNSObservation:
+        """The first trusted resolver that answers at all (a censor may block some of them)."""
+        observation: DNSObservation | None = None
+        for resolver in self.engine.control_resolvers:
+            observation = await self.resolve(resolver, "control", attempt)
+            if observation.responses:
+                break
+        assert observation is not None
+        return observation
+
+    async def retry_dns(
+        self, network_dns: DNSObservation, control_dns: DNSObservation
+    ) -> DNSObservation:
+        """A network-resolver failure (or a bogus answer) is repeated before it counts; when
+        attempts disagree, the budget of the most demanding one applies."""
+        if not self.retry or not _dns_suspicious(network_dns, control_dns):
+            return network_dns
+        budget = _attempts_for(network_dns.failure, self.engine.settings)
+        attempt = 1
+        while attempt < budget:
+            await self.engine.health_check(self.run, self.index)
+            latest = await self.resolve(self.engine.network_resolver, "network", attempt)
+            if not control_dns.responses:
+                control_dns = await self.resolve_control(attempt)
+            if not _dns_suspicious(latest, control_dns):
+                await self.engine.health_check(self.run, self.index)
+                return latest
+            if latest.failure != network_dns.failure:
+                budget = self.engine.settings.timeout_attempts
+            attempt += 1
+        await self.engine.health_check(self.run, self.index)
+        return network_dns
+
+    async def test_addresses(self, addresses: list[str]) -> list[Outcome]:
+        return list(await asyncio.gather(*(self.test_address(ip) for ip in addresses)))
+
+    async def test_address(self, ip: str) -> Outcome:
+        request = self.request(ip, "network", self.target.server_name)
+        contrasted = self.target.tls or self.target.http_path is not None
+        if contrasted and not self.run.service.is_control:
+            # Before the service's name is ever sent from here, so that a censor that
+            # punishes the whole address after a forbidden name cannot taint the control.
+            control = self.request(ip, "control", self.target.control_sni)
+            self.record(await self.engine.first_control(control), 0)
+        outcome = await self.exchange(request, 0)
+        if _succeeded(outcome) or not self.retry:
+            return outcome
+        rounds = _attempts_for(_last_failure(outcome), self.engine.settings) - 1
+        for attempt in range(1, rounds + 1):
+            await self.engine.health_check(self.run, self.index)
+            retried = await self.exchange(request, attempt)
+            if _needs_control(retried):
+                await self.exchange(self.request(ip, "control", self.target.control_sni), attempt)
+            if _succeeded(retried):
+                break
+        await self.engine.health_check(self.run, self.index)
+        return outcome
+
+    def request(self, ip: str, role: str, sni: str | None) -> Exchange:
+        target = self.target
+        control = role == "control"
+        http_host = None
+        if target.http_path is not None:
+            http_host = target.control_sni if control else (target.host or target.sni or ip)
+        return Exchange(
+            ip=ip,
+            port=target.port,
+            role="control" if control else "network",
+            tls=target.tls,
+            sni=sni if target.tls else None,
+            http_host=http_host,
+            http_path=target.http_path,
+            blockpage_hints=self.hints,
+        )
+
+    async def exchange(self, request: Exchange, attempt: int) -> Outcome:
+        outcome = await self.engine.limited(self.network.exchange(request, self.run.origin))
+        return self.record(outcome, attempt)
+
+    def record(self, outcome: Outcome, attempt: int) -> Outcome:
+        tcp, tls, page = outcome
+        tcp = msgspec.structs.replace(tcp, attempt=attempt, endpoint=self.index)
+        self.run.add(tcp)
+        if tls is not None:
+            tls = msgspec.structs.replace(tls, attempt=attempt, endpoint=self.index)
+            self.run.add(tls)
+        if page is not None:
+            page = msgspec.structs.replace(page, attempt=attempt, endpoint=self.index)
+            self.run.add(page)
+        return tcp, tls, page
+
+
+# -- pure decisions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    first: list[str]  # what a user of this network would connect to
+    contrast: list[str]  # the control resolver's different answer, tried if ``first`` fails
+
+
+def addresses_to_test(network: DNSObservation, control: DNSObservation, limit: int) -> AddressPlan:
+    usable = [
+        a for a in _ipv4_first(network.addresses()) if not is_bogon_answer(a, control.addresses())
+    ]
+    trusted = [a for a in _ipv4_first(control.addresses()) if a not in usable]
+    if network.failure is None and usable:
+        return AddressPlan(
+            usable[:limit], trusted[:limit] if not set(usable) & set(control.addresses()) else []
+        )
+    return AddressPlan(trusted[:limit], [])
+
+
+def _ipv4_first(addresses: list[str]) -> list[str]:
+    return sorted(dict.fromkeys(addresses), key=lambda a: ":" in a)
+
+
+def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> bool:
+    if observation.failure is not None:
+        return True
+    addresses = observation.addresses()
+    return bool(addresses) and all(is_bogon_answer(a, control.addresses()) for a in addresses)
+
+
+def _attempts_for(failure: str | None, settings: Settings) -> int:
+    """Timeouts and SERVFAIL are what a lossy network and a struggling resolver produce now
+    and then: they need more attempts to count than a refusal or a lie does."""
+    noisy = failures.is_timeout(failure) or failure == failures.DNS_SERVFAIL
+    return settings.timeout_attempts if noisy else settings.attempts
+
+
+def _succeeded(outcome: Outcome) -> bool:
+    tcp, tls, page = outcome
+    if tcp.failure is not None:
+        return False
+    if tls is not None and (tls.failure is not None or not tls.verified):
+        return False
+    return page is None or (page.failure is None and page.blockpage is None)
+
+
+def _needs_control(outcome: Outcome) -> bool:
+    """A failure after the connect is contrasted with an innocuous name on the same address."""
+    tcp, tls, page = outcome
+    if tcp.failure is not None:
+        return False
+    if tls is not None and tls.failure is not None:
+        return True
+    return page is not None and page.failure is not None
+
+
+def _last_failure(outcome: Outcome) -> str | None:
+    for obs in reversed(outcome):
+        if (
+            isinstance(obs, TCPObservation | TLSObservation | HTTPObservation)
+            and obs.failure is not None
+        ):
+            return obs.failure
+    return None
+
+
+def _endpoint_spec(target: Target) -> Endpoint:
+    return Endpoint(
+        port=target.port,
+        host=target.host,
+        ip=target.ip,
+        tls=target.tls,
+        sni=target.sni,
+        http_path=target.http_path,
+    )

@@ -1,0 +1,156 @@
+"""The one seam between the probe and the network.
+
+The engine asks a ``Network`` for steps (resolve, connect, handshake, fetch) and gets back
+observations: facts, with failures as strings. ``probe.measure.sockets.SocketNetwork`` does real
+I/O; tests hand the engine a scripted subclass, and the lab runs the real one inside a
+censored namespace. Nothing else in the probe opens a socket.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import ipaddress
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Literal
+
+from probe.model import (
+    DNSObservation,
+    HTTPObservation,
+    Role,
+    TCPObservation,
+    TLSObservation,
+)
+
+Transport = Literal["udp", "tcp", "tls", "https"]
+
+
+class ResolverSpecError(ValueError):
+    """A resolver given on the command line that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """Where to send DNS queries. ``label`` is how observations name it."""
+
+    transport: Transport
+    host: str
+    port: int
+    url: str | None = None
+    system: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.url:
+            return self.url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}://{host}:{self.port}"
+
+
+_DEFAULT_PORTS: dict[str, int] = {"udp": 53, "tcp": 53, "tls": 853, "https": 443}
+
+
+def parse_resolver(text: str) -> Resolver:
+    """``IP[:PORT]``, ``udp://IP[:PORT]``, ``tcp://…``, ``tls://HOST[:PORT]``, ``https://HOST/path``."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "udp", text
+    if scheme not in _DEFAULT_PORTS:
+        raise ResolverSpecError(f"{text!r}: unknown scheme {scheme!r} (use udp, tcp, tls or https)")
+    if scheme == "https":
+        match = re.match(r"^(\[[^\]]+\]|[^/:]+)(?::(\d+))?(/.*)?$", rest)
+        if not match:
+            raise ResolverSpecError(f"{text!r}: not a DoH URL (https://HOST[:PORT]/PATH)")
+        host = match.group(1).strip("[]")
+        port = _port(text, match.group(2), 443)
+        return Resolver(
+            "https",
+            host,
+            port,
+            url=f"https://{rest}" if match.group(3) else f"https://{rest}/dns-query",
+        )
+    host, port_text = _split_host_port(text, rest)
+    if scheme in ("udp", "tcp"):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ResolverSpecError(
+                f"{text!r}: a {scheme} resolver must be an IP address"
+            ) from None
+    return Resolver(scheme, host, _port(text, port_text, _DEFAULT_PORTS[scheme]))  # type: ignore[arg-type]
+
+
+def _split_host_port(text: str, rest: str) -> tuple[str, str | None]:
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        return host, tail[1:] if tail.startswith(":") else None
+    if rest.count(":") > 1:
+        return rest, None  # a bare IPv6 address
+    host, _, port = rest.partition(":")
+    if not host:
+        raise ResolverSpecError(f"{text!r}: missing host")
+    return host, port or None
+
+
+def _port(text: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ResolverSpecError(f"{text!r}: port must be 1-65535")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A DNS query's outcome. ``first`` is ready at once; ``settled`` adds responses that
+    arrived later in the listening window (an injected answer and the real one)."""
+
+    first: DNSObservation
+    late: Awaitable[DNSObservation] | None = None
+
+    async def settled(self) -> DNSObservation:
+        return self.first if self.late is None else await self.late
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One connection's worth of work: connect, optionally handshake, optionally GET.
+
+    With ``tls`` the handshake sends ``sni``; the ``network`` role verifies chain and name
+    as a client would, the ``control`` role (an innocuous SNI) verifies the chain only.
+    """
+
+    ip: str
+    port: int
+    role: Role = "network"
+    tls: bool = False
+    sni: str | None = None
+    http_host: str | None = None
+    http_path: str | None = None
+    blockpage_hints: tuple[str, ...] = ()
+
+
+Outcome = tuple[TCPObservation, TLSObservation | None, HTTPObservation | None]
+
+
+class Network(abc.ABC):
+    """Network operations as the engine sees them. Times are seconds since ``origin``
+    (a value of the event loop's clock taken at the measurement's start)."""
+
+    @abc.abstractmethod
+    async def resolve(
+        self, resolver: Resolver, hostname: str, role: Role, origin: float
+    ) -> Resolution: ...
+
+    @abc.abstractmethod
+    async def exchange(self, request: Exchange, origin: float) -> Outcome:
+        """Observations of each step reached; later steps are None when an earlier one failed."""
+
+    def clock(self) -> float:
+        """The clock ``origin`` and observation times are taken from."""
+        return asyncio.get_running_loop().time()
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions held between steps."""

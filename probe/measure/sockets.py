@@ -1,0 +1,246 @@
+"""The real network: sockets, OpenSSL, and the DNS transports, behind the ``Network`` seam."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from probe.measure import dns, failures, http
+from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
+from probe.measure.tls import Contexts, TLSChannel, handshake
+from probe.model import Certificate, HTTPObservation, Role, TCPObservation, TLSObservation
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+@dataclass(frozen=True)
+class Timing:
+    timeout: float = 5.0
+    dns_window: float = 0.25
+
+
+class SocketNetwork(Network):
+    def __init__(self, timing: Timing | None = None, ca_file: Path | None = None) -> None:
+        self.timing = timing or Timing()
+        self.contexts = Contexts.build(ca_file)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def resolve(
+        self, resolver: Resolver, hostname: str, role: Role, origin: float
+    ) -> Resolution:
+        ctx = dns.QueryContext(
+            hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window
+        )
+        if resolver.transport == "udp":
+            return await dns.query_udp(ctx)
+        if resolver.transport == "tcp":
+            return await dns.query_stream(ctx, None)
+        if resolver.transport == "tls":
+            return await dns.query_stream(ctx, self.contexts.verify_name)
+        from probe.measure import doh  # aiohttp is imported only when DoH is used
+
+        return await doh.query_https(ctx, self._http_session(), self.contexts.verify_name)
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            from probe.measure import doh
+
+            self._session = doh.new_session()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def exchange(self, request: Exchange, origin: float) -> Outcome:
+        step = _Step(request, origin, self.timing.timeout)
+        connection = await step.connect()
+        if connection is None:
+            return step.tcp, None, None
+        reader, writer = connection
+        try:
+            if not request.tls:
+                return step.tcp, None, await step.http(http.PlainChannel(reader, writer))
+            context = (
+                self.contexts.verify_name
+                if request.role == "network"
+                else self.contexts.verify_chain
+            )
+            channel = await step.handshake(reader, writer, context)
+        finally:
+            if not request.tls or step.tls_failure is not None:
+                _abort(writer)
+        if channel is None and step.tls_failure in _VERIFY_FAILURES:
+            return await self._unverified(step)
+        try:
+            page = await step.http(channel) if channel is not None else None
+        finally:
+            _abort(writer)
+        return step.tcp, step.tls, page
+
+    async def _unverified(self, step: _Step) -> Outcome:
+        """Connect again without verification to record the certificate (and the page) that
+        failed verification: the evidence of interception."""
+        tcp, tls = step.tcp, step.tls
+        connection = await step.connect()
+        if connection is None:
+            return tcp, tls, None
+        reader, writer = connection
+        try:
+            channel = await step.handshake(reader, writer, self.contexts.insecure)
+            if channel is not None and tls is not None:
+                tls = _with_certificate(tls, channel)
+            page = await step.http(channel) if channel is not None else None
+        finally:
+            _abort(writer)
+        return tcp, tls, page
+
+
+_VERIFY_FAILURES = frozenset(
+    {
+        failures.SSL_UNKNOWN_AUTHORITY,
+        failures.SSL_INVALID_HOSTNAME,
+        failures.SSL_INVALID_CERTIFICATE,
+    }
+)
+
+
+def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservation:
+    return msgspec.structs.replace(
+        tls, certificate=channel.certificate(), tls_version=channel.version
+    )
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
+
+
+class _Step:
+    """The observations of one exchange as it proceeds."""
+
+    def __init__(self, request: Exchange, origin: float, timeout: float) -> None:
+        self.request = request
+        self.origin = origin
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        self.tcp = TCPObservation(
+            ip=request.ip, port=request.port, role=request.role, t0=0.0, t=0.0
+        )
+        self.tls: TLSObservation | None = None
+        self.tls_failure: str | None = None
+
+    def now(self) -> float:
+        return round(max(self.loop.time() - self.origin, 0.0), 6)
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        t0 = self.now()
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(self.request.ip, self.request.port)
+        except Exception as exc:  # translated into a failure string at this edge
+            failure = failures.from_exception(exc)
+            self.tcp = msgspec.structs.replace(self.tcp, t0=t0, t=self.now(), failure=failure)
+            return None
+        self.tcp = msgspec.structs.replace(self.tcp, t0=t0, t=self.now(), failure=None)
+        return reader, writer
+
+    async def handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+    ) -> TLSChannel | None:
+        t0 = self.now()
+        try:
+            async with asyncio.timeout(self.timeout):
+                channel = await handshake(reader, writer, context, self.request.sni)
+        except Exception as exc:  # translated into a failure string at this edge
+            self.tls_failure = failures.from_exception(exc)
+            verified = False if self.tls_failure in _VERIFY_FAILURES else None
+            self.tls = self._tls_observation(t0, verified=verified)
+            return None
+        self.tls_failure = None
+        if self.request.http_path is None:
+            self.tls_failure = await self._settle(reader, channel)
+        if self.tls is None:
+            self.tls = self._tls_observation(
+                t0,
+                tls_version=channel.version,
+                certificate=channel.certificate(),
+                verified=context.verify_mode != ssl.CERT_NONE,
+            )
+        return channel if self.tls_failure is None else None
+
+    def _tls_observation(
+        self,
+        t0: float,
+        *,
+        verified: bool | None,
+        tls_version: str | None = None,
+        certificate: Certificate | None = None,
+    ) -> TLSObservation:
+        return TLSObservation(
+            ip=self.request.ip,
+            port=self.request.port,
+            sni=self.request.sni,
+            role=self.request.role,
+            t0=t0,
+            t=self.now(),
+            failure=self.tls_failure,
+            tls_version=tls_version,
+            certificate=certificate,
+            verified=verified,
+        )
+
+    async def _settle(self, reader: asyncio.StreamReader, channel: TLSChannel) -> str | None:
+        """Listen briefly after the handshake: a censor that lets the handshake finish may
+        reset the connection right after it (its RST raced the server's answer)."""
+        rtt = max(self.tcp.t - self.tcp.t0, 0.0)
+        window = min(max(2 * rtt, 0.05), 1.0)
+        try:
+            async with asyncio.timeout(window):
+                while data := await reader.read(65536):
+                    channel.incoming.write(data)  # session tickets and the like
+        except TimeoutError:
+            return None
+        except Exception as exc:  # translated into a failure string at this edge
+            return failures.from_exception(exc)
+        return failures.EOF_ERROR
+
+    async def http(self, channel: http.Channel) -> HTTPObservation | None:
+        request = self.request
+        if request.http_path is None:
+            return None
+        host = request.http_host or request.sni or request.ip
+        t0 = self.now()
+        failure: str | None = None
+        response: http.Response | None = None
+        try:
+            response = await http.get(
+                channel, host, request.http_path, request.blockpage_hints, self.timeout
+            )
+        except http.BadResponse:
+            failure = failures.HTTP_BAD_RESPONSE
+        except Exception as exc:  # translated into a failure string at this edge
+            failure = failures.from_exception(exc)
+        return HTTPObservation(
+            ip=request.ip,
+            port=request.port,
+            host=host,
+            path=request.http_path,
+            role=request.role,
+            t0=t0,
+            t=self.now(),
+            failure=failure,
+            status=response.status if response else None,
+            body_sha256=response.body_sha256 if response else None,
+            body_length=response.body_length if response else None,
+            title=response.title if response else None,
+            blockpage=response.blockpage if response else None,
+        )

@@ -1,0 +1,606 @@
+"""Pure rules from observations to verdicts.
+
+Each rule has a stable id; a verdict cites the rules that produced it and ``RULES_VERSION``,
+so that stored facts can be re-judged when the rules improve. The rules are conservative on
+purpose: ``blocked`` needs a control that succeeded where the network failed, or a
+fingerprint no ordinary failure produces. Timeouts are what packet loss looks like, so on
+their own they never make ``blocked`` here; the collector, which sees other vantage points,
+can confirm them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import msgspec
+
+from probe.measure import failures
+from probe.model import (
+    Analysis,
+    Certificate,
+    ControlObservation,
+    DNSObservation,
+    EndpointAnalysis,
+    HTTPObservation,
+    Method,
+    Observation,
+    TCPObservation,
+    TLSObservation,
+    Verdict,
+)
+from probe.targets import Service, Target
+from probe.verdicts.bogons import is_bogon_answer, scope
+
+RULES_VERSION: Final = "2026.11.1"
+_T = TypeVar("_T")
+
+_SEVERITY: Final[dict[Verdict, int]] = {
+    "ok": 0,
+    "down": 1,
+    "offline": 2,
+    "anomaly": 3,
+    "blocked": 4,
+}
+_VERIFY: Final = frozenset(
+    {
+        failures.SSL_UNKNOWN_AUTHORITY,
+        failures.SSL_INVALID_CERTIFICATE,
+        failures.SSL_INVALID_HOSTNAME,
+    }
+)
+_REACHED_SERVER: Final = _VERIFY | {failures.SSL_FAILED_HANDSHAKE}
+_TCP_METHOD: Final[dict[str, Method]] = {
+    failures.GENERIC_TIMEOUT: "tcp.timeout",
+    failures.CONNECTION_RESET: "tcp.reset",
+    failures.CONNECTION_REFUSED: "tcp.refused",
+    failures.HOST_UNREACHABLE: "tcp.unreachable",
+    failures.NETWORK_UNREACHABLE: "tcp.unreachable",
+}
+_TLS_METHOD: Final[dict[str, Method]] = {
+    failures.GENERIC_TIMEOUT: "tls.timeout",
+    failures.CONNECTION_RESET: "tls.reset",
+    failures.EOF_ERROR: "tls.eof",
+}
+_HTTP_METHOD: Final[dict[str, Method]] = {
+    failures.GENERIC_TIMEOUT: "http.timeout",
+    failures.CONNECTION_RESET: "http.reset",
+    failures.EOF_ERROR: "http.reset",
+}
+_DNS_METHOD: Final[dict[str, Method]] = {
+    failures.DNS_NXDOMAIN: "dns.nxdomain",
+    failures.DNS_NO_ANSWER: "dns.nxdomain",
+    failures.DNS_SERVFAIL: "dns.servfail",
+    failures.DNS_REFUSED: "dns.refused",
+    failures.GENERIC_TIMEOUT: "dns.timeout",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    verdict: Verdict
+    rule: str
+    evidence: str
+    method: Method | None = None
+    confidence: float = 0.0
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def analyse(service: Service, observations: Sequence[Observation], *, offline: bool) -> Analysis:
+    endpoints = [
+        analyse_endpoint(target, [o for o in observations if o.endpoint == i], offline=offline)
+        for i, target in enumerate(service.endpoints)
+    ]
+    result = combine(endpoints)
+    if service.is_control and result.verdict == "blocked":
+        # Controls are measured once, without retries: never evidence of blocking.
+        return msgspec.structs.replace(
+            result, verdict="anomaly", rules=[*result.rules, "control.unretried"]
+        )
+    return result
+
+
+def analyse_endpoint(
+    target: Target, observations: Sequence[Observation], *, offline: bool
+) -> EndpointAnalysis:
+    if offline:
+        finding = Finding(
+            "offline", "network.offline", "control services unreachable: this network is offline"
+        )
+        return _endpoint_result(target, [finding])
+    facts = _Facts.of(observations)
+    return _endpoint_result(target, list(_findings(facts)))
+
+
+def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
+    """A service is as bad as its worst endpoint; it is ``down`` only if all endpoints are."""
+    if not endpoints:
+        return Analysis(verdict="ok", rules_version=RULES_VERSION)
+    worst = max(endpoints, key=lambda e: _SEVERITY[e.verdict]).verdict
+    if worst == "down" and any(e.verdict == "ok" for e in endpoints):
+        worst = "ok"
+    chosen = [e for e in endpoints if e.verdict == worst]
+    return Analysis(
+        verdict=worst,
+        methods=_unique(m for e in chosen for m in e.methods),
+        confidence=max((e.confidence for e in chosen), default=0.0),
+        rules=_unique(r for e in chosen for r in e.rules),
+        rules_version=RULES_VERSION,
+        endpoints=endpoints,
+        evidence=_unique(_clip(f"{e.endpoint}: {line}") for e in chosen for line in e.evidence)[:8],
+    )
+
+
+def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysis:
+    if not findings:
+        findings = [Finding("ok", "reachable", "all steps succeeded", confidence=0.9)]
+    worst = max(findings, key=lambda f: _SEVERITY[f.verdict]).verdict
+    chosen = [f for f in findings if f.verdict == worst]
+    return EndpointAnalysis(
+        endpoint=target.label,
+        verdict=worst,
+        methods=_unique(f.method for f in chosen if f.method is not None),
+        confidence=round(max(f.confidence for f in chosen), 2),
+        rules=_unique(f.rule for f in chosen),
+        evidence=_unique(_clip(f.evidence) for f in chosen),
+    )
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unique(items: Iterable[_T]) -> list[_T]:
+    return list(dict.fromkeys(items))
+
+
+# -- facts, grouped ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Facts:
+    network_dns: list[DNSObservation]
+    control_dns: list[DNSObservation]
+    tcp: list[TCPObservation]
+    tls: list[TLSObservation]
+    control_tls: list[TLSObservation]
+    http: list[HTTPObservation]
+    control_http: list[HTTPObservation]
+    health: list[ControlObservation]
+
+    @classmethod
+    def of(cls, observations: Sequence[Observation]) -> _Facts:
+        dns = [o for o in observations if isinstance(o, DNSObservation)]
+        tls = [o for o in observations if isinstance(o, TLSObservation)]
+        http = [o for o in observations if isinstance(o, HTTPObservation)]
+        return cls(
+            network_dns=[o for o in dns if o.role == "network"],
+            control_dns=[o for o in dns if o.role == "control"],
+            tcp=[o for o in observations if isinstance(o, TCPObservation)],
+            tls=[o for o in tls if o.role == "network"],
+            control_tls=[o for o in tls if o.role == "control"],
+            http=[o for o in http if o.role == "network"],
+            control_http=[o for o in http if o.role == "control"],
+            health=[o for o in observations if isinstance(o, ControlObservation)],
+        )
+
+    def network_addresses(self) -> set[str]:
+        return {a for o in self.network_dns for a in o.addresses()}
+
+    def control_addresses(self) -> set[str]:
+        return {a for o in self.control_dns for a in o.addresses()}
+
+    def attempts(self, ip: str) -> list[_Attempt]:
+        """The network-role attempts at one address, oldest first."""
+        by_attempt: dict[int, _Attempt] = {}
+        for tcp in self.tcp:
+            if tcp.ip == ip and tcp.role == "network":
+                by_attempt[tcp.attempt] = _Attempt(tcp)
+        for tls in self.tls:
+            if tls.ip == ip and tls.attempt in by_attempt:
+                by_attempt[tls.attempt].tls = tls
+        for page in self.http:
+            if page.ip == ip and page.attempt in by_attempt:
+                by_attempt[page.attempt].http = page
+        return [by_attempt[k] for k in sorted(by_attempt)]
+
+    def tested_addresses(self) -> list[str]:
+        return list(dict.fromkeys(o.ip for o in self.tcp if o.role == "network"))
+
+
+class _Attempt:
+    def __init__(self, tcp: TCPObservation) -> None:
+        self.tcp = tcp
+        self.tls: TLSObservation | None = None
+        self.http: HTTPObservation | None = None
+
+    @property
+    def stage(self) -> str:
+        if self.http is not None and self.http.blockpage:
+            return "http"  # a block page is the answer, whatever the certificate said
+        if self.tcp.failure is not None:
+            return "connect"
+        if self.tls is not None and self.tls.failure is not None:
+            return "tls"
+        if self.http is not None and (self.http.failure is not None or self.http.blockpage):
+            return "http"
+        return "done"
+
+    @property
+    def failure(self) -> str | None:
+        if self.stage == "connect":
+            return self.tcp.failure
+        if self.stage == "tls":
+            return self.tls.failure if self.tls else None
+        if self.stage == "http":
+            return self.http.failure if self.http else None
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.stage == "done"
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def _findings(facts: _Facts) -> Iterable[Finding]:
+    if any(h.failure is not None for h in facts.health):
+        yield Finding(
+            "offline",
+            "network.unstable",
+            "a control target failed between retries: this network is unreliable, no judgement",
+        )
+        return
+    yield from _dns_findings(facts)
+    yield from _address_findings(facts)
+
+
+def _dns_findings(facts: _Facts) -> Iterable[Finding]:
+    yield from _injection(facts.network_dns + facts.control_dns)
+    if not facts.network_dns:
+        return
+    control = facts.control_addresses()
+    control_ok = sorted(a for a in control if scope(a) != "unspecified")
+    answered = [o for o in facts.network_dns if o.failure is None]
+    if not answered:
+        yield from _dns_failure(facts.network_dns, facts.control_dns, control_ok)
+        return
+    addresses = sorted({a for o in answered for a in o.addresses()})
+    lying = addresses and all(is_bogon_answer(a, control) for a in addresses)
+    if not lying or len(answered) < len(facts.network_dns) or set(addresses) & control:
+        return
+    shown = f"network resolver answered {', '.join(addresses)}, not a public address"
+    if control_ok:
+        yield Finding(
+            "blocked",
+            "dns.bogon.control_differs",
+            f"{shown}; control resolver: {', '.join(control_ok)}",
+            "dns.bogon",
+            0.95,
+        )
+    else:
+        yield Finding(
+            "anomaly", "dns.bogon.no_control", f"{shown}; control resolver failed", "dns.bogon", 0.6
+        )
+
+
+def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
+    for obs in observations:
+        for transmission in {r.transmission for r in obs.responses}:
+            responses = [r for r in obs.responses if r.transmission == transmission]
+            distinct = {
+                (r.rcode, tuple(sorted(a.data for a in r.answers if a.rrtype in ("A", "AAAA"))))
+                for r in responses
+            }
+            if len(distinct) < 2:
+                continue
+            shown = " then ".join(
+                f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in responses[:3]
+            )
+            yield Finding(
+                "blocked",
+                "dns.injection.two_answers",
+                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}",
+                "dns.injection",
+                0.9,
+            )
+            return
+
+
+_CENSOR_ANSWERS: Final = frozenset(
+    {failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER, failures.DNS_REFUSED}
+)
+_SERVFAIL_ATTEMPTS: Final = 4  # a flaky resolver SERVFAILs now and then; a censor always
+
+
+def _dns_failure(
+    network: list[DNSObservation], control: list[DNSObservation], control_ok: list[str]
+) -> Iterable[Finding]:
+    counts = Counter(o.failure or failures.UNKNOWN for o in network)
+    if failures.DNS_NO_RESOLVER in counts:
+        return
+    failure, times = counts.most_common(1)[0]
+    method = _DNS_METHOD.get(failure)
+    described = "network resolver: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
+    resolved = f"; control resolver: {', '.join(control_ok)}" if control_ok else ""
+    only_noise = all(
+        k == failure or k == failures.DNS_SERVFAIL or failures.is_timeout(k) for k in counts
+    )
+    if failure in _CENSOR_ANSWERS and times >= 2 and only_noise and control_ok:
+        confidence = 0.9 if times == len(network) else 0.75
+        yield Finding(
+            "blocked", f"{method}.control_resolves", described + resolved, method, confidence
+        )
+        return
+    if (
+        failure == failures.DNS_SERVFAIL
+        and times >= _SERVFAIL_ATTEMPTS
+        and len(counts) == 1
+        and control_ok
+    ):
+        yield Finding("blocked", "dns.servfail.control_resolves", described + resolved, method, 0.7)
+        return
+    answered = [c for c in control if c.responses]
+    if len(counts) == 1 and answered and all(c.failure == failure for c in answered):
+        yield Finding(
+            "down",
+            "dns.fails_everywhere",
+            f"{described}; control resolver: {failure} too",
+            method,
+            0.7,
+        )
+        return
+    rule = "dns.timeout" if failures.is_timeout(failure) else f"dns.{failure}.unconfirmed"
+    confidence = 0.6 if control_ok and len(counts) == 1 and method else 0.3
+    yield Finding(
+        "anomaly",
+        rule + (".control_resolves" if control_ok else ""),
+        described + resolved,
+        method,
+        confidence,
+    )
+
+
+def _address_findings(facts: _Facts) -> Iterable[Finding]:
+    network = facts.network_addresses()
+    control = facts.control_addresses()
+    hijack_suspect = bool(network) and not (network & control) and bool(control)
+    results = {ip: _address_result(facts, ip) for ip in facts.tested_addresses()}
+    network_side = {
+        ip: f for ip, f in results.items() if not control or ip in network or not network
+    }
+    contrast_side = {ip: f for ip, f in results.items() if ip not in network_side}
+    if hijack_suspect and network_side and all(f is not None for f in network_side.values()):
+        verified_elsewhere = [ip for ip, f in contrast_side.items() if f is None]
+        decisive = [
+            f
+            for f in network_side.values()
+            if f is not None and f.verdict in ("blocked", "anomaly")
+        ]
+        hijack_like = all(f is not None and _hijack_shaped(f) for f in network_side.values())
+        if verified_elsewhere and hijack_like:
+            yield Finding(
+                "blocked",
+                "dns.hijack.control_address_works",
+                f"network resolver sent {', '.join(sorted(network))}, where "
+                f"{decisive[0].evidence if decisive else 'the service failed'}; the control resolver's "
+                f"{', '.join(verified_elsewhere)} works",
+                "dns.hijack",
+                0.9,
+            )
+            yield from (
+                f for f in network_side.values() if f is not None and f.method == "http.blockpage"
+            )
+            return
+    for finding in results.values():
+        if finding is not None:
+            yield finding
+
+
+def _hijack_shaped(finding: Finding) -> bool:
+    """What only a wrong address produces: another server's certificate or a block page.
+    (A refusal or silence could as well be a CDN node that is down.)"""
+    return finding.method in ("tls.mitm", "http.blockpage") or finding.rule == "tls.wrong_name"
+
+
+def _address_result(facts: _Facts, ip: str) -> Finding | None:
+    """None when the address worked (on at least one attempt), else what went wrong."""
+    attempts = facts.attempts(ip)
+    if not attempts or any(a.ok for a in attempts):
+        return None
+    stages = {(a.stage, a.failure) for a in attempts}
+    first = attempts[0]
+    if len(stages) > 1 and not all(
+        a.http is not None and a.http.blockpage for a in attempts if a.stage == "http"
+    ):
+        return Finding(
+            "anomaly",
+            "failure.inconsistent",
+            f"{ip}: attempts failed differently: {sorted(f'{s}:{f}' for s, f in stages)}",
+            _method_of(first),
+            0.3,
+        )
+    if first.stage == "connect":
+        return _connect_finding(ip, attempts)
+    if first.stage == "tls":
+        return _tls_finding(facts, ip, attempts)
+    return _http_finding(facts, ip, attempts)
+
+
+def _method_of(attempt: _Attempt) -> Method | None:
+    failure = attempt.failure or ""
+    table = {"connect": _TCP_METHOD, "tls": _TLS_METHOD, "http": _HTTP_METHOD}.get(
+        attempt.stage, {}
+    )
+    return table.get(failure)
+
+
+def _connect_finding(ip: str, attempts: list[_Attempt]) -> Finding:
+    failure = attempts[0].failure or failures.UNKNOWN
+    return Finding(
+        "anomaly",
+        f"tcp.{failure}",
+        f"{ip}: connect failed ({failure}) ×{len(attempts)}; one probe cannot tell a blocked address "
+        "from a server that is down",
+        _TCP_METHOD.get(failure),
+        0.5,
+    )
+
+
+def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
+    tls = attempts[0].tls
+    assert tls is not None
+    failure = tls.failure or failures.UNKNOWN
+    controls = sorted((c for c in facts.control_tls if c.ip == ip), key=lambda c: c.t0)
+    if failure in _VERIFY:
+        return _certificate_finding(facts, ip, tls, controls)
+    reached = [c for c in controls if _reached(c)]
+    method = _TLS_METHOD.get(failure)
+    contrast = f"control SNI {controls[0].sni if controls else '?'} reached the server {len(reached)}/{len(controls)}"
+    described = (
+        f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
+    )
+    interrupted = failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
+    if interrupted and len(attempts) >= 2 and controls:
+        if len(reached) == len(controls) and len(controls) >= len(attempts):
+            return Finding("blocked", f"{method}.sni_contrast", described, method, 0.9)
+        if _residual(controls, attempts):
+            return Finding(
+                "blocked",
+                f"{method}.sni_residual",
+                described + " (before the first handshake with the service's SNI; every "
+                "connection to the address failed after it: residual censorship)",
+                method,
+                0.8,
+            )
+    if failure == failures.SSL_FAILED_HANDSHAKE:
+        method = "tls.alert"
+    if reached and len(reached) == len(controls) and len(controls) >= len(attempts):
+        return Finding("anomaly", f"tls.{failure}.sni_contrast", described, method, 0.6)
+    return Finding("anomaly", f"tls.{failure}", described, method, 0.4)
+
+
+def _reached(control: TLSObservation) -> bool:
+    """The control handshake got an answer from a TLS server (verification aside)."""
+    return control.failure is None or control.failure in _REACHED_SERVER
+
+
+def _residual(controls: list[TLSObservation], attempts: list[_Attempt]) -> bool:
+    """The control SNI completed before the service's SNI was first sent, and after that
+    every connection to the address was cut: a censor that punishes the address:port for
+    a while after seeing a forbidden name."""
+    first_target = min(a.tls.t0 for a in attempts if a.tls is not None)
+    before = [c for c in controls if c.t <= first_target]
+    after = [c for c in controls if c.t0 > first_target]
+    return (
+        bool(before)
+        and all(_reached(c) for c in before)
+        and all(c.failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) for c in after)
+    )
+
+
+def _certificate_finding(
+    facts: _Facts, ip: str, tls: TLSObservation, controls: list[TLSObservation]
+) -> Finding:
+    cert = tls.certificate
+    shown = (
+        f"certificate issued by {cert.issuer} (sha256 {cert.sha256[:16]}…)"
+        if cert
+        else "a certificate"
+    )
+    if tls.failure == failures.SSL_INVALID_HOSTNAME:
+        return Finding(
+            "anomaly",
+            "tls.wrong_name",
+            f"{ip}: {shown} not valid for {tls.sni}",
+            None,
+            0.4,
+        )
+    if tls.failure != failures.SSL_UNKNOWN_AUTHORITY:
+        # Expired or otherwise invalid, but from a known authority: a broken server.
+        return Finding(
+            "anomaly",
+            "tls.invalid_certificate",
+            f"{ip}: {shown} for {tls.sni} is invalid",
+            None,
+            0.3,
+        )
+    genuine = [c for c in controls if c.failure is None and c.verified and _other_issuer(c, cert)]
+    elsewhere = [
+        t
+        for t in facts.tls
+        if t.ip != ip and t.failure is None and t.verified and _other_issuer(t, cert)
+    ]
+    if genuine or elsewhere:
+        where = "control SNI on the same address" if genuine else f"{elsewhere[0].ip}"
+        return Finding(
+            "blocked",
+            "tls.mitm.control_verifies",
+            f"{ip}: {shown} for {tls.sni} does not verify ({tls.failure}); {where} presents one that does",
+            "tls.mitm",
+            0.9,
+        )
+    forged = [c for c in controls if _minted_for(c)]
+    if forged:
+        return Finding(
+            "blocked",
+            "tls.mitm.forged_for_any_name",
+            f"{ip}: {shown} for {tls.sni} does not verify; asked for {forged[0].sni}, the same address "
+            "presents an untrusted certificate made out to that name too: an interception box",
+            "tls.mitm",
+            0.85,
+        )
+    return Finding(
+        "anomaly",
+        "tls.untrusted_certificate",
+        f"{ip}: {shown} for {tls.sni} does not verify ({tls.failure}); nothing to compare with",
+        "tls.mitm",
+        0.4,
+    )
+
+
+def _minted_for(control: TLSObservation) -> bool:
+    """An untrusted certificate naming the innocuous control SNI: no real server at this
+    address holds one, so something forges certificates for whatever name it is asked."""
+    cert = control.certificate
+    if control.failure != failures.SSL_UNKNOWN_AUTHORITY or cert is None or not control.sni:
+        return False
+    wanted = control.sni.lower()
+    return wanted in (n.lower() for n in cert.san) or f"CN={wanted}" in cert.subject
+
+
+def _other_issuer(genuine: TLSObservation, presented: Certificate | None) -> bool:
+    """The verifying certificate comes from another issuer than the untrusted one."""
+    if presented is None or genuine.certificate is None:
+        return True
+    return genuine.certificate.issuer != presented.issuer
+
+
+def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
+    page = attempts[0].http
+    assert page is not None
+    if page.blockpage:
+        return Finding(
+            "blocked",
+            "http.blockpage.fingerprint",
+            f"{ip}: http://{page.host}{page.path} returned a block page ({page.blockpage}, title {page.title!r})",
+            "http.blockpage",
+            0.95,
+        )
+    failure = page.failure or failures.UNKNOWN
+    method = _HTTP_METHOD.get(failure)
+    controls = [c for c in facts.control_http if c.ip == ip]
+    answered = [c for c in controls if c.failure is None]
+    described = (
+        f"{ip}: GET {page.path} for {page.host} failed ({failure}) ×{len(attempts)}; "
+        f"control Host answered {len(answered)}/{len(controls)}"
+    )
+    held = len(controls) >= len(attempts) and len(answered) == len(controls)
+    if held and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) and len(attempts) >= 2:
+        return Finding("blocked", "http.reset.host_contrast", described, method, 0.85)
+    return Finding("anomaly", f"http.{failure}", described, method, 0.4)
