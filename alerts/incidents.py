@@ -41,18 +41,49 @@ from typing import TypeVar
 import msgspec
 
 from alerts.model import Change, Incident, IncidentKind, Observation
+from probe.vocabulary import rule
 
 RULES_VERSION = "1"
 
-RULE_OPEN_PROBES = "block.open.probes"
-RULE_OPEN_REPEAT = "block.open.repeat"
-RULE_JOIN_ASN = "block.join.asn"
-RULE_ANOMALY = "block.confidence.anomaly"
-RULE_CONTROL = "block.contrast.control"
-RULE_RESOLVE = "block.resolve.recovery"
-RULE_SHUTDOWN_OFFLINE = "shutdown.open.offline"
-RULE_SHUTDOWN_SILENT = "shutdown.open.silent"
-RULE_SHUTDOWN_BACK = "shutdown.resolve.back"
+RULE_OPEN_PROBES = rule(
+    "block.open.probes",
+    "several probes in one country saw the service blocked within the window",
+    "alerts",
+).id
+RULE_OPEN_REPEAT = rule(
+    "block.open.repeat",
+    "one probe saw the service blocked repeatedly, with confirmed evidence",
+    "alerts",
+).id
+RULE_JOIN_ASN = rule(
+    "block.join.asn",
+    "another ASN's blocked reports joined an open incident of the same service and country",
+    "alerts",
+).id
+RULE_ANOMALY = rule(
+    "block.confidence.anomaly",
+    "unconfirmed failures (anomaly) in several ASNs raise the incident's confidence",
+    "alerts",
+).id
+RULE_CONTROL = rule(
+    "block.contrast.control",
+    "control probes reached the service while the blocked ones failed",
+    "alerts",
+).id
+RULE_RESOLVE = rule(
+    "block.resolve.recovery",
+    "sustained recovery: the service was reachable again for the hysteresis window",
+    "alerts",
+).id
+RULE_SHUTDOWN_OFFLINE = rule(
+    "shutdown.open.offline", "many probes in one ASN went offline together", "alerts"
+).id
+RULE_SHUTDOWN_SILENT = rule(
+    "shutdown.open.silent", "many probes in one ASN went silent together", "alerts"
+).id
+RULE_SHUTDOWN_BACK = rule(
+    "shutdown.resolve.back", "the probes of a shutdown came back", "alerts"
+).id
 
 SHUTDOWN = "*shutdown*"
 T = TypeVar("T")

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Verdict = Literal["ok", "blocked", "anomaly", "down", "offline"]
+from probe.vocabulary import Verdict as Verdict
+
 IncidentKind = Literal["blocking", "shutdown"]
 ChangeKind = Literal["incident.opened", "incident.updated", "incident.resolved"]
 EVENT_KINDS = ("livestream", "protest", "election", "other")

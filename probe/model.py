@@ -16,34 +16,12 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from probe.vocabulary import METHODS as METHODS
+from probe.vocabulary import VERDICTS as VERDICTS
+from probe.vocabulary import Method as Method
+from probe.vocabulary import Verdict as Verdict
+
 FORMAT_VERSION: Final = "1.0.0"
-
-Verdict = Literal["ok", "blocked", "anomaly", "down", "offline"]
-VERDICTS: Final[tuple[Verdict, ...]] = ("ok", "blocked", "anomaly", "down", "offline")
-
-Method = Literal[
-    "dns.nxdomain",
-    "dns.bogon",
-    "dns.hijack",
-    "dns.injection",
-    "dns.timeout",
-    "dns.servfail",
-    "dns.refused",
-    "tcp.timeout",
-    "tcp.reset",
-    "tcp.refused",
-    "tcp.unreachable",
-    "tls.reset",
-    "tls.timeout",
-    "tls.eof",
-    "tls.mitm",
-    "tls.alert",
-    "http.blockpage",
-    "http.reset",
-    "http.timeout",
-    "throttled",
-]
-METHODS: Final[tuple[str, ...]] = Method.__args__  # type: ignore[attr-defined]
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from probe.model import Verdict
+from probe.vocabulary import Verdict, rule
 
 RULES_VERSION: Final = "1"
 FAILING: Final = frozenset({"anomaly", "blocked", "down"})
@@ -28,24 +28,20 @@ FINGERPRINTS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    description: str
-
-
-KEEP: Final = Rule("cw.keep", "the probe's verdict stands: no context contradicts it")
-KEEP_FINGERPRINT: Final = Rule(
-    "cw.keep.fingerprint", "everyone fails, but the probe saw a censorship fingerprint"
+KEEP: Final = rule("cw.keep", "the probe's verdict stands: no context contradicts it", "collector")
+KEEP_FINGERPRINT: Final = rule(
+    "cw.keep.fingerprint", "everyone fails, but the probe saw a censorship fingerprint", "collector"
 )
-CONTROL_REACHES: Final = Rule(
-    "cw.blocked.control_reaches", "a control probe reached the service while this one failed"
+CONTROL_REACHES: Final = rule(
+    "cw.blocked.control_reaches",
+    "a control probe reached the service while this one failed",
+    "collector",
 )
-OTHER_ASN_REACHES: Final = Rule(
-    "cw.blocked.other_asn_reaches", "a probe in another ASN reached the service"
+OTHER_ASN_REACHES: Final = rule(
+    "cw.blocked.other_asn_reaches", "a probe in another ASN reached the service", "collector"
 )
-ALL_FAIL: Final = Rule(
-    "cw.down.all_vantages_fail", "every vantage point, control probes included, fails"
+ALL_FAIL: Final = rule(
+    "cw.down.all_vantages_fail", "every vantage point, control probes included, fails", "collector"
 )
 RULES: Final = (KEEP, KEEP_FINGERPRINT, CONTROL_REACHES, OTHER_ASN_REACHES, ALL_FAIL)
 

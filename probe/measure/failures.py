@@ -1,4 +1,4 @@
-"""The closed vocabulary of failures, and the one table that maps platform errors onto it.
+"""The one table that maps platform errors onto the failure vocabulary (``probe.vocabulary``).
 
 Strings follow OONI's df-007 data format so researchers can read them without a glossary.
 Platform error text (errno messages, OpenSSL reasons) never leaves this module: whatever the
@@ -10,53 +10,29 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from typing import Final, Literal
+from typing import Final
 
-Operation = Literal["resolve", "connect", "tls_handshake", "http_round_trip"]
-
-GENERIC_TIMEOUT: Final = "generic_timeout_error"
-CONNECTION_REFUSED: Final = "connection_refused"
-CONNECTION_RESET: Final = "connection_reset"
-CONNECTION_ABORTED: Final = "connection_aborted"
-HOST_UNREACHABLE: Final = "host_unreachable"
-NETWORK_UNREACHABLE: Final = "network_unreachable"
-EOF_ERROR: Final = "eof_error"
-SSL_UNKNOWN_AUTHORITY: Final = "ssl_unknown_authority"
-SSL_INVALID_HOSTNAME: Final = "ssl_invalid_hostname"
-SSL_INVALID_CERTIFICATE: Final = "ssl_invalid_certificate"
-SSL_FAILED_HANDSHAKE: Final = "ssl_failed_handshake"
-DNS_NXDOMAIN: Final = "dns_nxdomain_error"
-DNS_SERVFAIL: Final = "dns_servfail_error"
-DNS_REFUSED: Final = "dns_refused_error"
-DNS_NO_ANSWER: Final = "dns_no_answer"
-DNS_BOGUS_RESPONSE: Final = "dns_bogus_response"
-DNS_NO_RESOLVER: Final = "dns_no_resolver"
-HTTP_BAD_RESPONSE: Final = "http_bad_response"
-UNKNOWN: Final = "unknown_failure"
-
-FAILURES: Final = frozenset(
-    {
-        GENERIC_TIMEOUT,
-        CONNECTION_REFUSED,
-        CONNECTION_RESET,
-        CONNECTION_ABORTED,
-        HOST_UNREACHABLE,
-        NETWORK_UNREACHABLE,
-        EOF_ERROR,
-        SSL_UNKNOWN_AUTHORITY,
-        SSL_INVALID_HOSTNAME,
-        SSL_INVALID_CERTIFICATE,
-        SSL_FAILED_HANDSHAKE,
-        DNS_NXDOMAIN,
-        DNS_SERVFAIL,
-        DNS_REFUSED,
-        DNS_NO_ANSWER,
-        DNS_BOGUS_RESPONSE,
-        DNS_NO_RESOLVER,
-        HTTP_BAD_RESPONSE,
-        UNKNOWN,
-    }
-)
+from probe.vocabulary import CONNECTION_ABORTED as CONNECTION_ABORTED
+from probe.vocabulary import CONNECTION_REFUSED as CONNECTION_REFUSED
+from probe.vocabulary import CONNECTION_RESET as CONNECTION_RESET
+from probe.vocabulary import DNS_BOGUS_RESPONSE as DNS_BOGUS_RESPONSE
+from probe.vocabulary import DNS_NO_ANSWER as DNS_NO_ANSWER
+from probe.vocabulary import DNS_NO_RESOLVER as DNS_NO_RESOLVER
+from probe.vocabulary import DNS_NXDOMAIN as DNS_NXDOMAIN
+from probe.vocabulary import DNS_REFUSED as DNS_REFUSED
+from probe.vocabulary import DNS_SERVFAIL as DNS_SERVFAIL
+from probe.vocabulary import EOF_ERROR as EOF_ERROR
+from probe.vocabulary import FAILURES as FAILURES
+from probe.vocabulary import GENERIC_TIMEOUT as GENERIC_TIMEOUT
+from probe.vocabulary import HOST_UNREACHABLE as HOST_UNREACHABLE
+from probe.vocabulary import HTTP_BAD_RESPONSE as HTTP_BAD_RESPONSE
+from probe.vocabulary import NETWORK_UNREACHABLE as NETWORK_UNREACHABLE
+from probe.vocabulary import SSL_FAILED_HANDSHAKE as SSL_FAILED_HANDSHAKE
+from probe.vocabulary import SSL_INVALID_CERTIFICATE as SSL_INVALID_CERTIFICATE
+from probe.vocabulary import SSL_INVALID_HOSTNAME as SSL_INVALID_HOSTNAME
+from probe.vocabulary import SSL_UNKNOWN_AUTHORITY as SSL_UNKNOWN_AUTHORITY
+from probe.vocabulary import UNKNOWN as UNKNOWN
+from probe.vocabulary import Operation as Operation
 
 TIMEOUTS: Final = frozenset({GENERIC_TIMEOUT})
 
