@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from lab.topology import Topology, terminate_on_sigterm
 
-TEST_PREFIX = "cwlt-"
-"""Not the interactive lab's prefix, so a test run never tears down a lab someone is using."""
+TEST_PREFIX = os.environ.get("CENSORWATCH_LAB_PREFIX", "cwlt-")
+"""Not the interactive lab's prefix, so a test run never tears down a lab someone is using;
+two checkouts testing at once on one machine each set their own."""
 
 
 @pytest.fixture(scope="session")
