@@ -71,6 +71,12 @@ class Config:
     correlation_lag_seconds: int = 6 * 3600  # … or this long after its start
     correlation_history_days: int = 365
     secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
+    watch_lead_seconds: int = 900  # an event's watch window opens this long before it starts
+    watch_lag_seconds: int = 1800  # … and closes this long after it ends
+    watch_messenger_interval_seconds: int = 30  # inside a window, messengers this often
+    watch_interval_seconds: int = 60  # … and the window's other services this often
+    watch_horizon_seconds: int = 86400  # windows starting this far ahead go out at check-in
+    watch_check_in_seconds: int = 300  # how often probes are asked to check in
 
     @property
     def db_url(self) -> str:
@@ -168,6 +174,12 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "correlation_lag_seconds": _positive_int,
     "correlation_history_days": _positive_int,
     "secret_overlap_seconds": _positive_int,
+    "watch_lead_seconds": _positive_int,
+    "watch_lag_seconds": _positive_int,
+    "watch_messenger_interval_seconds": _positive_int,
+    "watch_interval_seconds": _positive_int,
+    "watch_horizon_seconds": _positive_int,
+    "watch_check_in_seconds": _positive_int,
 }
 KEYS: Final = frozenset(_PARSERS)
 assert {f.name for f in dataclasses.fields(Config)} == KEYS

@@ -1,4 +1,4 @@
-"""The alert routes: events, subscribers, incidents, correlation and deliveries."""
+"""The alert routes: events, watch windows, subscribers, incidents, correlation and deliveries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from aiohttp import web
 from collector.api import events as events_api
 from collector.api import incidents as incidents_api
 from collector.api import subscribers as subscribers_api
+from collector.api import watch as watch_api
 
 
 def routes() -> list[web.RouteDef]:
-    return [*events_api.routes(), *subscribers_api.routes(), *incidents_api.routes()]
+    return [
+        *events_api.routes(),
+        *watch_api.routes(),
+        *subscribers_api.routes(),
+        *incidents_api.routes(),
+    ]

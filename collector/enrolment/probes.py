@@ -17,9 +17,11 @@ from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerts.watch import Window
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
 from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
+from collector.enrolment import watch
 from collector.enrolment.iptoasn import Network
 from collector.state import STATE, State
 from collector.store import schema
@@ -138,12 +140,17 @@ async def check_in(request: web.Request) -> web.Response:
     state = request.app[STATE]
     network = network_of(state, request)
 
-    async def work(connection: AsyncConnection) -> ProbeRecord:
+    async def work(connection: AsyncConnection) -> tuple[ProbeRecord, list[Window]]:
         probe = await authenticate(connection, request.headers.get("Authorization"))
-        await touch(connection, probe.id, utc_now(), network)
-        return probe
+        now = utc_now()
+        await touch(connection, probe.id, now, network)
+        cc = network.cc if network is not None else None
+        found = (
+            await watch.windows(connection, state.config, state.targets.text, cc, now) if cc else []
+        )
+        return probe, found
 
-    probe = await state.db.transaction(work)
+    probe, windows = await state.db.transaction(work)
     config = state.config
     body = {
         "probe_id": probe.id,
@@ -158,6 +165,8 @@ async def check_in(request: web.Request) -> web.Response:
             "sha256": state.targets.sha256,
             "text": state.targets.text,
         },
+        "watch": watch.wire(windows, config),
+        "check_in_seconds": config.watch_check_in_seconds,
     }
     return json_response(body)
 

@@ -225,3 +225,16 @@ outbox: Final = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
 )
+
+watch_windows: Final = Table(
+    "watch_windows",  # opened by hand; events' windows are derived, never stored
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("cc", String(2), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), nullable=False),
+    Column("title", String(512), nullable=False),
+    Column("services", Text, nullable=True),  # JSON array; NULL = every service
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_watch_windows_cc_end", "cc", "end"),
+)

@@ -21,14 +21,16 @@ import aiohttp
 
 from collector.demo.servers.base import free_port
 from lab.harness.loopback import World
-from lab.paths import REPO_ROOT
+from lab.paths import REPO_ROOT, checkout_env
 
 
 class Collector:
     """``censorwatch serve`` that can be stopped and started again on the same port and DB."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str] | None = None) -> None:
+        """``settings``: extra ``CENSORWATCH_*`` environment variables for the server."""
         self.workdir = workdir
+        self.settings = settings or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = f"sqlite:///{workdir / 'collector.sqlite3'}"
@@ -40,8 +42,8 @@ class Collector:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "collector", "serve", "--db", self.db,
                 "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.workdir / "data"),
-                "--open-enrolment", stdout=out, stderr=out,
-                env={**os.environ, "CENSORWATCH_RATE_PER_SECOND": "0"},
+                "--open-enrolment", stdout=out, stderr=out, cwd=REPO_ROOT,
+                env=checkout_env({**os.environ, "CENSORWATCH_RATE_PER_SECOND": "0", **self.settings}),
             )  # fmt: skip
         await until(self._ready, 30, "collector ready")
 
@@ -142,7 +144,7 @@ class Probe:
     async def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=out, stderr=out, cwd=REPO_ROOT
+                *self.argv, stdout=out, stderr=out, cwd=REPO_ROOT, env=checkout_env()
             )
 
     async def kill(self) -> None:

@@ -67,6 +67,21 @@ class TargetText(msgspec.Struct, kw_only=True):
     text: str
 
 
+class WatchWindow(msgspec.Struct, kw_only=True):
+    """Denser measuring around an announced event (``alerts.watch`` on the collector)."""
+
+    id: str
+    title: str = ""
+    start: dt.datetime
+    end: dt.datetime
+    services: list[str] | None = None  # None: every service
+    intervals: dict[str, float] = {}
+
+
+class Watch(msgspec.Struct, kw_only=True):
+    windows: list[WatchWindow] = []
+
+
 class CheckIn(msgspec.Struct, kw_only=True):
     probe_id: str
     control: bool = False
@@ -74,6 +89,8 @@ class CheckIn(msgspec.Struct, kw_only=True):
     asn: int | None = None
     schedule: Schedule
     targets: TargetText
+    watch: Watch = msgspec.field(default_factory=Watch)
+    check_in_seconds: float | None = None  # how often the collector asks to hear from us
 
 
 class ItemResult(msgspec.Struct, kw_only=True):

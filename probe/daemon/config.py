@@ -14,6 +14,9 @@ interval_seconds = 900
 jitter_seconds = 120
 max_rounds = 1                               # rounds at once
 categories = { messenger = 300 }             # default: messengers at a third of the interval
+watch = true                                 # measure densely in announced events' windows
+watch_min_interval_seconds = 30              # never more often than this, whatever a window says
+watch_max_mb_per_day = 50                    # after this much traffic in a day, windows pause
 
 [spool]
 max_bytes = 268435456
@@ -56,6 +59,9 @@ class ScheduleConfig:
     jitter_seconds: float | None = None
     max_rounds: int = 1
     categories: dict[str, float] | None = None
+    watch: bool = True  # measure densely in the collector's watch windows
+    watch_min_interval_seconds: float = 30.0  # never more often than this, window or not
+    watch_max_mb_per_day: float | None = 50.0  # a day's traffic after which windows pause
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class _Reader:
             interval_seconds=self.number(doc, "interval_seconds", None),
             jitter_seconds=self.number(doc, "jitter_seconds", None, zero=True),
             max_rounds=int(self.number(doc, "max_rounds", 1)),
+            watch=self.flag(doc, "watch", True),
+            watch_min_interval_seconds=self.number(doc, "watch_min_interval_seconds", 30.0),
+            watch_max_mb_per_day=self.number(doc, "watch_max_mb_per_day", 50.0),
             categories=None
             if categories is None
             else {k: self.number(categories, k, None) for k in categories},
@@ -173,6 +182,12 @@ class _Reader:
     def path(self, doc: dict[str, Any], key: str) -> Path | None:
         value = self.text(doc, key)
         return None if value is None else self.base / Path(value).expanduser()
+
+    def flag(self, doc: dict[str, Any], key: str, default: bool) -> bool:
+        value = doc.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "must be true or false")
+        return value
 
     def number(self, doc: dict[str, Any], key: str, default: Any, zero: bool = False) -> Any:
         value = doc.get(key, default)

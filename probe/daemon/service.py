@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 import signal
@@ -31,7 +32,7 @@ from probe.daemon.client import (
     TokenRevoked,
     Unreachable,
 )
-from probe.daemon.schedule import Plan, Round, Scheduler
+from probe.daemon.schedule import DataBudget, Plan, Round, Scheduler, Window
 from probe.daemon.spool import Limits, Spool
 from probe.daemon.state import Credentials, StateDir
 from probe.daemon.upload import Uploader
@@ -46,6 +47,12 @@ log = logging.getLogger("censorwatch.probe")
 
 EXIT_REVOKED: Final = 3
 CHECK_IN_FILE: Final = "check-in.json"
+MIN_CHECK_IN_SECONDS: Final = 60.0
+ESTIMATED_BYTES_PER_ENDPOINT: Final = 16_000
+"""Traffic charged to the data budget per endpoint tested, on top of the upload: DNS through
+two resolvers, a TCP connect, TLS handshakes with the service's and the control SNI (each
+with a certificate chain of a few KB), an HTTP request where asked. Deliberately generous:
+the budget should pause windows early rather than late."""
 
 
 class DaemonError(Exception):
@@ -89,6 +96,8 @@ class Daemon:
         self.network_resolver = _network_resolver(self.config.resolver)
         self.control_resolvers = _control_resolvers(self.config.control_resolvers)
         self.rounds: set[asyncio.Task[None]] = set()
+        budget_mb = self.config.schedule.watch_max_mb_per_day
+        self.budget = DataBudget(None if budget_mb is None else int(budget_mb * 1_000_000))
 
     async def close(self) -> None:
         for task in self.rounds:
@@ -159,6 +168,7 @@ class Daemon:
     def _apply_check_in(self) -> None:
         self.targets = self._target_list()
         plan = self._plan()
+        self._record_watch()
         judged = {s.name: s.category for s in self.targets.services if not s.is_control}
         if self.scheduler is None:
             self.scheduler = Scheduler(plan, judged, time.monotonic(), self.rng)
@@ -191,7 +201,50 @@ class Daemon:
         categories = chosen.categories
         if categories is None:
             categories = {"messenger": interval / 3}
-        return Plan(interval, jitter, categories, max(1, chosen.max_rounds))
+        return Plan(
+            interval,
+            jitter,
+            categories,
+            max(1, chosen.max_rounds),
+            windows=self._windows(),
+            min_interval=chosen.watch_min_interval_seconds,
+        )
+
+    def _windows(self) -> tuple[Window, ...]:
+        """The collector's watch windows on the scheduler's (monotonic) clock, unless the
+        volunteer turned them off or today's data budget is spent."""
+        if not self.config.schedule.watch or self.check_in is None:
+            return ()
+        wall = dt.datetime.now(dt.UTC)
+        if not self.budget.allows_windows(wall.date().isoformat()):
+            return ()
+        mono = time.monotonic()
+
+        def on_clock(moment: dt.datetime) -> float:
+            return mono + (moment - wall).total_seconds()
+
+        return tuple(
+            Window(
+                on_clock(w.start),
+                on_clock(w.end),
+                frozenset(w.services) if w.services is not None else None,
+                w.intervals,
+            )
+            for w in self.check_in.watch.windows
+            if w.end > wall
+        )
+
+    def _charge(self, measurements: list[Any]) -> None:
+        """Count a round's traffic against the data budget; pause windows when it is spent."""
+        day = dt.datetime.now(dt.UTC).date().isoformat()
+        allowed = self.budget.allows_windows(day)
+        endpoints = sum(len(m.analysis.endpoints) for m in measurements)
+        uploaded = sum(len(msgspec.json.encode(m)) for m in measurements)
+        self.budget.charge(uploaded + ESTIMATED_BYTES_PER_ENDPOINT * endpoints, day)
+        if allowed and not self.budget.allows_windows(day) and self.scheduler is not None:
+            log.warning("watch windows paused until tomorrow (UTC): today's data budget is spent")
+            self.scheduler.plan = self._plan()
+        self.spool.set_status({"watch_bytes_today": self.budget.spent(day)})
 
     def probe_info(self) -> ProbeInfo:
         assert self.credentials is not None
@@ -230,7 +283,7 @@ class Daemon:
 
     async def _sleep_until_due(self) -> None:
         assert self.scheduler is not None
-        due = self.scheduler.next_due()
+        due = self.scheduler.next_due(time.monotonic())
         wait = 3600.0 if due is None else max(0.0, due - time.monotonic())
         self.targets_changed.clear()
         with contextlib.suppress(TimeoutError):
@@ -252,6 +305,7 @@ class Daemon:
             self.spool.add(report.measurements)
             self.wake_uploader.set()
             self._record_verdicts(report.measurements, report.offline)
+            self._charge(report.measurements)
         except Exception:
             log.exception("measurement round failed")
         finally:
@@ -277,9 +331,13 @@ class Daemon:
             " (this network looks offline)" if offline else "",
         )
 
+    def _record_watch(self) -> None:
+        windows = self.check_in.watch.windows if self.check_in is not None else []
+        self.spool.set_status({"watch": [msgspec.to_builtins(w) for w in windows]})
+
     def _record_next_run(self) -> None:
         assert self.scheduler is not None
-        due = self.scheduler.next_due()  # services already running are not "next"
+        due = self.scheduler.next_due(time.monotonic())  # services already running are not "next"
         if due is not None:
             self.spool.set_status({"next_run": time.time() + max(0.0, due - time.monotonic())})
 
@@ -304,13 +362,23 @@ class Daemon:
                         self.wake_uploader.wait(), timeout=self.config.upload.idle_seconds
                     )
 
+    def _check_in_interval(self) -> float:
+        """Our own interval, or sooner when the collector asks (it cannot ask for more than
+        once a minute)."""
+        asked = self.check_in.check_in_seconds if self.check_in is not None else None
+        if asked is None:
+            return self.config.check_in_seconds
+        return min(self.config.check_in_seconds, max(MIN_CHECK_IN_SECONDS, asked))
+
     async def _check_in_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.check_in_seconds)
-            previous = self.check_in.targets.sha256 if self.check_in else None
+            await asyncio.sleep(self._check_in_interval())
+            previous = (
+                (self.check_in.targets.sha256, self.check_in.watch) if self.check_in else None
+            )
             if await self._check_in_once():
                 assert self.check_in is not None
-                if self.check_in.targets.sha256 != previous:
+                if (self.check_in.targets.sha256, self.check_in.watch) != previous:
                     self._apply_check_in()
 
 

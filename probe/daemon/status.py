@@ -37,7 +37,32 @@ def gather(spool: Spool) -> dict[str, Any]:
         "next_run": _iso(status.get("next_run")),
         "offline": status.get("offline"),
         "last_verdicts": status.get("last_verdicts") or {},
+        "watch": watch_facts(status.get("watch"), dt.datetime.now(dt.UTC)),
+        "watch_bytes_today": status.get("watch_bytes_today") or 0,
     }
+
+
+def watch_facts(windows: object, now: dt.datetime) -> dict[str, Any]:
+    """The collector's watch windows as last received: the active ones and the next."""
+    known = [w for w in windows if isinstance(w, dict)] if isinstance(windows, list) else []
+
+    def moment(w: dict[str, Any], key: str) -> dt.datetime | None:
+        try:
+            return dt.datetime.fromisoformat(str(w.get(key)))
+        except ValueError:
+            return None
+
+    active: list[dict[str, Any]] = []
+    coming: list[dict[str, Any]] = []
+    for w in known:
+        start, end = moment(w, "start"), moment(w, "end")
+        if start is None or end is None or end <= now:
+            continue
+        brief = {"title": w.get("title", ""), "start": start.isoformat(), "end": end.isoformat(),
+                 "services": w.get("services")}  # fmt: skip
+        (active if start <= now else coming).append(brief)
+    coming.sort(key=lambda w: str(w["start"]))
+    return {"active": active, "next": coming[0] if coming else None}
 
 
 def _iso(moment: object) -> str | None:
@@ -67,6 +92,7 @@ def table(facts: dict[str, Any]) -> str:
         f"last upload   {facts['last_upload'] or 'never'}"
         + (f" (last error: {facts['last_error']})" if facts["last_error"] else ""),
         f"next run      {facts['next_run'] or 'unknown'}",
+        f"watch window  {_watch_line(facts['watch'])}",
         "",
         f"{'service':<20} {'verdict':<9} {'methods':<28} measured at",
     ]
@@ -74,6 +100,15 @@ def table(facts: dict[str, Any]) -> str:
         methods = ",".join(seen.get("methods", [])) or "-"
         lines.append(f"{name:<20} {seen['verdict']:<9} {methods:<28} {seen['start_time']}")
     return "\n".join(lines) + "\n"
+
+
+def _watch_line(watch: dict[str, Any]) -> str:
+    if watch["active"]:
+        return "; ".join(
+            f"{w['title']} until {w['end']} (measuring densely)" for w in watch["active"]
+        )
+    coming = watch["next"]
+    return f"none now; next: {coming['title']} from {coming['start']}" if coming else "none"
 
 
 def _pairs(values: dict[str, int]) -> str:

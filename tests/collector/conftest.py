@@ -61,7 +61,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'collector.store.db'}"
+        return f"sqlite:///{tmp_path / 'collector.db'}"
     cluster: ThrowawayCluster = request.getfixturevalue("pg_cluster")
     return fresh_pg_database(cluster)
 
@@ -98,7 +98,7 @@ def sqlite_config(tmp_path: Path, asn_table_file: Path) -> Config:
     """For tests of behaviour that does not depend on the database."""
     return Config(
         data_dir=tmp_path / "data",
-        db=f"sqlite:///{tmp_path / 'collector.store.db'}",
+        db=f"sqlite:///{tmp_path / 'collector.db'}",
         ip_asn_db=asn_table_file,
         rate_per_second=0,
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from probe.daemon.backoff import Backoff, parse_retry_after
 from probe.daemon.client import BatchResult, ItemResult
-from probe.daemon.schedule import Plan, Scheduler
+from probe.daemon.schedule import Plan, Scheduler, Window
 from probe.daemon.spool import Item, Limits, Pending, choose_drops
 from probe.daemon.upload import settle
 
@@ -37,7 +38,7 @@ def test_a_service_is_never_in_two_rounds_and_rounds_are_bounded() -> None:
     assert b is not None
     assert not set(a.services) & set(b.services)
     assert s.take_due(5.0) is None  # two rounds running: no third
-    assert s.next_due() is None  # and nothing to wake for until one finishes
+    assert s.next_due(0.0) is None  # and nothing to wake for until one finishes
     s.finished(a, 5.0)
     c = s.take_due(5.0)
     assert c is not None
@@ -52,7 +53,7 @@ def test_a_service_is_never_in_two_rounds_and_rounds_are_bounded() -> None:
 def test_schedule_properties(jitter: float, seed: int, steps: list[float]) -> None:
     plan = Plan(interval=60, jitter=jitter, categories={"messenger": 20}, max_rounds=2)
     s = Scheduler(plan, SERVICES, now=0.0, rng=random.Random(seed))
-    assert all(0 <= t <= jitter for t in s.due_times().values())  # first runs spread out
+    assert all(0 <= t <= jitter for t in s.due_times(0.0).values())  # first runs spread out
     now, running = 0.0, []
     for step in steps:
         now += step
@@ -65,7 +66,7 @@ def test_schedule_properties(jitter: float, seed: int, steps: list[float]) -> No
             done = running.pop(0)
             s.finished(done, now)
             for name in done.services:
-                gap = s.due_times()[name] - now
+                gap = s.due_times(now)[name] - now
                 base = plan.interval_for(SERVICES[name])
                 assert base - 1e-6 <= gap <= base + jitter + 1e-6
 
@@ -153,3 +154,76 @@ def test_settle_acknowledges_only_what_the_collector_said() -> None:
     assert outcome.acknowledged == {"a": "accepted", "b": "duplicate"}
     assert outcome.rejected == {"c": "bad"}
     assert outcome.unanswered == ("d",)
+
+
+# -- watch windows --------------------------------------------------------------------------
+
+WINDOW = Window(
+    start=1000.0,
+    end=2000.0,
+    services=frozenset({"telegram", "youtube"}),
+    intervals={"messenger": 30.0, "*": 60.0},
+)
+
+
+def _run_until(s: Scheduler, until: float, step: float = 1.0) -> dict[str, list[float]]:
+    """Drive the scheduler with rounds that take no time; the start times per service."""
+    runs: dict[str, list[float]] = {name: [] for name in SERVICES}
+    now = 0.0
+    while now <= until:
+        while (r := s.take_due(now)) is not None:
+            for name in r.services:
+                runs[name].append(now)
+            s.finished(r, now)
+        now += step
+    return runs
+
+
+def test_a_window_tightens_only_its_services_and_only_while_it_lasts() -> None:
+    plan = Plan(interval=900, categories={"messenger": 300}, windows=(WINDOW,))
+    runs = _run_until(Scheduler(plan, {**SERVICES, "youtube": "video"}, now=0.0), 3000.0)
+    inside = {n: [t for t in ts if 1000 <= t < 2000] for n, ts in runs.items()}
+    assert inside["telegram"][0] == 1000.0  # due at the window's start, not at its normal turn
+    assert max(b - a for a, b in pairwise(inside["telegram"])) <= 30.0
+    assert max(b - a for a, b in pairwise(inside["youtube"])) <= 60.0
+    assert len(inside["whatsapp"]) <= 4  # not in the window: its normal 300 s
+    after = [t for t in runs["telegram"] if t >= 2000]
+    assert all(b - a >= 300 for a, b in pairwise(after))  # relaxed after the window
+
+
+def test_a_window_never_goes_below_the_floor() -> None:
+    fast = Window(0.0, 600.0, None, {"*": 1.0})
+    plan = Plan(interval=900, windows=(fast,), min_interval=45.0)
+    runs = _run_until(Scheduler(plan, SERVICES, now=0.0), 600.0)
+    for times in runs.values():
+        assert all(b - a >= 45.0 for a, b in pairwise(times))
+
+
+def test_an_ended_window_changes_nothing() -> None:
+    plan = Plan(interval=900, windows=(Window(0.0, 10.0, None, {"*": 30.0}),))
+    s = Scheduler(plan, SERVICES, now=100.0)
+    first = s.take_due(100.0)
+    assert first is not None
+    s.finished(first, 100.0)
+    assert s.take_due(500.0) is None
+    due = s.next_due(500.0)
+    assert due is not None
+    assert due >= 1000.0
+
+
+@given(
+    start=st.floats(0, 2000),
+    length=st.floats(1, 3000),
+    interval=st.floats(1, 120),
+    floor=st.floats(1, 60),
+)
+def test_window_properties(start: float, length: float, interval: float, floor: float) -> None:
+    """Never two runs of a service closer than the floor; outside the window, the normal plan."""
+    window = Window(start, start + length, None, {"*": interval})
+    plan = Plan(interval=600, windows=(window,), min_interval=floor)
+    runs = _run_until(Scheduler(plan, SERVICES, now=0.0), start + length + 1300, step=5.0)
+    for times in runs.values():
+        gaps = list(pairwise(times))
+        assert all(b - a >= min(floor, 600) - 1e-6 for a, b in gaps)
+        late = [(a, b) for a, b in gaps if a >= start + length]
+        assert all(b - a >= 600 - 1e-6 for a, b in late)

@@ -89,7 +89,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     workdir = tmp_path_factory.mktemp("collector")
     (workdir / "ip2asn.tsv").write_text(ASN_TABLE)
     server = ServerProcess(
-        workdir, f"sqlite:///{workdir / 'collector.store.db'}", "--ip-asn-db", str(workdir / "ip2asn.tsv"),
+        workdir, f"sqlite:///{workdir / 'collector.db'}", "--ip-asn-db", str(workdir / "ip2asn.tsv"),
         env={"CENSORWATCH_METRICS_REFRESH_SECONDS": "0.2"},
     )  # fmt: skip
     try:

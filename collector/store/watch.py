@@ -1,0 +1,61 @@
+"""Watch windows opened by hand, in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Final
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.watch import Window
+from collector.store import schema
+
+_w: Final = schema.watch_windows
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def from_row(row: RowMapping) -> Window:
+    services = row["services"]
+    return Window(
+        id=f"manual:{row['id']}",
+        cc=row["cc"],
+        start=_aware(row["start"]),
+        end=_aware(row["end"]),
+        services=tuple(json.loads(services)) if services is not None else None,
+        title=row["title"],
+        source="manual",
+    )
+
+
+async def add(
+    connection: AsyncConnection, window_id: str, window: Window, now: dt.datetime
+) -> None:
+    services = json.dumps(list(window.services)) if window.services is not None else None
+    await connection.execute(
+        insert(_w).values(
+            id=window_id, cc=window.cc, start=window.start, end=window.end,
+            title=window.title, services=services, created_at=now,
+        )
+    )  # fmt: skip
+
+
+async def current(
+    connection: AsyncConnection, now: dt.datetime, cc: str | None = None
+) -> list[Window]:
+    """Windows that have not ended (of one country, or all)."""
+    query = select(_w).where(_w.c.end > now)
+    if cc is not None:
+        query = query.where(_w.c.cc == cc)
+    rows = (await connection.execute(query.order_by(_w.c.start, _w.c.id))).mappings()
+    return [from_row(r) for r in rows]
+
+
+async def remove(connection: AsyncConnection, window_id: str) -> bool:
+    done = await connection.execute(delete(_w).where(_w.c.id == window_id))
+    return bool(done.rowcount)
