@@ -6,6 +6,7 @@ reading the error is often a volunteer editing a list by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -98,6 +99,36 @@ class TargetList:
         chosen = set(names)
         kept = tuple(s for s in self.services if s.name in chosen or s.is_control)
         return TargetList(self.source, kept)
+
+    def without_local(self) -> tuple[TargetList, tuple[str, ...]]:
+        """This list less every endpoint on a local address (``is_local``), and the
+        refused ones as ``service host:port``; a service left with no endpoint goes too."""
+        kept: list[Service] = []
+        refused: list[str] = []
+        for service in self.services:
+            local = [t for t in service.endpoints if is_local(t.ip or t.host or "")]
+            refused += [f"{service.name} {t.label}" for t in local]
+            endpoints = tuple(t for t in service.endpoints if t not in local)
+            if endpoints:
+                kept.append(dataclasses.replace(service, endpoints=endpoints))
+        return TargetList(self.source, tuple(kept)), tuple(refused)
+
+
+def is_local(host: str) -> bool:
+    """Whether an endpoint's fixed address or IP-literal host is one no public service
+    lives at (private, loopback, link-local, CGNAT, ULA, multicast, reserved), or a
+    ``localhost`` name: a list that names one would point the probe at the volunteer's own
+    machine or LAN."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
 
 
 def load(path: str | Path) -> TargetList:
