@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import random
 import signal
@@ -26,6 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from probe.daemon import config as settings
+from probe.daemon import revocation
 from probe.daemon.backoff import Backoff
 from probe.daemon.client import (
     CheckIn,
@@ -53,25 +53,6 @@ CHECK_IN_FILE: Final = "check-in.json"
 
 class DaemonError(Exception):
     """Stops the daemon with a message for the volunteer (exit status 2)."""
-
-
-class ProbeRevoked(Exception):
-    """The stored token was revoked and no new enrolment token was given: exit
-    ``EXIT_REVOKED`` at once, with what to do, rather than ask the collector again."""
-
-
-def reenrol_advice(collector: str) -> str:
-    return (
-        "to measure again, ask the collector's operator for a new enrolment token, save it in "
-        f"a file only you can read, and run: censorwatch-probe run --collector {collector} "
-        "--token-file FILE (with the systemd unit: write it to /etc/censorwatch/enrolment-token "
-        "and run `systemctl restart censorwatch-probe`). Measurements taken as the revoked "
-        "probe are kept in its quarantine, not uploaded."
-    )
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -146,10 +127,10 @@ class Daemon:
             return stored
         token = self.options.enrolment_token
         if stored is not None:
-            if token is None or _sha256(token) == stored.enrolment_sha256:
-                raise ProbeRevoked(
+            if not revocation.may_enrol_again(stored, token):
+                raise revocation.ProbeRevoked(
                     f"the collector revoked this probe's token at {stored.revoked_at}; "
-                    + reenrol_advice(self.options.collector)
+                    + revocation.advice(self.options.collector)
                 )
             moved = self.spool.quarantine_all(
                 f"measured as probe {stored.probe_id}, whose token the collector revoked"
@@ -176,7 +157,7 @@ class Daemon:
                 self.options.collector,
                 enrolment.probe_id,
                 enrolment.token,
-                enrolment_sha256=_sha256(token) if token else None,
+                enrolment_sha256=revocation.fingerprint(token),
             )
             self.state.save_credentials(credentials)
             self.spool.set_status({"revoked": None})
@@ -186,7 +167,7 @@ class Daemon:
     def revoked(self, exc: TokenRevoked) -> str:
         """Record that the collector refused the token (so a restart does not hammer it,
         and ``status`` says what to do); the message for the log."""
-        message = f"{exc}. {reenrol_advice(self.options.collector)}"
+        message = f"{exc}. {revocation.advice(self.options.collector)}"
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         if self.credentials is not None:
             try:
@@ -250,6 +231,7 @@ class Daemon:
         settings allow them (``allow_private_targets``): a collector must not turn the
         probe into a scanner of the volunteer's own network."""
         if self.config.allow_private_targets:
+            self.spool.set_status({"refused_targets": []})
             return targets
         kept, refused = targets.without_local()
         if refused:
@@ -433,7 +415,7 @@ async def run(options: Options) -> int:
     except TokenRevoked as exc:
         log.error("%s", daemon.revoked(exc))
         return EXIT_REVOKED
-    except ProbeRevoked as exc:
+    except revocation.ProbeRevoked as exc:
         log.error("%s", exc)
         return EXIT_REVOKED
     finally:

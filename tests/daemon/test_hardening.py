@@ -13,9 +13,9 @@ import pytest
 
 from lab.harness.samples import measurement
 from lab.paths import REPO_ROOT
-from probe.daemon import config, status
+from probe.daemon import config, revocation, status
 from probe.daemon.spool import Limits, Spool, choose_quarantine_drops
-from probe.daemon.state import StateDir
+from probe.daemon.state import Credentials, StateDir
 from probe.daemon.transport import INSECURE_WARNING, TransportError, check_collector
 from probe.measure.dns import network_resolver
 from probe.measure.network import ResolverSpecError
@@ -304,3 +304,17 @@ def test_status_beside_a_corrupt_spool_says_so_and_leaves_it(tmp_path: Path) -> 
     assert "moves it aside" in done.stderr
     assert "Traceback" not in done.stderr
     assert state.spool_path.read_bytes().startswith(b"not a database")
+
+
+# -- revocation --------------------------------------------------------------------------------
+
+
+def test_a_revoked_probe_enrols_again_only_with_a_new_enrolment_token() -> None:
+    stored = Credentials(
+        "https://c", "p-1", "cwp_x", revocation.fingerprint("cwe_old"), "2026-01-01T00:00:00"
+    )
+    assert not revocation.may_enrol_again(stored, None)
+    assert not revocation.may_enrol_again(stored, "cwe_old")
+    assert revocation.may_enrol_again(stored, "cwe_new")
+    assert "cwe_old" not in str(revocation.fingerprint("cwe_old"))
+    assert "--token-file FILE" in revocation.advice("https://c")
