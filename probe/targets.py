@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from probe.addresses import is_local
+
 DEFAULT_CONTROL_SNI: Final = "example.com"
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 _HOST = re.compile(
@@ -101,7 +103,8 @@ class TargetList:
         return TargetList(self.source, kept)
 
     def without_local(self) -> tuple[TargetList, tuple[str, ...]]:
-        """This list less every endpoint on a local address (``is_local``), and the
+        """This list less every endpoint on a local address (``probe.addresses.is_local``:
+        a fixed ``ip`` or an IP-literal ``host``), and the
         refused ones as ``service host:port``; a service left with no endpoint goes too."""
         kept: list[Service] = []
         refused: list[str] = []
@@ -112,23 +115,6 @@ class TargetList:
             if endpoints:
                 kept.append(dataclasses.replace(service, endpoints=endpoints))
         return TargetList(self.source, tuple(kept)), tuple(refused)
-
-
-def is_local(host: str) -> bool:
-    """Whether an endpoint's fixed address or IP-literal host is one no public service
-    lives at (private, loopback, link-local, CGNAT, ULA, multicast, reserved), or a
-    ``localhost`` name: a list that names one would point the probe at the volunteer's own
-    machine or LAN."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast
 
 
 def load(path: str | Path) -> TargetList:

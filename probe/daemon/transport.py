@@ -9,9 +9,10 @@ the lists (pointing probes at the volunteer's own LAN, for one), so the daemon w
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 from typing import Final
+
+from probe.addresses import is_loopback
 
 INSECURE_WARNING: Final = (
     "--insecure-http: talking to the collector over plain HTTP; anyone on the path can read "
@@ -21,16 +22,6 @@ INSECURE_WARNING: Final = (
 
 class TransportError(ValueError):
     """A collector URL the daemon refuses; says why and what to use instead."""
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def check_collector(url: str, insecure_http: bool) -> str | None:

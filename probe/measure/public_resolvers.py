@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final, Literal
 
+from probe import addresses
+
 ResolverClass = Literal["system", "private", "public-unlisted"]
 SYSTEM: Final = "system"
 PRIVATE: Final = "private"
@@ -77,13 +79,7 @@ def listed(host: str, known: tuple[PublicResolver, ...] = PUBLIC) -> PublicResol
 def address_class(host: str) -> ResolverClass:
     """``private`` for an address no one outside this network could reach, else
     ``public-unlisted`` (a name counts as public: where it points is not known here)."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return PUBLIC_UNLISTED
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return PUBLIC_UNLISTED if address.is_global else PRIVATE
+    return PRIVATE if addresses.is_local(host) else PUBLIC_UNLISTED
 
 
 def doh_path(url: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from lab.harness.samples import measurement
 from lab.paths import REPO_ROOT
+from probe.addresses import is_local
 from probe.daemon import config, revocation, status
 from probe.daemon.spool import Limits, Spool, choose_quarantine_drops
 from probe.daemon.state import Credentials, StateDir
@@ -20,7 +21,7 @@ from probe.daemon.transport import INSECURE_WARNING, TransportError, check_colle
 from probe.measure.dns import network_resolver
 from probe.measure.network import ResolverSpecError
 from probe.model import encode
-from probe.targets import is_local, parse
+from probe.targets import parse
 
 
 def _probe(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
