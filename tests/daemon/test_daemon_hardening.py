@@ -3,6 +3,7 @@ that pushes targets on the volunteer's LAN, a revoked token, a corrupt spool."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -59,7 +60,7 @@ async def test_pushed_targets_on_local_addresses_need_the_allowance(
         assert await probe.stop() == 0, probe.output()
     # telegram_dc is a fixed address on loopback; the rest are names.
     assert ("telegram_dc" in faulty.services) == allow
-    refused = json.loads(_status(probe.state, "--json"))["refused_targets"]
+    refused = json.loads(await asyncio.to_thread(_status, probe.state, "--json"))["refused_targets"]
     if allow:
         assert refused == []
     else:
@@ -84,7 +85,7 @@ async def test_a_revoked_probe_says_how_to_enrol_again_and_does(
     advice = f"censorwatch-probe run --collector {faulty.url} --token-file FILE"
     assert advice in probe.output()
     assert "/proc" not in probe.output()
-    shown = _status(state)
+    shown = await asyncio.to_thread(_status, state)
     assert shown.startswith("TOKEN REVOKED at ")
     assert advice in shown
 
@@ -106,7 +107,7 @@ async def test_a_revoked_probe_says_how_to_enrol_again_and_does(
         assert await renewed.stop() == 0, renewed.output()
     assert faulty.enrolments[1] == "Bearer cwe_second"
     assert "visible to every user of this machine in /proc" in renewed.output()
-    facts = json.loads(_status(state, "--json"))
+    facts = json.loads(await asyncio.to_thread(_status, state, "--json"))
     assert facts["revoked"] is None
     assert facts["quarantined"] >= 1  # what the revoked probe measured is not sent as the new one
     assert "of the revoked probe p-1 are quarantined" in renewed.output()
@@ -128,6 +129,6 @@ async def test_a_corrupt_spool_is_moved_aside_and_measuring_goes_on(
     assert len(aside) == 1
     assert aside[0].read_bytes().startswith(b"this is not")
     assert "moved it aside" in probe.output()
-    shown = _status(state)
+    shown = await asyncio.to_thread(_status, state)
     assert "spool reset" in shown
     assert aside[0].name in shown

@@ -4,6 +4,7 @@ says so, and a restart on the full disk does not crash-loop. Mounting a tmpfs ne
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,12 +89,17 @@ def test_a_full_disk_drops_and_counts_instead_of_raising(small_disk: Path) -> No
         again.close()
 
 
-def _status(state: Path) -> dict[str, object]:
+def _status(state: Path, *extra: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "probe.cli", "status", "--state-dir", str(state), "--json"],
+        [sys.executable, "-m", "probe.cli", "status", "--state-dir", str(state), *extra],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=60, check=True,
     )  # fmt: skip
-    value = json.loads(done.stdout)
+    return done.stdout
+
+
+async def _facts(state: Path) -> dict[str, Any]:
+    """``status --json``, off the event loop (the loopback world keeps answering)."""
+    value = json.loads(await asyncio.to_thread(_status, state, "--json"))
     assert isinstance(value, dict)
     return value
 
@@ -122,8 +129,9 @@ async def test_the_daemon_keeps_measuring_on_a_full_disk(
     await until(lambda: probe.output().count(" round: ") >= rounds + 3, 40, "three more rounds")
     assert probe.process is not None
     assert probe.process.returncode is None, probe.output()
-    seen = _status(state)
-    assert seen["disk_full"] is True
+    assert (await _facts(state))["disk_full"] is True
+    shown = await asyncio.to_thread(_status, state)
+    assert shown.startswith("DISK FULL (0 bytes free): measuring goes on")
     assert await probe.stop() == 0, probe.output()
 
     # A restart while the disk is still full measures on; it does not crash-loop.
@@ -135,11 +143,11 @@ async def test_the_daemon_keeps_measuring_on_a_full_disk(
     assert probe.process.returncode is None, probe.output()
 
     filler.unlink()
-    await until(
-        lambda: _status(state)["dropped"].get("dropped_disk_full", 0) > 0,  # type: ignore[attr-defined]
-        40,
-        "the drops written down once there is room",
-    )
+
+    async def drops_written() -> bool:
+        return bool((await _facts(state))["dropped"].get("dropped_disk_full", 0) > 0)
+
+    await until(drops_written, 40, "the drops written down once there is room")
     uploaded = len(faulty.accepted)
     await until(lambda: len(faulty.accepted) > uploaded, 40, "uploads after the disk has room")
     assert await probe.stop() == 0, probe.output()

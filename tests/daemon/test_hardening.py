@@ -267,7 +267,8 @@ def test_a_file_that_is_not_a_database_is_moved_aside(tmp_path: Path) -> None:
     assert aside[0].read_bytes().startswith(b"\x00garbage")
 
 
-def test_a_spool_malformed_while_open_is_moved_aside(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["read", "write"])
+def test_a_malformed_spool_is_moved_aside(tmp_path: Path, first: str) -> None:
     path = tmp_path / "spool.sqlite3"
     spool = Spool(path)
     spool.add([measurement() for _ in range(50)])
@@ -279,10 +280,14 @@ def test_a_spool_malformed_while_open_is_moved_aside(tmp_path: Path) -> None:
     page = 4096
     data[page : len(data)] = b"\xff" * (len(data) - page)  # every page but the schema's
     path.write_bytes(bytes(data))
-    spool = Spool(path)
+    spool = Spool(path)  # the schema page is intact: the damage shows only on use
     try:
-        assert spool.depth() == 0  # the read found the damage, and a new spool answered
-        assert spool.add([measurement()]) == 1
+        if first == "read":
+            assert spool.depth() == 0  # the read found the damage; a new spool answered
+            assert spool.add([measurement()]) == 1
+        else:
+            assert spool.add([measurement()]) == 1  # done again on the new spool, not lost
+            assert spool.depth() == 1
         assert spool.counters()["spool_resets"] == 1
     finally:
         spool.close()
