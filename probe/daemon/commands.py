@@ -79,6 +79,8 @@ def run_command(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}", 1)
+    except sqlite3.Error as exc:  # e.g. no room for even a new, empty spool
+        return _fail(f"the spool cannot be opened: {exc}", 1)
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from lab.harness.daemons import Probe, probe_config, until
 from lab.harness.loopback import World
 from lab.harness.samples import measurement
 from lab.paths import REPO_ROOT
+from probe.daemon import consent
 from probe.daemon.spool import Spool
 from probe.daemon.state import StateDir
 from tests.daemon.faults import FaultyCollector
@@ -152,3 +153,17 @@ async def test_the_daemon_keeps_measuring_on_a_full_disk(
     await until(lambda: len(faulty.accepted) > uploaded, 40, "uploads after the disk has room")
     assert await probe.stop() == 0, probe.output()
     assert "Traceback" not in probe.output()
+
+
+def test_a_first_start_on_a_full_disk_is_one_clear_line(small_disk: Path) -> None:
+    state = StateDir(small_disk / "state").ensure()
+    consent.ensure(state, True, sys.stdin, sys.stderr)
+    fill(small_disk)
+    done = subprocess.run(
+        [sys.executable, "-m", "probe.cli", "run", "--collector", "http://127.0.0.1:9",
+         "--state-dir", str(state.path), "--accept-consent"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1  # not 2 or 3: systemd tries again, and room may come back
+    assert "the spool cannot be opened: database or disk is full" in done.stderr
+    assert "Traceback" not in done.stderr
