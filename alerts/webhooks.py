@@ -176,7 +176,8 @@ def next_attempt(
     2xx → done; 410 → disable the subscriber; other 4xx except 408/429 → dead letter;
     otherwise retry after full-jitter exponential backoff (uniform in
     [0, min(MAX_DELAY, BASE_DELAY * 2**(attempt-1))]), never sooner than Retry-After (capped
-    at a day), until `max_attempts` attempts have been made → dead letter.
+    at a day), until `max_attempts` attempts have been made → dead letter. (The probe's
+    upload backoff, `probe.daemon.backoff`, is a different plan; its docstring says why.)
     """
     if status is not None and 200 <= status < 300:
         return Decision("done", 0.0)

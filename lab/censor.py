@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Final, Literal, Protocol
 
 from lab import plan
-from lab.daemon import Daemon, python_module
 from lab.injector import READY as INJECTOR_READY
+from lab.process import LabProcess, python_module
 from lab.resolver import Override, OverrideKind, Policy, write_policy
 from lab.shell import CommandError, run_in
 
@@ -62,7 +62,7 @@ class Censor:
         self.applied: list[Action] = []
         self._overrides: Policy = {}
         self._throttles: list[Throttle] = []
-        self._daemons: dict[int, Daemon] = {}
+        self._daemons: dict[int, LabProcess] = {}
 
     # Setup and teardown -----------------------------------------------------------------
     def install(self) -> None:
@@ -114,8 +114,8 @@ class Censor:
                 self._overrides[key] = override
         write_policy(self.policy_file, self._overrides)
 
-    def start_daemon(self, owner: object, name: str, argv: list[str]) -> Daemon:
-        daemon = Daemon(name, self.namespace, argv, self.state_dir / "logs")
+    def start_daemon(self, owner: object, name: str, argv: list[str]) -> LabProcess:
+        daemon = LabProcess(name, self.namespace, argv, self.state_dir / "logs")
         daemon.start()
         self._daemons[id(owner)] = daemon
         return daemon

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from lab import scenario as scenarios
-from lab.daemon import DaemonError
 from lab.plan import default_plan
+from lab.process import LabProcessError
 from lab.runner import (
     ProbeError,
     Row,
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args))
-    except (ScenarioError, CommandError, DaemonError, ProbeError) as exc:
+    except (ScenarioError, CommandError, LabProcessError, ProbeError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -36,10 +36,10 @@ import dns.query
 
 from lab import plan
 from lab.censor import Censor
-from lab.daemon import Daemon, python_module
 from lab.internet import servers_config
 from lab.netns import call_in
 from lab.plan import Plan, default_plan
+from lab.process import LabProcess, python_module
 from lab.resolver import HEALTH_NAME
 from lab.shell import CommandError, run, run_in
 
@@ -65,7 +65,7 @@ class Topology:
         self.state_dir = STATE_ROOT / prefix.rstrip("-")
         self.censor = Censor(self.ns.router, self.state_dir)
         self.with_servers = servers
-        self._daemons: list[Daemon] = []
+        self._daemons: list[LabProcess] = []
 
     @property
     def ca_file(self) -> Path:
@@ -169,14 +169,14 @@ class Topology:
         if self.with_servers:
             config = self.state_dir / "servers.json"
             config.write_text(json.dumps(servers_config(self.plan, str(self.state_dir / "pki"))))
-            servers = Daemon(
+            servers = LabProcess(
                 "servers",
                 self.ns.internet,
                 python_module("collector.demo.servers", str(config)),
                 logs,
             )
             self._start(servers, lambda: '"ready"' in servers.tail(200))
-        resolver = Daemon(
+        resolver = LabProcess(
             "isp-resolver",
             self.ns.router,
             python_module(
@@ -188,7 +188,7 @@ class Topology:
         )
         self._start(resolver, lambda: dns_answers(self.ns.router, plan.ISP_RESOLVER_IP))
 
-    def _start(self, daemon: Daemon, ready: Callable[[], bool]) -> None:
+    def _start(self, daemon: LabProcess, ready: Callable[[], bool]) -> None:
         self._daemons.append(daemon)
         daemon.start()
         daemon.wait_ready(ready)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from probe import __version__, report
 from probe.daemon.config import DEFAULT_CONTROL_RESOLVERS, MISSING_EVIDENCE
-from probe.measure.dns import system_resolver
+from probe.measure.dns import network_resolver
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Resolver, ResolverSpecError, parse_resolver
 from probe.measure.sockets import SocketNetwork, Timing
@@ -91,8 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="the daemon: measure on a schedule, spool, upload")
-    run.add_argument("--collector", required=True, metavar="URL", help="the collector's base URL")
-    run.add_argument("--token", metavar="ENROLMENT_TOKEN", help="enrolment token (first run)")
+    run.add_argument(
+        "--collector", required=True, metavar="URL", help="the collector's base URL (https://)"
+    )
+    token = run.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the enrolment token (first run, or enrolling again after a revocation)",
+    )
+    token.add_argument(
+        "--token",
+        metavar="ENROLMENT_TOKEN",
+        help="the enrolment token itself; other users can read it in /proc: prefer --token-file",
+    )
+    run.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow a plain http:// collector that is not on loopback (labs only: the token and "
+        "target lists can then be read and rewritten on the way)",
+    )
     run.add_argument("--config", type=Path, metavar="FILE", help="settings (TOML)")
     run.add_argument("--state-dir", type=Path, metavar="DIR", help="state directory")
     run.add_argument(
@@ -134,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _check(args: argparse.Namespace) -> int:
     targets = _targets(args)
-    network_resolver = _network_resolver(args.resolver)
+    resolver = _network_resolver(args.resolver)
     try:
         control_resolvers = [
             parse_resolver(u) for u in args.control_resolver or DEFAULT_CONTROL_RESOLVERS
@@ -151,10 +170,13 @@ async def _check(args: argparse.Namespace) -> int:
         ) from exc
     engine = Engine(
         network,
-        network_resolver,
+        resolver,
         control_resolvers,
         Settings(concurrency=args.concurrency),
-        ProbeInfo(missing_evidence=MISSING_EVIDENCE),
+        ProbeInfo(
+            missing_evidence=MISSING_EVIDENCE,
+            network_resolver_asn=resolver.asn if resolver else None,
+        ),
     )
     judged = [s for s in targets.services if not s.is_control]
     progress = _Progress(len(judged)) if sys.stderr.isatty() else None
@@ -168,7 +190,7 @@ async def _check(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(
             report.to_json(
                 result,
-                network_resolver.label if network_resolver else None,
+                resolver.label if resolver else None,
                 [r.label for r in control_resolvers],
             )
         )
@@ -195,17 +217,10 @@ def _targets(args: argparse.Namespace) -> TargetList:
 
 
 def _network_resolver(text: str | None) -> Resolver | None:
-    if text is None:
-        return system_resolver()
     try:
-        resolver = parse_resolver(text)
+        return network_resolver(text)
     except ResolverSpecError as exc:
         raise UsageError(f"--resolver: {exc}") from exc
-    if resolver.transport not in ("udp", "tcp"):
-        raise UsageError(
-            "--resolver: the network's resolver is plain DNS: IP[:PORT], udp:// or tcp://"
-        )
-    return resolver
 
 
 class _Progress:

@@ -21,7 +21,10 @@ from probe.vocabulary import VERDICTS as VERDICTS
 from probe.vocabulary import Method as Method
 from probe.vocabulary import Verdict as Verdict
 
-FORMAT_VERSION: Final = "1.0.0"
+FORMAT_VERSION: Final = "1.1.0"
+"""1.1.0: a DNS observation's ``resolver`` names only a well-known public resolver; any other
+is one of ``probe.measure.public_resolvers.CLASSES`` (1.0.0 probes sent any resolver's
+address). Readers accept every 1.x."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -88,7 +91,7 @@ class DNSResponse(Strict, frozen=True, kw_only=True):
 class DNSObservation(Strict, frozen=True, kw_only=True, tag="dns", tag_field="step"):
     hostname: ShortText
     query_type: ShortText
-    resolver: ShortText
+    resolver: ShortText  # a listed public resolver, or system | private | public-unlisted
     role: Role
     t0: Seconds
     t: Seconds

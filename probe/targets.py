@@ -6,6 +6,7 @@ reading the error is often a volunteer editing a list by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+
+from probe.addresses import is_local
 
 DEFAULT_CONTROL_SNI: Final = "example.com"
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -98,6 +101,20 @@ class TargetList:
         chosen = set(names)
         kept = tuple(s for s in self.services if s.name in chosen or s.is_control)
         return TargetList(self.source, kept)
+
+    def without_local(self) -> tuple[TargetList, tuple[str, ...]]:
+        """This list less every endpoint on a local address (``probe.addresses.is_local``:
+        a fixed ``ip`` or an IP-literal ``host``), and the
+        refused ones as ``service host:port``; a service left with no endpoint goes too."""
+        kept: list[Service] = []
+        refused: list[str] = []
+        for service in self.services:
+            local = [t for t in service.endpoints if is_local(t.ip or t.host or "")]
+            refused += [f"{service.name} {t.label}" for t in local]
+            endpoints = tuple(t for t in service.endpoints if t not in local)
+            if endpoints:
+                kept.append(dataclasses.replace(service, endpoints=endpoints))
+        return TargetList(self.source, tuple(kept)), tuple(refused)
 
 
 def load(path: str | Path) -> TargetList:

@@ -2,6 +2,15 @@
 
 Exponential backoff with jitter, so that probes cut off together do not all come back in
 the same second, and never sooner than the collector asked for with ``Retry-After``.
+
+Webhook delivery has its own plan (``alerts.webhooks.next_attempt``), on purpose: an upload
+is retried for ever (a measurement is evidence and the collector is ours), so its wait keeps
+a floor ("equal jitter") and a short cap, and the collector's ``Retry-After`` is obeyed as
+is; a webhook goes to a stranger's server, gives up into a dead letter after a fixed number
+of attempts, spreads retries fully ("full jitter") over hours, and caps a receiver's
+``Retry-After`` at a day. Shared, the formula would be four lines behind five parameters,
+and its one possible home would break the dependency rule (``alerts`` imports nothing of
+the probe but its vocabulary).
 """
 
 from __future__ import annotations

@@ -44,9 +44,8 @@ class TokenRevoked(CollectorError):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(
-            f"the collector refused this probe's token ({status}: {message}); it was revoked or "
-            "belongs to another collector. Measurements stay in the spool; enrol again with a "
-            "new token (delete credentials.json in the state directory) to upload them."
+            f"the collector refused this probe's token ({status}: {message}): it was revoked, "
+            "or belongs to another collector"
         )
         self.status = status
 

@@ -8,6 +8,7 @@ ca_file = "/path/extra-roots.pem"
 timeout = 5.0                                # per step, seconds
 concurrency = 50                             # network operations at once
 check_in_seconds = 3600
+allow_private_targets = false                # labs: let check-in push LAN/loopback targets
 
 [schedule]                                   # defaults: what the collector says at check-in
 interval_seconds = 900
@@ -21,6 +22,8 @@ watch_max_mb_per_day = 50                    # after this much traffic in a day,
 [spool]
 max_bytes = 268435456
 max_age_days = 30
+quarantine_max_items = 10000                 # rejected measurements kept for inspection
+quarantine_max_bytes = 16777216
 
 [upload]
 batch_size = 500
@@ -34,9 +37,12 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from probe.measure.network import ResolverSpecError, parse_network_resolver, parse_resolver
 
 # What this version cannot collect; every measurement says so (DESIGN.md, Measurement).
 MISSING_EVIDENCE: Final = [
@@ -49,7 +55,7 @@ DEFAULT_CONTROL_RESOLVERS: Final = (
 )
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A bad settings file; the message names the file and the key."""
 
 
@@ -68,6 +74,8 @@ class ScheduleConfig:
 class SpoolConfig:
     max_bytes: int = 256 * 1024 * 1024
     max_age_days: float = 30.0
+    quarantine_max_items: int = 10_000
+    quarantine_max_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class Config:
     timeout: float = 5.0
     concurrency: int = 50
     check_in_seconds: float = 3600.0
+    allow_private_targets: bool = False
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     upload: UploadConfig = field(default_factory=UploadConfig)
@@ -98,9 +107,9 @@ def load(path: Path | None) -> Config:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        raise SettingsError(f"{path}: invalid TOML: {exc}") from exc
     return _Reader(str(path), path.parent).config(document)
 
 
@@ -109,22 +118,28 @@ class _Reader:
         self.source = source
         self.base = base
 
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {problem}")
+    def fail(self, key: str, problem: str) -> SettingsError:
+        return SettingsError(f"{self.source}: {key}: {problem}")
 
     def config(self, doc: dict[str, Any]) -> Config:
         self.known(doc, "", set(Config.__dataclass_fields__))
         resolvers = doc.get("control_resolvers", list(DEFAULT_CONTROL_RESOLVERS))
         if not isinstance(resolvers, list) or not all(isinstance(r, str) for r in resolvers):
             raise self.fail("control_resolvers", "must be a list of URLs")
+        for text in resolvers:
+            self.resolver("control_resolvers", parse_resolver, text)
+        resolver = self.text(doc, "resolver")
+        if resolver is not None:
+            self.resolver("resolver", parse_network_resolver, resolver)
         return Config(
             targets=self.path(doc, "targets"),
-            resolver=self.text(doc, "resolver"),
+            resolver=resolver,
             control_resolvers=tuple(resolvers),
             ca_file=self.path(doc, "ca_file"),
             timeout=self.number(doc, "timeout", 5.0),
             concurrency=int(self.number(doc, "concurrency", 50)),
             check_in_seconds=self.number(doc, "check_in_seconds", 3600.0),
+            allow_private_targets=self.flag(doc, "allow_private_targets"),
             schedule=self.schedule(self.table(doc, "schedule")),
             spool=self.spool(self.table(doc, "spool")),
             upload=self.upload(self.table(doc, "upload")),
@@ -150,6 +165,12 @@ class _Reader:
         return SpoolConfig(
             max_bytes=int(self.number(doc, "max_bytes", SpoolConfig.max_bytes)),
             max_age_days=self.number(doc, "max_age_days", SpoolConfig.max_age_days),
+            quarantine_max_items=int(
+                self.number(doc, "quarantine_max_items", SpoolConfig.quarantine_max_items)
+            ),
+            quarantine_max_bytes=int(
+                self.number(doc, "quarantine_max_bytes", SpoolConfig.quarantine_max_bytes)
+            ),
         )
 
     def upload(self, doc: dict[str, Any]) -> UploadConfig:
@@ -173,6 +194,12 @@ class _Reader:
             raise self.fail(key, "must be a table")
         return value
 
+    def resolver(self, key: str, parser: Callable[[str], object], text: str) -> None:
+        try:
+            parser(text)
+        except ResolverSpecError as exc:
+            raise self.fail(key, str(exc)) from exc
+
     def text(self, doc: dict[str, Any], key: str) -> str | None:
         value = doc.get(key)
         if value is not None and not isinstance(value, str):
@@ -183,7 +210,7 @@ class _Reader:
         value = self.text(doc, key)
         return None if value is None else self.base / Path(value).expanduser()
 
-    def flag(self, doc: dict[str, Any], key: str, default: bool) -> bool:
+    def flag(self, doc: dict[str, Any], key: str, default: bool = False) -> bool:
         value = doc.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(key, "must be true or false")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -24,6 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from probe.daemon import config as settings
+from probe.daemon import revocation
 from probe.daemon.backoff import Backoff
 from probe.daemon.client import (
     CheckIn,
@@ -36,7 +38,7 @@ from probe.daemon.schedule import DataBudget, Plan, Round, Scheduler, Window
 from probe.daemon.spool import Limits, Spool
 from probe.daemon.state import Credentials, StateDir
 from probe.daemon.upload import Uploader
-from probe.measure.dns import system_resolver
+from probe.measure.dns import network_resolver
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Resolver, ResolverSpecError, parse_resolver
 from probe.measure.sockets import SocketNetwork, Timing
@@ -79,6 +81,8 @@ class Daemon:
             Limits(
                 max_bytes=self.config.spool.max_bytes,
                 max_age_seconds=self.config.spool.max_age_days * 86400,
+                quarantine_max_items=self.config.spool.quarantine_max_items,
+                quarantine_max_bytes=self.config.spool.quarantine_max_bytes,
             ),
         )
         self.rng = random.Random()
@@ -127,12 +131,28 @@ class Daemon:
 
     async def _enrolled(self) -> Credentials:
         stored = self.state.credentials(self.options.collector)
-        if stored is not None:
+        if stored is not None and stored.revoked_at is None:
             return stored
+        token = self.options.enrolment_token
+        if stored is not None:
+            if not revocation.may_enrol_again(stored, token):
+                raise revocation.ProbeRevoked(
+                    f"the collector revoked this probe's token at {stored.revoked_at}; "
+                    + revocation.advice(self.options.collector)
+                )
+            moved = self.spool.quarantine_all(
+                f"measured as probe {stored.probe_id}, whose token the collector revoked"
+            )
+            log.warning(
+                "enrolling again with a new enrolment token; %d measurement(s) of the revoked "
+                "probe %s are quarantined, not uploaded",
+                moved,
+                stored.probe_id,
+            )
         failures = 0
         while True:
             try:
-                enrolment = await self.client.enrol(self.options.enrolment_token)
+                enrolment = await self.client.enrol(token)
             except Unreachable as exc:
                 failures += 1
                 wait = self.backoff.delay(failures, self.rng.random())
@@ -141,10 +161,29 @@ class Daemon:
                 continue
             except Refused as exc:
                 raise DaemonError(f"enrolment refused: {exc}") from exc
-            credentials = Credentials(self.options.collector, enrolment.probe_id, enrolment.token)
+            credentials = Credentials(
+                self.options.collector,
+                enrolment.probe_id,
+                enrolment.token,
+                enrolment_sha256=revocation.fingerprint(token),
+            )
             self.state.save_credentials(credentials)
+            self.spool.set_status({"revoked": None})
             log.info("enrolled as probe %s", enrolment.probe_id)
             return credentials
+
+    def revoked(self, exc: TokenRevoked) -> str:
+        """Record that the collector refused the token (so a restart does not hammer it,
+        and ``status`` says what to do); the message for the log."""
+        message = f"{exc}. {revocation.advice(self.options.collector)}"
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if self.credentials is not None:
+            try:
+                self.state.save_credentials(dataclasses.replace(self.credentials, revoked_at=at))
+            except OSError as error:
+                log.warning("cannot record the revocation in credentials.json: %s", error)
+        self.spool.set_status({"revoked": {"at": at, "message": message}})
+        return message
 
     async def _check_in_until_done(self) -> None:
         failures = 0
@@ -162,7 +201,10 @@ class Daemon:
             log.warning("check-in: %s", exc)
             return False
         self.check_in = answer
-        self.state.write_json(CHECK_IN_FILE, msgspec.to_builtins(answer))
+        try:
+            self.state.write_json(CHECK_IN_FILE, msgspec.to_builtins(answer))
+        except OSError as exc:  # a full disk: the answer is used all the same
+            log.warning("check-in: cannot keep the answer in %s: %s", CHECK_IN_FILE, exc)
         return True
 
     def _apply_check_in(self) -> None:
@@ -182,7 +224,9 @@ class Daemon:
             if self.config.targets is not None:
                 targets = load(self.config.targets)
             elif self.check_in is not None:
-                targets = parse(self.check_in.targets.text, "<collector's target list>")
+                targets = self._pushed(
+                    parse(self.check_in.targets.text, "<collector's target list>")
+                )
             else:
                 targets = load_default()
         except TargetListError as exc:
@@ -190,6 +234,24 @@ class Daemon:
         if not targets.controls:
             targets = TargetList(targets.source, targets.services + load_default().controls)
         return targets
+
+    def _pushed(self, targets: TargetList) -> TargetList:
+        """A list from the collector, less endpoints on local addresses unless the
+        settings allow them (``allow_private_targets``): a collector must not turn the
+        probe into a scanner of the volunteer's own network."""
+        if self.config.allow_private_targets:
+            self.spool.set_status({"refused_targets": []})
+            return targets
+        kept, refused = targets.without_local()
+        if refused:
+            log.warning(
+                "check-in: refused %d target(s) on local addresses (allow_private_targets is "
+                "off): %s",
+                len(refused),
+                ", ".join(refused),
+            )
+        self.spool.set_status({"refused_targets": list(refused)})
+        return kept
 
     def _plan(self) -> Plan:
         chosen = self.config.schedule
@@ -250,8 +312,13 @@ class Daemon:
         assert self.credentials is not None
         cc = self.check_in.cc if self.check_in else None
         asn = self.check_in.asn if self.check_in else None
+        resolver_asn = self.network_resolver.asn if self.network_resolver else None
         return ProbeInfo(
-            id=self.credentials.probe_id, asn=asn, cc=cc, missing_evidence=settings.MISSING_EVIDENCE
+            id=self.credentials.probe_id,
+            asn=asn,
+            cc=cc,
+            network_resolver_asn=resolver_asn,
+            missing_evidence=settings.MISSING_EVIDENCE,
         )
 
     # -- the loops --------------------------------------------------------------------
@@ -383,10 +450,8 @@ class Daemon:
 
 
 def _network_resolver(text: str | None) -> Resolver | None:
-    if text is None:
-        return system_resolver()
     try:
-        return parse_resolver(text)
+        return network_resolver(text)
     except ResolverSpecError as exc:
         raise DaemonError(f"resolver: {exc}") from exc
 
@@ -415,6 +480,9 @@ async def run(options: Options) -> int:
             await metrics.start()
         return await _until_stopped(daemon.run(), stop)
     except TokenRevoked as exc:
+        log.error("%s", daemon.revoked(exc))
+        return EXIT_REVOKED
+    except revocation.ProbeRevoked as exc:
         log.error("%s", exc)
         return EXIT_REVOKED
     finally:

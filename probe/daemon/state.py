@@ -38,6 +38,8 @@ class Credentials:
     collector: str
     probe_id: str
     token: str
+    enrolment_sha256: str | None = None  # which enrolment token made this probe
+    revoked_at: str | None = None  # when the collector refused ``token``, if it has
 
 
 class StateDir:
@@ -70,12 +72,16 @@ class StateDir:
         """Atomically and durably: a crash leaves the old file or the new one, never half."""
         target = self.path / name
         temporary = target.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(value, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(value, out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # a full disk leaves no half-written file
+            raise
         directory = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -87,7 +93,13 @@ class StateDir:
         raw = self.read_json("credentials.json")
         if raw is None or raw.get("collector") != collector:
             return None
-        return Credentials(collector, str(raw["probe_id"]), str(raw["token"]))
+        return Credentials(
+            collector,
+            str(raw["probe_id"]),
+            str(raw["token"]),
+            _text(raw.get("enrolment_sha256")),
+            _text(raw.get("revoked_at")),
+        )
 
     def save_credentials(self, credentials: Credentials) -> None:
         self.write_json(
@@ -96,5 +108,11 @@ class StateDir:
                 "collector": credentials.collector,
                 "probe_id": credentials.probe_id,
                 "token": credentials.token,
+                "enrolment_sha256": credentials.enrolment_sha256,
+                "revoked_at": credentials.revoked_at,
             },
         )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

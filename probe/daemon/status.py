@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from probe.daemon.spool import Spool
+from probe.daemon.spool import MOVED_ASIDE, SPOOL_RESETS, Spool
 from probe.daemon.state import StateDir
 from probe.model import VERDICTS
 
@@ -24,9 +26,13 @@ if TYPE_CHECKING:
     from probe.daemon.service import Daemon
 
 
+FULL_BELOW: Final = 1024 * 1024  # free bytes under which the disk counts as full
+
+
 def gather(spool: Spool) -> dict[str, Any]:
     status = spool.status()
     counters = spool.counters()
+    free = free_bytes(spool.path.parent)
     return {
         "spool_depth": spool.depth(),
         "quarantined": len(spool.quarantined()),
@@ -39,6 +45,12 @@ def gather(spool: Spool) -> dict[str, Any]:
         "last_verdicts": status.get("last_verdicts") or {},
         "watch": watch_facts(status.get("watch"), dt.datetime.now(dt.UTC)),
         "watch_bytes_today": status.get("watch_bytes_today") or 0,
+        "disk_free_bytes": free,
+        "disk_full": spool.disk_full_since is not None or (free is not None and free < FULL_BELOW),
+        "revoked": status.get("revoked"),
+        "spool_moved_aside": status.get(MOVED_ASIDE),
+        "spool_resets": counters.get(SPOOL_RESETS, 0),
+        "refused_targets": status.get("refused_targets") or [],
     }
 
 
@@ -65,6 +77,14 @@ def watch_facts(windows: object, now: dt.datetime) -> dict[str, Any]:
     return {"active": active, "next": coming[0] if coming else None}
 
 
+def free_bytes(directory: Path) -> int | None:
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return None
+    return found.f_bavail * found.f_frsize
+
+
 def _iso(moment: object) -> str | None:
     if not isinstance(moment, int | float):
         return None
@@ -74,7 +94,7 @@ def _iso(moment: object) -> str | None:
 def show(state: StateDir, as_json: bool) -> str:
     if not state.spool_path.exists():
         return f"no probe state in {state.path}: has `censorwatch-probe run` been started?\n"
-    spool = Spool(state.spool_path)
+    spool = Spool(state.spool_path, repair=False)
     try:
         facts = gather(spool)
     finally:
@@ -85,7 +105,8 @@ def show(state: StateDir, as_json: bool) -> str:
 
 
 def table(facts: dict[str, Any]) -> str:
-    lines = [
+    lines = [*_alarms(facts)]
+    lines += [
         f"spool depth   {facts['spool_depth']} waiting, {facts['quarantined']} quarantined",
         f"uploaded      {_pairs(facts['uploaded'])}",
         f"dropped       {_pairs(facts['dropped']) or 'none'}",
@@ -109,6 +130,31 @@ def _watch_line(watch: dict[str, Any]) -> str:
         )
     coming = watch["next"]
     return f"none now; next: {coming['title']} from {coming['start']}" if coming else "none"
+
+
+def _alarms(facts: dict[str, Any]) -> list[str]:
+    """What the volunteer must know first: each a line of its own, above the figures."""
+    found: list[str] = []
+    revoked = facts.get("revoked")
+    if isinstance(revoked, dict):
+        found.append(f"TOKEN REVOKED at {revoked.get('at')}: {revoked.get('message')}")
+    if facts.get("disk_full"):
+        found.append(
+            f"DISK FULL ({facts.get('disk_free_bytes')} bytes free): measuring goes on, but "
+            "new measurements cannot be kept; they are counted as dropped disk_full. Free "
+            "some space on this disk."
+        )
+    moved = facts.get("spool_moved_aside")
+    if isinstance(moved, dict):
+        found.append(
+            f"spool reset  the spool could not be read ({moved.get('error')}) and was moved "
+            f"aside to {moved.get('path')} at {_iso(moved.get('at'))}; a new one was started"
+        )
+    if facts.get("refused_targets"):
+        found.append(
+            "targets      refused, on local addresses: " + ", ".join(facts["refused_targets"])
+        )
+    return found + ([""] if found else [])
 
 
 def _pairs(values: dict[str, int]) -> str:
@@ -138,7 +184,7 @@ class _SpoolMetrics(Collector):
         dropped = CounterMetricFamily(
             "censorwatch_probe_dropped_measurements", "Dropped by a spool bound", labels=["bound"]
         )
-        for bound in ("size", "age"):
+        for bound in ("size", "age", "disk_full", "quarantine"):
             dropped.add_metric([bound], facts["dropped"].get(f"dropped_{bound}", 0))
         yield dropped
         verdicts = GaugeMetricFamily(

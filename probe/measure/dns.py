@@ -25,7 +25,7 @@ import dns.rcode
 import dns.rdatatype
 
 from probe.measure import failures
-from probe.measure.network import Resolution, Resolver
+from probe.measure.network import Resolution, Resolver, parse_network_resolver
 from probe.model import DNSAnswer, DNSObservation, DNSResponse, Role
 
 RESOLV_CONF: Final = Path("/etc/resolv.conf")
@@ -48,6 +48,13 @@ def system_resolver(path: Path = RESOLV_CONF) -> Resolver | None:
         if len(fields) >= 2 and fields[0] == "nameserver":
             return Resolver("udp", fields[1], 53, system=True)  # keeps an IPv6 scope (%eth0)
     return None
+
+
+def network_resolver(spec: str | None, resolv_conf: Path = RESOLV_CONF) -> Resolver | None:
+    """The network's resolver the probe measures: ``spec`` (``--resolver`` or the daemon's
+    ``resolver`` setting, parsed by ``parse_network_resolver``), else resolv.conf's.
+    Raises ``ResolverSpecError`` for a spec that is not plain DNS to an address."""
+    return system_resolver(resolv_conf) if spec is None else parse_network_resolver(spec)
 
 
 EDNS_PAYLOAD: Final = 1232  # the DNS flag day 2020 size: no fragmentation, rarely truncated

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal
 
+from probe.measure import public_resolvers
 from probe.model import (
     DNSObservation,
     HTTPObservation,
@@ -33,7 +34,8 @@ class ResolverSpecError(ValueError):
 
 @dataclass(frozen=True)
 class Resolver:
-    """Where to send DNS queries. ``label`` is how observations name it."""
+    """Where to send DNS queries. ``address`` says exactly where, for this machine's eyes
+    only; ``label`` is how observations name it (``probe.measure.public_resolvers``)."""
 
     transport: Transport
     host: str
@@ -42,11 +44,32 @@ class Resolver:
     system: bool = False
 
     @property
-    def label(self) -> str:
+    def address(self) -> str:
         if self.url:
             return self.url
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.transport}://{host}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        """The address of a listed public resolver; the class of any other."""
+        if public_resolvers.listed(self.host) is None:
+            return (
+                public_resolvers.SYSTEM
+                if self.system
+                else public_resolvers.address_class(self.host)
+            )
+        if self.url is None:
+            return self.address
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port == 443 else f":{self.port}"
+        return f"https://{host}{port}{public_resolvers.doh_path(self.url)}"
+
+    @property
+    def asn(self) -> int | None:
+        """The network of a listed public resolver (the only kind whose network is known)."""
+        found = public_resolvers.listed(self.host)
+        return None if found is None else found.asn
 
 
 _DEFAULT_PORTS: dict[str, int] = {"udp": 53, "tcp": 53, "tls": 853, "https": 443}
@@ -80,6 +103,21 @@ def parse_resolver(text: str) -> Resolver:
                 f"{text!r}: a {scheme} resolver must be an IP address"
             ) from None
     return Resolver(scheme, host, _port(text, port_text, _DEFAULT_PORTS[scheme]))  # type: ignore[arg-type]
+
+
+def parse_network_resolver(text: str) -> Resolver:
+    """The network's own resolver: plain DNS, ``IP[:PORT]``, ``udp://…`` or ``tcp://…``.
+
+    Encrypted transports are for control resolvers: a network's resolver reached over DoH
+    or DoT would not see what the network does to plain DNS, which is what is measured.
+    """
+    resolver = parse_resolver(text)
+    if resolver.transport not in ("udp", "tcp"):
+        raise ResolverSpecError(
+            f"{text!r}: the network's resolver is plain DNS: IP[:PORT], udp://IP[:PORT] or "
+            "tcp://IP[:PORT]"
+        )
+    return resolver
 
 
 def _split_host_port(text: str, rest: str) -> tuple[str, str | None]:

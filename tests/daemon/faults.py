@@ -26,6 +26,10 @@ class FaultyCollector:
     port: int = field(default_factory=free_port)
     attempts: list[float] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    resolvers: set[str] = field(default_factory=set)
+    enrolments: list[str | None] = field(default_factory=list)  # Authorization of each
+    revoked: bool = False  # answer 401 to the probe token
     runner: web.AppRunner | None = None
 
     @property
@@ -46,12 +50,23 @@ class FaultyCollector:
             await self.runner.cleanup()
 
     async def enrol(self, request: web.Request) -> web.Response:
-        return web.json_response({"probe_id": "p-1", "token": "cwp_test"}, status=201)
+        self.enrolments.append(request.headers.get("Authorization"))
+        self.revoked = False
+        probe_id = f"p-{len(self.enrolments)}"
+        return web.json_response({"probe_id": probe_id, "token": f"cwp_{probe_id}"}, status=201)
+
+    def _refused(self) -> web.Response | None:
+        if not self.revoked:
+            return None
+        error = {"error": {"status": 401, "message": "token revoked"}}
+        return web.json_response(error, status=401)
 
     async def check_in(self, request: web.Request) -> web.Response:
+        if refused := self._refused():
+            return refused
         return web.json_response(
             {
-                "probe_id": "p-1",
+                "probe_id": f"p-{len(self.enrolments)}",
                 "control": False,
                 "cc": "KZ",
                 "asn": 9198,
@@ -61,6 +76,8 @@ class FaultyCollector:
         )
 
     async def measurements(self, request: web.Request) -> web.Response:
+        if refused := self._refused():
+            return refused
         self.attempts.append(time.monotonic())
         body = await request.read()
         if self.script:
@@ -71,8 +88,13 @@ class FaultyCollector:
         lines = body.split(b"\n")
         results = []
         for index, line in enumerate(lines):
-            ident = str(model.decode(line).id)
+            measurement = model.decode(line)
+            ident = str(measurement.id)
             self.accepted.append(ident)
+            self.services.append(measurement.service)
+            self.resolvers |= {
+                o.resolver for o in measurement.observations if isinstance(o, model.DNSObservation)
+            }
             results.append({"index": index, "result": "accepted", "id": ident})
         summary = {"accepted": len(lines), "duplicate": 0, "rejected": 0, "results": results}
         return web.Response(body=json.dumps(summary), content_type="application/json")

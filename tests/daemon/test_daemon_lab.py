@@ -37,7 +37,8 @@ def lab() -> Iterator[Topology]:
 
 class NamespacedProbe(Probe):
     def __init__(self, namespace: str, collector_url: str, state: Path, config: Path) -> None:
-        super().__init__(collector_url, state, config)
+        # The lab's collector is plain HTTP on a lab address: allowed only by the loud flag.
+        super().__init__(collector_url, state, config, "--insecure-http")
         self.argv = in_netns(namespace, ["env", f"PYTHONPATH={REPO}", *self.argv])
 
 

@@ -141,7 +141,8 @@ async def test_blocking_after_a_livestream_reaches_the_newsroom_signed_and_linke
     _cli(db, "events", "add", "--kind", "livestream", "--title", "Evening stream",
          "--country", "KZ", "--start", start.isoformat(), "--duration", "120")  # fmt: skip
     config = _probe_config(lab, tmp_path / "probe.toml")
-    probes = [Probe(url, tmp_path / f"volunteer-{n}", config) for n in range(2)]
+    # The lab's collector is plain HTTP on a lab address: allowed only by the loud flag.
+    probes = [Probe(url, tmp_path / f"volunteer-{n}", config, "--insecure-http") for n in range(2)]
     for probe in probes:
         probe.argv = in_netns(lab.ns.client, ["env", f"PYTHONPATH={REPO}", *probe.argv])
         await probe.start()

@@ -73,7 +73,7 @@ from collector.demo.servers.zone import (
 )
 
 
-class ConfigError(ValueError):
+class ServerSpecError(ValueError):
     """A config that cannot be used; the message says which file and where in it."""
 
 
@@ -177,7 +177,7 @@ def load(path: Path | str) -> tuple[Config, Path | None]:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         config = msgspec.convert(data, Config)
     except (OSError, ValueError, msgspec.ValidationError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ServerSpecError(f"{path}: {exc}") from exc
     _check(config, path)
     return config, (path.parent / config.pki if config.pki is not None else None)
 
@@ -222,12 +222,12 @@ def _check(config: Config, path: Path) -> None:
         try:
             zone(spec)
         except ValueError as exc:
-            raise ConfigError(f"{path}: {exc} - at `$.zones.{name}`") from exc
+            raise ServerSpecError(f"{path}: {exc} - at `$.zones.{name}`") from exc
     for i, server in enumerate(config.servers):
         where = f"at `$.servers[{i}]`"
         if (ref := getattr(server, "zone", None)) is not None and ref not in config.zones:
-            raise ConfigError(f"{path}: unknown zone {ref!r} - {where}.zone")
+            raise ServerSpecError(f"{path}: unknown zone {ref!r} - {where}.zone")
         if isinstance(server, TLSSpec | DoTSpec | DoHSpec) and config.pki is None:
-            raise ConfigError(f"{path}: a {kind(server)} server needs `pki` - at `$.pki`")
+            raise ServerSpecError(f"{path}: a {kind(server)} server needs `pki` - at `$.pki`")
         if not 0 <= server.port <= 65535:
-            raise ConfigError(f"{path}: port out of range - {where}.port")
+            raise ServerSpecError(f"{path}: port out of range - {where}.port")

@@ -72,10 +72,10 @@ def _server(spec: cfg.ServerSpec, zones: dict[str, Zone], pki: PKI | None) -> Se
 
 
 def reconfigure(running: Running, config: cfg.Config) -> None:
-    """Give the running servers the rules of ``config``; raises ``ConfigError`` if it would
+    """Give the running servers the rules of ``config``; raises ``ServerSpecError`` if it would
     need different servers."""
     if _layout(config) != _layout(running.config):
-        raise cfg.ConfigError("servers changed (kind, host, port or zone): restart instead")
+        raise cfg.ServerSpecError("servers changed (kind, host, port or zone): restart instead")
     for name, zone in running.zones.items():
         zone.replace(cfg.zone(config.zones[name]))
     for server, spec in zip(running.servers, config.servers, strict=True):
@@ -122,7 +122,7 @@ def _reload(path: Path, running: Running) -> None:
     try:
         config, _ = cfg.load(path)
         reconfigure(running, config)
-    except cfg.ConfigError as exc:
+    except cfg.ServerSpecError as exc:
         _say(reloaded=False, error=str(exc))
     else:
         _say(reloaded=True)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(args.config))
-    except cfg.ConfigError as exc:
+    except cfg.ServerSpecError as exc:
         print(f"collector.demo.servers: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -19,7 +19,7 @@ from lab.paths import REPO_ROOT, checkout_env
 from lab.shell import in_netns
 
 
-class DaemonError(RuntimeError):
+class LabProcessError(RuntimeError):
     """A lab process that died or never became ready; carries the end of its log."""
 
     def __init__(self, name: str, problem: str, log_tail: str) -> None:
@@ -32,7 +32,7 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-class Daemon:
+class LabProcess:
     def __init__(self, name: str, namespace: str, argv: Sequence[str], log_dir: Path) -> None:
         self.name = name
         self.namespace = namespace
@@ -61,11 +61,11 @@ class Daemon:
         while True:
             code = self._process.poll() if self._process else None
             if code is not None:
-                raise DaemonError(self.name, f"exited {code} before it was ready", self.tail())
+                raise LabProcessError(self.name, f"exited {code} before it was ready", self.tail())
             if ready():
                 return
             if time.monotonic() > deadline:
-                raise DaemonError(self.name, f"not ready after {timeout:.0f}s", self.tail())
+                raise LabProcessError(self.name, f"not ready after {timeout:.0f}s", self.tail())
             time.sleep(0.05)
 
     def stop(self, grace: float = 3.0) -> None:
