@@ -26,8 +26,12 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     probe = Probe(collector.url, tmp_path / "state", config)
     rng = random.Random(5)
     for _ in range(KILLS):
+        rounds = probe.output().count("round:")
         await probe.start()
-        await asyncio.sleep(rng.uniform(0.8, 2.5))
+        # each life spools at least one round, however slow the machine; the kill then lands
+        # at a random moment of the rounds and uploads that follow
+        await until(lambda r=rounds: probe.output().count("round:") > r, 60, "a round")  # type: ignore[misc]
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
         await probe.kill()
     spooled = probe.history()
     assert len(spooled) >= KILLS, probe.output()
