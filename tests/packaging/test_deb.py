@@ -38,23 +38,19 @@ SERVER_STACK = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not found")
 
 
-def build(out: Path, revision: str) -> Path:
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two versions of the amd64 package, 0.1.0-1 and 0.1.0-2, to upgrade from one to the other."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not found: not a Debian machine")
+    out = tmp_path_factory.mktemp("debs")
     done = subprocess.run(
-        [sys.executable, "scripts/build-deb", "--arch", "amd64", "--revision", revision,
+        [sys.executable, "scripts/build-deb", "--arch", "amd64", "--revision", "1,2",
          "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    (deb,) = out.glob(f"{PACKAGE}_*-{revision}_amd64.deb")
-    return deb
-
-
-@pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("dpkg-deb not found: not a Debian machine")
-    out = tmp_path_factory.mktemp("debs")
-    return build(out, "1"), build(out, "2")
+    return out / f"{PACKAGE}_0.1.0-1_amd64.deb", out / f"{PACKAGE}_0.1.0-2_amd64.deb"
 
 
 def contents(deb: Path) -> list[str]:
@@ -147,20 +143,28 @@ def unit_command(settings: dict[str, str]) -> tuple[str, list[str]]:
     return lines["User"], [found, *argv[1:]]
 
 
-async def run_as_unit(collector: Collector, until_count: int) -> None:
+def unit_argv() -> tuple[str, list[str]]:
     settings = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
-    user, argv = unit_command(settings)
-    log = tempfile.TemporaryFile()
-    process = await asyncio.create_subprocess_exec(
-        *argv, user=user, group=user, extra_groups=[], cwd="/", stdout=log, stderr=log,
-        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-    )  # fmt: skip
+    return unit_command(settings)
+
+
+def read_log(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
+async def run_as_unit(collector: Collector, until_count: int, log: Path) -> None:
+    """The unit's command as its user, until the collector holds ``until_count`` measurements."""
+    user, argv = await asyncio.to_thread(unit_argv)
+    with log.open("ab") as out:
+        process = await asyncio.create_subprocess_exec(
+            *argv, user=user, group=user, extra_groups=[], cwd="/", stdout=out, stderr=out,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )  # fmt: skip
     try:
 
         async def arrived() -> bool:
             if process.returncode is not None:
-                log.seek(0)
-                raise AssertionError(f"the probe exited: {log.read().decode(errors='replace')}")
+                raise AssertionError(f"the probe exited: {read_log(log)}")
             return len(await collector.measurements()) >= until_count
 
         await until(arrived, 90, f"{until_count} measurements at the collector", interval=0.5)
@@ -168,7 +172,6 @@ async def run_as_unit(collector: Collector, until_count: int) -> None:
         if process.returncode is None:
             process.terminate()
             await asyncio.wait_for(process.wait(), 30)
-        log.close()
 
 
 @pytest.fixture
@@ -193,12 +196,9 @@ def readable_copy(path: Path, into: Path) -> Path:
     return target
 
 
-async def test_install_configure_run_upgrade_remove_purge(
-    debs: tuple[Path, Path], clean_machine: None, tmp_path: Path
-) -> None:
-    first, second = debs
-    # Installed offline, with nobody to answer debconf: installed, but it may not measure.
-    done = dpkg("dpkg", "-i", str(first), offline=True)
+def install_offline_unattended(deb: Path) -> pwd.struct_passwd:
+    """Nobody answers debconf: installed, but without consent it may not measure."""
+    done = dpkg("dpkg", "-i", str(deb), offline=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert installed_version() == "0.1.0-1"
     assert "dpkg-reconfigure censorwatch-probe" in done.stderr
@@ -217,63 +217,55 @@ async def test_install_configure_run_upgrade_remove_purge(
     if shutil.which("systemd-analyze"):
         verified = subprocess.run(["systemd-analyze", "verify", str(UNIT)], capture_output=True)
         assert verified.returncode == 0, verified.stderr.decode()
+    return user
 
-    async with world(PKI(tmp_path / "pki"), tmp_path) as w:
-        collector = Collector(tmp_path)
-        await collector.start()
-        try:
-            # Consent and the collector through debconf; the token goes to the 0600 file only.
-            preseed(consent=("boolean", "true"), collector=("string", collector.url),
-                    token=("password", "cwe_only_in_the_file"))  # fmt: skip
-            done = dpkg("dpkg-reconfigure", PACKAGE)
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert ENV_FILE.stat().st_mode & 0o777 == 0o600
-            assert f"CENSORWATCH_COLLECTOR={collector.url}\n" in ENV_FILE.read_text()
-            assert "CENSORWATCH_ENROLMENT_TOKEN=cwe_only_in_the_file\n" in ENV_FILE.read_text()
-            assert debconf_value("token") == ""
-            # an open-enrolment collector: no token, as a volunteer's collector may be
-            ENV_FILE.write_text(
-                f"CENSORWATCH_COLLECTOR={collector.url}\nCENSORWATCH_ENROLMENT_TOKEN=\n"
-            )
 
-            # The volunteer's settings: the loopback internet (files the probe's user can read).
-            shared = Path(tempfile.mkdtemp(prefix="cw-deb-"))
-            shared.chmod(0o755)
-            config = probe_config(w, tmp_path).read_text()
-            for original in (w.targets, w.pki.ca_file):
-                config = config.replace(str(original), str(readable_copy(original, shared)))
-            SETTINGS.write_text(config)
-            await run_as_unit(collector, 1)
-            credentials = (STATE / "credentials.json").read_bytes()
-            assert (STATE / "credentials.json").stat().st_uid == user.pw_uid
-            marker = (VENV / ".package-version").read_text()
+def consent_through_debconf(collector_url: str) -> None:
+    """Consent and the collector through debconf; the token goes to the 0600 file only."""
+    preseed(consent=("boolean", "true"), collector=("string", collector_url),
+            token=("password", "cwe_only_in_the_file"))  # fmt: skip
+    done = dpkg("dpkg-reconfigure", PACKAGE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ENV_FILE.stat().st_mode & 0o777 == 0o600
+    assert ENV_FILE.read_text() == (
+        f"CENSORWATCH_COLLECTOR={collector_url}\nCENSORWATCH_ENROLMENT_TOKEN=cwe_only_in_the_file\n"
+    )
+    assert debconf_value("token") == ""
+    # This collector has open enrolment and would refuse a token it never issued.
+    ENV_FILE.write_text(f"CENSORWATCH_COLLECTOR={collector_url}\nCENSORWATCH_ENROLMENT_TOKEN=\n")
 
-            # Upgrade: a new venv, the same user, state, settings and credentials.
-            env_before = ENV_FILE.read_bytes()
-            done = dpkg("dpkg", "-i", str(second), offline=True)
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert installed_version() == "0.1.0-2"
-            assert marker == "0.1.0-1\n"
-            assert (VENV / ".package-version").read_text() == "0.1.0-2\n"
-            assert pwd.getpwnam(PACKAGE).pw_uid == user.pw_uid
-            assert ENV_FILE.read_bytes() == env_before
-            assert SETTINGS.read_text() == config
-            assert (STATE / "credentials.json").read_bytes() == credentials
-            before = len(await collector.measurements())
-            await run_as_unit(collector, before + 1)
-            probes = {m["probe"]["id"] for m in await collector.measurements()}
-            assert len(probes) == 1  # the upgraded probe did not enrol again
 
-            # Consent withdrawn: the settings go, the probe stops being startable.
-            preseed(consent=("boolean", "false"))
-            done = dpkg("dpkg-reconfigure", PACKAGE)
-            assert done.returncode == 0, done.stderr
-            assert not ENV_FILE.exists()
-            shutil.rmtree(shared)
-        finally:
-            await collector.stop()
+def loopback_settings(settings: str, files: list[Path]) -> Path:
+    """The volunteer's own settings: the loopback internet, in files the probe's user reads."""
+    shared = Path(tempfile.mkdtemp(prefix="cw-deb-"))
+    shared.chmod(0o755)
+    for original in files:
+        settings = settings.replace(str(original), str(readable_copy(original, shared)))
+    SETTINGS.write_text(settings)
+    return shared
 
-    # Remove keeps settings and measurements; purge leaves nothing behind.
+
+def upgrade_keeps_what_is_the_volunteers(deb: Path, uid: int) -> None:
+    kept = {path: path.read_bytes() for path in (ENV_FILE, SETTINGS, STATE / "credentials.json")}
+    assert (STATE / "credentials.json").stat().st_uid == uid
+    assert (VENV / ".package-version").read_text() == "0.1.0-1\n"
+    done = dpkg("dpkg", "-i", str(deb), offline=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed_version() == "0.1.0-2"
+    assert (VENV / ".package-version").read_text() == "0.1.0-2\n"  # a new venv
+    assert pwd.getpwnam(PACKAGE).pw_uid == uid
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def withdraw_consent() -> None:
+    preseed(consent=("boolean", "false"))
+    done = dpkg("dpkg-reconfigure", PACKAGE)
+    assert done.returncode == 0, done.stderr
+    assert not ENV_FILE.exists()
+
+
+def remove_then_purge() -> None:
+    """Remove keeps settings and measurements; purge leaves nothing behind."""
     done = dpkg("dpkg", "--remove", PACKAGE)
     assert done.returncode == 0, done.stderr
     assert not VENV.exists()
@@ -289,3 +281,31 @@ async def test_install_configure_run_upgrade_remove_purge(
         pwd.getpwnam(PACKAGE)
     assert debconf_value("consent") is None
     assert installed_version() is None
+
+
+async def test_install_configure_run_upgrade_remove_purge(
+    debs: tuple[Path, Path], clean_machine: None, tmp_path: Path
+) -> None:
+    first, second = debs
+    user = await asyncio.to_thread(install_offline_unattended, first)
+    log = tmp_path / "probe.log"
+    async with world(PKI(tmp_path / "pki"), tmp_path) as w:
+        collector = Collector(tmp_path)
+        await collector.start()
+        try:
+            await asyncio.to_thread(consent_through_debconf, collector.url)
+            settings = probe_config(w, tmp_path).read_text()
+            shared = await asyncio.to_thread(
+                loopback_settings, settings, [w.targets, w.pki.ca_file]
+            )
+            await run_as_unit(collector, 1, log)
+            await asyncio.to_thread(upgrade_keeps_what_is_the_volunteers, second, user.pw_uid)
+            before = len(await collector.measurements())
+            await run_as_unit(collector, before + 1, log)
+            probes = {m["probe"]["id"] for m in await collector.measurements()}
+            assert len(probes) == 1  # the upgraded probe did not enrol again
+            await asyncio.to_thread(withdraw_consent)
+            await asyncio.to_thread(shutil.rmtree, shared)
+        finally:
+            await collector.stop()
+    await asyncio.to_thread(remove_then_purge)
