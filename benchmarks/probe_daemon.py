@@ -2,6 +2,7 @@
 
     python -m benchmarks.probe_daemon            # about two minutes on two cores
     python -m benchmarks.probe_daemon --quick    # shorter CPU windows
+    python -m benchmarks.probe_daemon --probe-command /usr/bin/censorwatch-probe   # as installed
 
 Everything runs on loopback: a real collector (``censorwatch serve`` on SQLite), the loopback
 internet of ``tests/probe/loopback.py`` (DNS, DoH, TLS, TCP, HTTP servers from ``collector.demo.servers``)
@@ -25,6 +26,7 @@ import asyncio
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -79,6 +81,14 @@ def configure(w: World, directory: Path, interval: float, messenger: float) -> P
     return path
 
 
+class InstalledProbe(Probe):
+    """``censorwatch-probe run`` through an installed command (the Debian package's, pipx's)."""
+
+    def __init__(self, command: str, collector_url: str, state: Path, config: Path) -> None:
+        super().__init__(collector_url, state, config)
+        self.argv = [command, *self.argv[3:]]  # instead of ``python -m probe.cli``
+
+
 def cpu(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
@@ -93,10 +103,16 @@ async def sample_peak(process: psutil.Process, seconds: float) -> float:
     return peak / 2**20
 
 
-async def daemon_figures(w: World, collector: Collector, root: Path, window: float) -> None:
+async def daemon_figures(
+    w: World,
+    collector: Collector,
+    root: Path,
+    window: float,
+    make_probe: Callable[[str, Path, Path], Probe] = Probe,
+) -> None:
     # Idle and one round: a schedule so long that only the first round runs.
     config = configure(w, root, interval=3600, messenger=3600)
-    probe = Probe(collector.url, root / "idle-state", config)
+    probe = make_probe(collector.url, root / "idle-state", config)
     await probe.start()
     assert probe.process is not None
     ps = psutil.Process(probe.process.pid)
@@ -112,7 +128,7 @@ async def daemon_figures(w: World, collector: Collector, root: Path, window: flo
     print(f"idle CPU                     {idle_cpu_hour:6.2f} s/h (over {window:.0f} s, scaled)")
 
     config = configure(w, root, interval=900 / SPEEDUP, messenger=300 / SPEEDUP)
-    probe = Probe(collector.url, root / "busy-state", config)
+    probe = make_probe(collector.url, root / "busy-state", config)
     await probe.start()
     assert probe.process is not None
     ps = psutil.Process(probe.process.pid)
@@ -158,7 +174,20 @@ async def spool_figures(collector: Collector, root: Path, count: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s windows, 2,000 measurements")
+    parser.add_argument(
+        "--probe-command",
+        metavar="PATH",
+        help="measure this installed censorwatch-probe instead of the checkout's",
+    )
     args = parser.parse_args()
+    make_probe: Callable[[str, Path, Path], Probe] = Probe
+    if args.probe_command:
+        command = args.probe_command
+        print(f"probe: {command}")
+
+        def make_probe(url: str, state: Path, config: Path) -> Probe:
+            return InstalledProbe(command, url, state, config)
+
     window, count = (10.0, 2000) if args.quick else (30.0, 10_000)
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
@@ -166,7 +195,7 @@ async def main() -> None:
             collector = Collector(root)
             await collector.start()
             try:
-                await daemon_figures(w, collector, root, window)
+                await daemon_figures(w, collector, root, window, make_probe)
                 await spool_figures(collector, root, count)
             finally:
                 await collector.stop()

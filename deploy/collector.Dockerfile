@@ -11,9 +11,9 @@ COPY pyproject.toml README.md ./
 COPY probe ./probe
 COPY collector ./collector
 COPY alerts ./alerts
-COPY lab ./lab
+COPY censorwatch ./censorwatch
 RUN python -m venv /opt/censorwatch \
- && /opt/censorwatch/bin/pip install --no-compile . \
+ && /opt/censorwatch/bin/pip install --no-compile '.[collector]' \
  && /opt/censorwatch/bin/python -m compileall -q /opt/censorwatch/lib
 
 FROM ${PYTHON_IMAGE}

@@ -11,10 +11,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probe ./probe
+COPY collector ./collector
+COPY alerts ./alerts
+COPY censorwatch ./censorwatch
+# The base install is the probe's: pyproject.toml keeps the server stack in the `collector` extra.
 RUN python -m venv /opt/censorwatch-probe \
- && /opt/censorwatch-probe/bin/pip install \
-      "aiohttp>=3.9" "dnspython>=2.6" "msgspec>=0.18" "cryptography>=42" "prometheus-client>=0.20" \
- && /opt/censorwatch-probe/bin/pip install --no-deps --no-compile . \
+ && /opt/censorwatch-probe/bin/pip install --no-compile . \
  && /opt/censorwatch-probe/bin/python -m compileall -q /opt/censorwatch-probe/lib
 
 FROM ${PYTHON_IMAGE}

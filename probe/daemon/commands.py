@@ -44,7 +44,9 @@ def enrolment_token(args: argparse.Namespace) -> str | None:
         token = Path(args.token_file).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"--token-file: {args.token_file}: cannot read: {exc}") from exc
-    if not token or any(c.isspace() for c in token):
+    if not token:
+        return None  # an empty file: no token (open enrolment, or enrolled already)
+    if any(c.isspace() for c in token):
         raise ValueError(f"--token-file: {args.token_file}: expected one token on one line")
     return token
 

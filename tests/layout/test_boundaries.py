@@ -17,8 +17,9 @@ ALLOWED = {
     "probe": {"probe"},
     "alerts": {"alerts", "probe.vocabulary"},
     "collector": {"collector", "probe", "alerts"},
+    "censorwatch": {"censorwatch", "collector.cli"},
 }
-OURS = ("probe", "collector", "alerts", "lab", "tests", "benchmarks")
+OURS = ("probe", "collector", "alerts", "censorwatch", "lab", "tests", "benchmarks")
 
 
 def imports_of(path: Path) -> Iterator[str]:
