@@ -70,6 +70,13 @@ class Config:
     correlation_lead_seconds: int = 3600  # incident onset up to this long before an event
     correlation_lag_seconds: int = 6 * 3600  # … or this long after its start
     correlation_history_days: int = 365
+    correlation_min_events: int = 5  # fewer past events: "coincided with", no p-value
+    event_horizon_days: int = 42  # recurring entries expand this far ahead (back: history)
+    source_poll_seconds: float = 30.0  # how often the poller looks for due sources; 0: off
+    source_min_interval_seconds: int = 300  # the shortest poll interval a source may ask for
+    source_timeout_seconds: float = 20.0  # one fetch, redirects included
+    source_max_bytes: int = 4 * 1024 * 1024
+    source_allow_private: bool = False  # source URLs on private/loopback addresses (labs)
     secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
 
     @property
@@ -167,6 +174,13 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "correlation_lead_seconds": _positive_int,
     "correlation_lag_seconds": _positive_int,
     "correlation_history_days": _positive_int,
+    "correlation_min_events": _positive_int,
+    "event_horizon_days": _positive_int,
+    "source_poll_seconds": _positive_float,
+    "source_min_interval_seconds": _positive_int,
+    "source_timeout_seconds": _positive_float,
+    "source_max_bytes": _positive_int,
+    "source_allow_private": _boolean,
     "secret_overlap_seconds": _positive_int,
 }
 KEYS: Final = frozenset(_PARSERS)

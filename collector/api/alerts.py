@@ -1,4 +1,4 @@
-"""The alert routes: events, subscribers, incidents, correlation and deliveries."""
+"""The alert routes: events, event sources, subscribers, incidents, correlation and deliveries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ from aiohttp import web
 
 from collector.api import events as events_api
 from collector.api import incidents as incidents_api
+from collector.api import sources as sources_api
 from collector.api import subscribers as subscribers_api
 
 
 def routes() -> list[web.RouteDef]:
-    return [*events_api.routes(), *subscribers_api.routes(), *incidents_api.routes()]
+    return [
+        *events_api.routes(),
+        *sources_api.routes(),
+        *subscribers_api.routes(),
+        *incidents_api.routes(),
+    ]
