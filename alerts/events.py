@@ -191,7 +191,9 @@ def _finish(d: _Draft, options: ImportOptions) -> Event:
         raise _fail(d.where, "kind", f"{kind!r} is not one of {', '.join(EVENT_KINDS)}")
     end = d.end or (d.start + d.duration if d.duration is not None else None)
     if end is not None and end < d.start:
-        raise _fail(d.where, "end", "before start")
+        raise _fail(d.where, "end", "must be later than start")
+    if end == d.start:
+        end = None  # a zero-length entry announces no end
     ident = stable_id(d.id) if d.id else _derived_id(title, cc, d.start)
     url = d.source_url.strip() if d.source_url else None
     tags = tuple(t[:MAX_TAG] for t in d.tags[:MAX_TAGS])
@@ -267,6 +269,36 @@ def parse_ical(
     options = options or ImportOptions()
     if horizon is None:
         horizon = Horizon.around(datetime.now(UTC), timedelta(days=365), timedelta(days=42))
+    try:
+        return _parse_ical(text, options, horizon)
+    except EventFeedError as exc:
+        line = _locate(text, exc.where, exc.field)
+        if line is None:
+            raise
+        raise EventFeedError(f"line {line}: {exc}", where=exc.where, field=exc.field) from exc
+
+
+def _locate(text: str, where: str, field: str) -> int | None:
+    """The physical line of `field` inside the entry `where` names (by UID), if found."""
+    uid = re.search(r"UID '([^']*)'", where)
+    if not field or uid is None:
+        return None
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        upper = line.upper()
+        if upper.startswith("BEGIN:VEVENT"):
+            block = []
+        block.append((number, line))
+        if upper.startswith("END:VEVENT") and any(
+            ln.strip() == f"UID:{uid.group(1)}" for _, ln in block
+        ):
+            for n, ln in block:
+                if re.match(rf"{re.escape(field)}[;:]", ln, re.IGNORECASE):
+                    return n
+    return None
+
+
+def _parse_ical(text: str, options: ImportOptions, horizon: Horizon) -> Parsed:
     cal = _calendar(text)
     recurring = {
         str(c.get("UID", ""))
@@ -427,8 +459,6 @@ def _occurrence(component: Any, options: ImportOptions) -> Event:
     draft = _ical_draft(component, f"VEVENT{_uid_note(component)}")
     assert draft.start is not None  # recurring_ical_events needs DTSTART to expand
     original = _ical_time(component, "RECURRENCE-ID", draft.where) or draft.start
-    if draft.end == draft.start:
-        draft.end = None  # expansion gives an entry without DTEND a zero length
     draft.series = stable_id(uid)
     draft.id = occurrence_id(uid, original)
     return _finish(draft, options)
@@ -448,8 +478,9 @@ def parse_feed(text: str, options: ImportOptions | None = None) -> list[Event]:
         raise EventFeedError("neither RSS nor Atom (no feed or channel element)", field="root")
     prefixes = {uri: prefix for prefix, uri in feed.get("namespaces", {}).items()}
     ours, rss_event = prefixes.get(NS), prefixes.get(RSS_EVENT_NS)
+    label = "entry" if str(feed.get("version", "")).startswith("atom") else "item"
     return [
-        _finish(_item(entry, f"item {i}", ours, rss_event), options)
+        _finish(_item(entry, f"{label} {i}", ours, rss_event), options)
         for i, entry in enumerate(feed.entries, start=1)
     ]
 

@@ -209,7 +209,8 @@ def event_from(args: argparse.Namespace) -> Event:
     try:
         return event_from_mapping(item, "event")
     except EventFeedError as exc:
-        raise AdminInputError(f"--{exc.field or 'event'}: {exc}") from exc
+        problem = str(exc).split(": ", 2)[-1]  # without the "event: field: " prefix
+        raise AdminInputError(f"--{exc.field or 'event'}: {problem}") from exc
 
 
 def _keywords(pairs: Sequence[str]) -> list[tuple[str, str]]:

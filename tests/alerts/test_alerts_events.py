@@ -213,7 +213,7 @@ def test_json_good() -> None:
         ('[{"title": "x", "cc": "Kazakhstan", "start": "2024-05-01T00:00:00Z"}]', "country"),
         (
             '[{"title": "x", "cc": "KZ", "start": "2024-05-01T00:00:00Z", "end": "2024-04-01T00:00:00Z"}]',
-            "end: before start",
+            "end: must be later than start",
         ),
         (
             '[{"title": "x", "cc": "KZ", "start": "2024-05-01T00:00:00Z", "duration": "2h"}]',
