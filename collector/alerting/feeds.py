@@ -54,6 +54,7 @@ class FetchLimits:
     timeout_seconds: float = 20.0
     max_bytes: int = 4 * 1024 * 1024
     allow_private: bool = False
+    trusted_hosts: frozenset[str] = frozenset()  # may be private even when others may not
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, allow_private: bool) -> URL:
+def check_url(url: str, allow_private: bool, trusted: frozenset[str] = frozenset()) -> URL:
     """An http(s) URL whose host, if an IP literal, is allowed; else a `FetchError`."""
     try:
         parsed = URL(url)
@@ -83,7 +84,8 @@ def check_url(url: str, allow_private: bool) -> URL:
         raise FetchError("address", f"not a URL: {url[:100]!r}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise FetchError("address", f"need an http:// or https:// URL, got {url[:100]!r}")
-    if not allow_private and _is_ip(parsed.host) and not public(parsed.host):
+    private_ok = allow_private or parsed.host in trusted
+    if not private_ok and _is_ip(parsed.host) and not public(parsed.host):
         raise FetchError("address", f"{parsed.host} is not a public address; refused")
     return parsed
 
@@ -115,14 +117,17 @@ async def check_resolves_public(url: str) -> None:
 class PublicResolver(AbstractResolver):
     """The system resolver, keeping only public addresses; none left is a refusal."""
 
-    def __init__(self) -> None:
+    def __init__(self, trusted: frozenset[str] = frozenset()) -> None:
         self._inner = aiohttp.ThreadedResolver()
+        self.trusted = trusted
         self.refused: str | None = None
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
+        if host in self.trusted:
+            return found
         kept = [r for r in found if public(r["host"])]
         if not kept:
             shown = ", ".join(sorted({r["host"] for r in found}))
@@ -150,7 +155,7 @@ async def fetch(
 async def _fetch(
     url: str, etag: str | None, last_modified: str | None, limits: FetchLimits
 ) -> Fetched:
-    resolver = None if limits.allow_private else PublicResolver()
+    resolver = None if limits.allow_private else PublicResolver(limits.trusted_hosts)
     connector = aiohttp.TCPConnector(resolver=resolver, limit=4, force_close=True)
     headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, application/rss+xml, "
                "application/atom+xml, application/json, application/xml;q=0.9, */*;q=0.5"}  # fmt: skip
@@ -161,7 +166,7 @@ async def _fetch(
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            target = check_url(current, limits.allow_private)
+            target = check_url(current, limits.allow_private, limits.trusted_hosts)
             try:
                 async with session.get(target, allow_redirects=False) as response:
                     if response.status in (301, 302, 303, 307, 308):

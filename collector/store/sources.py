@@ -2,8 +2,8 @@
 
 A poll is claimed before the feed is fetched: ``claim_due`` picks due sources with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and marks each claimed with a lease in the same
-transaction, through an ``UPDATE … WHERE claimed_until IS NULL OR claimed_until < now``
-that succeeds for one writer only (on SQLite, where writers take turns, that conditional
+transaction, through an ``UPDATE … WHERE`` (still due and unclaimed) that succeeds for one
+writer only (on SQLite, where writers take turns, that conditional
 update is the whole mechanism). Replicas therefore poll each source once per interval, and
 a replica that dies mid-poll only delays the next poll until its lease runs out.
 """
@@ -190,7 +190,9 @@ async def claim_due(
         query = query.with_for_update(skip_locked=True)
     claimed = []
     for (source_id,) in (await connection.execute(query)).all():
-        take = update(_s).where(and_(_s.c.id == source_id, free))
+        # the whole condition again: on SQLite the SELECT ran outside this write, and the
+        # source may have been claimed, polled and released since
+        take = update(_s).where(and_(_s.c.id == source_id, due))
         result = await connection.execute(take.values(claimed_until=now + lease))
         if result.rowcount:
             source = await one(connection, source_id)
