@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.correlation import Subject, correlate, fisher_greater, history, holm, link
+from alerts.events import Horizon, options_for, parse
 from alerts.model import Event, Incident
 
 DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -234,3 +235,34 @@ def test_a_series_is_its_own_subject() -> None:
     assert (of_kind.hits, of_kind.events) == (9, 24)
     assert of_series.p_value is not None
     assert of_series.p_value < 0.001
+
+
+def test_the_issue_rrule_gives_twelve_occurrences_and_a_series_statistic() -> None:
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:stream@exile.example\r\n"
+        "SUMMARY:Opposition livestream\r\nDTSTART;TZID=Asia/Almaty:20240304T190000\r\n"
+        "DURATION:PT2H\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    horizon = Horizon(DAY0 - timedelta(days=60), DAY0 + timedelta(days=60))
+    options = options_for("KZ", None, [("livestream", "livestream")])
+    occurrences = parse(text, "ical", options, horizon).events
+    assert len(occurrences) == 12
+    assert len({e.id for e in occurrences}) == 12
+    series = occurrences[0].series
+    assert series is not None
+    # blocking began a few minutes into 9 of the 12 streams, and on one evening without
+    onsets = [incident(e.start + timedelta(minutes=7)) for e in occurrences[:9]]
+    onsets.append(incident(occurrences[-1].start + timedelta(days=1)))
+    now = occurrences[-1].start + timedelta(days=3)
+    [stats] = correlate(
+        onsets,
+        occurrences,
+        [Subject("livestream", series, "Opposition livestream")],
+        service="telegram",
+        cc="KZ",
+        window=timedelta(hours=2),
+        now=now,
+    )
+    assert (stats.hits, stats.events) == (9, 12)
+    assert stats.line.startswith("followed 9 of the last 12 livestreams of this series; p < 0.001")
