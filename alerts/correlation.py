@@ -149,12 +149,16 @@ def correlate(
     since: datetime | None = None,
 ) -> list[Stats]:
     """Stats for each of `subjects`, Holm-corrected over the family: the subjects plus
-    every event kind of the country with at least `min_events` past events."""
+    every event kind of the country with at least `min_events` past events (a kind whose
+    events are exactly those of a subject is that subject's test, counted once)."""
     local = [e for e in events if e.cc == cc]
     family = list(dict.fromkeys(subjects))
+    chosen = [_ids(local, s) for s in family]
     for kind in sorted({e.kind for e in local}):
-        if Subject(kind) not in family:
+        ids = _ids(local, Subject(kind))
+        if ids not in chosen:  # a kind that is one series is that series' test, not another
             family.append(Subject(kind))
+            chosen.append(ids)
     raws = {
         subject: _raw(incidents, local, subject, service, cc, window, now, since, 28)
         for subject in family
@@ -164,6 +168,10 @@ def correlate(
     return [
         _finished(raws[s], s, min_events, max(1, len(tested)), adjusted.get(s)) for s in subjects
     ]
+
+
+def _ids(events: Sequence[Event], subject: Subject) -> frozenset[str]:
+    return frozenset(e.id for e in events if subject.chooses(e))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
