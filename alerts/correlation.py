@@ -35,6 +35,7 @@ comparable times without one:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -253,7 +254,29 @@ def fisher_greater(hits: int, n: int, control_hits: int, m: int) -> float:
 
 
 def _has_onset(w: _Window, onsets: Sequence[datetime]) -> bool:
-    return any(w.start <= t < w.end for t in onsets)
+    """Whether a blocking onset falls in the window; `onsets` are sorted."""
+    i = bisect.bisect_left(onsets, w.start)
+    return i < len(onsets) and onsets[i] < w.end
+
+
+class _Busy:
+    """The union of windows taken by events, as sorted disjoint spans: whether a window
+    overlaps any of them is one binary search, not a scan of every event."""
+
+    def __init__(self, windows: Sequence[_Window]) -> None:
+        merged: list[list[datetime]] = []
+        for w in sorted(windows, key=lambda w: w.start):
+            if merged and w.start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], w.end)
+            else:
+                merged.append([w.start, w.end])
+        self.starts = [m[0] for m in merged]
+        self.ends = [m[1] for m in merged]
+
+    def overlaps(self, w: _Window) -> bool:
+        # the last span starting before w ends is the only one that can reach into it
+        i = bisect.bisect_left(self.starts, w.end) - 1
+        return i >= 0 and self.ends[i] > w.start
 
 
 def _control_windows(
@@ -263,14 +286,14 @@ def _control_windows(
     first: datetime,
     now: datetime,
 ) -> list[_Window]:
-    busy = [_Window(e.start, max(e.end or e.start, e.start + window)) for e in local]
+    busy = _Busy([_Window(e.start, max(e.end or e.start, e.start + window)) for e in local])
     clock_times = sorted({w.start - _midnight(w.start) for w in event_windows})
     day = _midnight(first)
     candidates = []
     while day <= now:
         for offset in clock_times:
             w = _Window(day + offset, day + offset + window)
-            if w.start >= first and w.end <= now and not any(_overlap(w, b) for b in busy):
+            if w.start >= first and w.end <= now and not busy.overlaps(w):
                 candidates.append(w)
         day += timedelta(days=1)
     return _disjoint(candidates)
@@ -282,10 +305,6 @@ def _disjoint(windows: list[_Window]) -> list[_Window]:
         if not kept or w.start >= kept[-1].end:
             kept.append(w)
     return kept
-
-
-def _overlap(a: _Window, b: _Window) -> bool:
-    return a.start < b.end and b.start < a.end
 
 
 def _midnight(t: datetime) -> datetime:

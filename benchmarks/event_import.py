@@ -5,12 +5,14 @@
 Pure parsing (no database): the issue's weekly RRULE (12 occurrences), a calendar that
 expands to just under the 5,000-event limit, RRULEs that would expand to millions (refused
 by counting with dateutil before expanding), an RSS feed of 1,000 items, and the
-correlation statistic over a year of history. Figures are the median of R runs.
+correlation statistic over a year of history (a series; and 500 one-off events at
+scattered times, the costly case for the comparison windows). Figures are the median of R runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -78,6 +80,32 @@ def correlation_case() -> Callable[[], object]:
     return run
 
 
+def scattered_case() -> Callable[[], object]:
+    """500 one-off announcements at scattered times (an RSS source's items): every time of
+    day they start at is a comparison time, 365 days of them."""
+    rng = random.Random(1)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    events = [
+        Event(f"o{i}", "other", "x", "KZ", start + timedelta(minutes=rng.randrange(525_600)),
+              None, None, ())
+        for i in range(500)
+    ]  # fmt: skip
+    incidents = [
+        Incident(f"i{d}", "blocking", "telegram", "KZ", (1,), start + timedelta(days=d, hours=3),
+                 start, None, (), 1.0, 3, (), (), "1")
+        for d in range(0, 365, 7)
+    ]  # fmt: skip
+    now = start + timedelta(days=366)
+
+    def run() -> object:
+        return correlate(
+            incidents, events, [Subject("other")], service="telegram", cc="KZ",
+            window=timedelta(hours=6), now=now,
+        )  # fmt: skip
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -89,6 +117,7 @@ def main() -> None:
         ("FREQ=SECONDLY (21 million)", lambda: parse(calendar("FREQ=SECONDLY"), "ical", OPTIONS, HORIZON)),
         ("RSS, 1,000 items", lambda: parse(rss(1000), "rss", OPTIONS, HORIZON)),
         ("series statistic, 183 occurrences in a year", correlation_case()),
+        ("kind statistic, 500 scattered one-off events", scattered_case()),
     ]  # fmt: skip
     print(f"{'case':<46} {'median':>10}  outcome")
     for name, work in cases:

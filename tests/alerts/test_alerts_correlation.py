@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.correlation import Subject, correlate, fisher_greater, history, holm, link
+from alerts.correlation import (
+    Subject,
+    _Busy,
+    _has_onset,
+    _Window,
+    correlate,
+    fisher_greater,
+    history,
+    holm,
+    link,
+)
 from alerts.events import Horizon, options_for, parse
 from alerts.model import Event, Incident
 
@@ -266,3 +276,30 @@ def test_the_issue_rrule_gives_twelve_occurrences_and_a_series_statistic() -> No
     )
     assert (stats.hits, stats.events) == (9, 12)
     assert stats.line.startswith("followed 9 of the last 12 livestreams of this series; p < 0.001")
+
+
+_minutes = st.integers(0, 2000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(_minutes, st.integers(1, 300)), max_size=12), _minutes, st.integers(1, 300)
+)
+def test_busy_spans_agree_with_checking_every_event(
+    spans: list[tuple[int, int]], start: int, length: int
+) -> None:
+    def at(m: int) -> datetime:
+        return DAY0 + timedelta(minutes=m)
+
+    busy = [_Window(at(a), at(a + n)) for a, n in spans]
+    w = _Window(at(start), at(start + length))
+    naive = any(w.start < b.end and b.start < w.end for b in busy)
+    assert _Busy(busy).overlaps(w) == naive
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_minutes, max_size=12), _minutes, st.integers(1, 300))
+def test_onset_search_agrees_with_a_scan(onsets: list[int], start: int, length: int) -> None:
+    times = sorted(DAY0 + timedelta(minutes=m) for m in onsets)
+    w = _Window(DAY0 + timedelta(minutes=start), DAY0 + timedelta(minutes=start + length))
+    assert _has_onset(w, times) == any(w.start <= t < w.end for t in times)
