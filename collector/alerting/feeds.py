@@ -84,6 +84,11 @@ def check_url(url: str, allow_private: bool, trusted: frozenset[str] = frozenset
         raise FetchError("address", f"not a URL: {url[:100]!r}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise FetchError("address", f"need an http:// or https:// URL, got {url[:100]!r}")
+    if not _is_ip(parsed.host):
+        try:
+            parsed.host.encode("idna")
+        except UnicodeError as exc:
+            raise FetchError("address", f"not a valid host name: {parsed.host[:100]!r}") from exc
     private_ok = allow_private or parsed.host in trusted
     if not private_ok and _is_ip(parsed.host) and not public(parsed.host):
         raise FetchError("address", f"{parsed.host} is not a public address; refused")

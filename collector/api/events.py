@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Final
 
 from aiohttp import web
@@ -31,11 +32,12 @@ MAX_FEED_BYTES: Final = 4 * 1024 * 1024
 async def _event_body(request: web.Request, event_id: str | None = None) -> Event:
     item = await read_json(request, dict[str, Any])
     if event_id is not None:
-        item["id"] = event_id
+        item.pop("id", None)
     try:
-        return event_from_mapping(item, "event")
+        event = event_from_mapping(item, "event")
     except EventFeedError as exc:
         raise bad_request(str(exc), field=exc.field) from exc
+    return event if event_id is None else dataclasses.replace(event, id=event_id)
 
 
 async def _admin_write(request: web.Request, work: Any) -> Any:
