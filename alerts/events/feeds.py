@@ -36,7 +36,10 @@ def parse_feed(text: str, options: ImportOptions | None = None) -> list[Event]:
     options = options or ImportOptions()
     data = text.encode("utf-8")
     _check_xml(data)
-    feed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
+    try:
+        feed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # hostile input makes the library fail in any way it can
+        raise EventFeedError(f"not a readable feed: {type(exc).__name__}: {exc}"[:240]) from exc
     if not feed.get("version"):
         raise EventFeedError("neither RSS nor Atom (no feed or channel element)", field="root")
     prefixes = {uri: prefix for prefix, uri in feed.get("namespaces", {}).items()}
@@ -90,9 +93,12 @@ def _extension(entry: Any, prefix: str | None, name: str) -> str | None:
 def _published(entry: Any, where: str) -> datetime | None:
     for key in ("published", "updated"):
         parsed: time.struct_time | None = entry.get(f"{key}_parsed")
+        name = "pubDate" if key == "published" else key
         if parsed is not None:
-            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            try:
+                return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            except (ValueError, OverflowError, OSError) as exc:
+                raise fail(where, name, f"not a usable date: {str(entry[key])[:64]!r}") from exc
         if entry.get(key):
-            name = "pubDate" if key == "published" else key
             raise fail(where, name, f"not a date: {str(entry[key])[:64]!r}")
     return None

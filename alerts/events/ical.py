@@ -97,12 +97,12 @@ def _calendar(text: str) -> icalendar.Calendar:
         raise EventFeedError("not an iCalendar file (no BEGIN:VCALENDAR)", where="line 1")
     try:
         cal: icalendar.Calendar = x_wr_timezone.to_standard(icalendar.Calendar.from_ical(text))
-    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
+        problems = [(c, prop, problem) for c in cal.walk() for prop, problem in c.errors]
+    except Exception as exc:  # hostile input makes the library fail in any way it can
         raise EventFeedError(f"not a readable iCalendar file: {short(exc)}") from exc
-    for component in cal.walk():
-        for prop, problem in component.errors:
-            name = getattr(component, "name", "component")
-            raise fail(f"{name}{_uid_note(component)}", prop or "content line", short(problem))
+    for component, prop, problem in problems[:1]:
+        name = getattr(component, "name", "component")
+        raise fail(f"{name}{_uid_note(component)}", prop or "content line", short(problem))
     return cal
 
 
@@ -177,10 +177,15 @@ def _occurrences(
     for component in cal.subcomponents:
         if component.name != "VEVENT" or str(component.get("UID", "")) in uids:
             subset.add_component(component)
+    for component in subset.walk("VEVENT"):  # one readable start and end each, first
+        where = f"VEVENT{_uid_note(component)}"
+        if _ical_time(component, "DTSTART", where) is None:
+            raise fail(where, "DTSTART", "missing")
+        _ical_time(component, "DTEND", where)
     _refuse_huge_expansion(subset, options.max_events, horizon)
     try:
         found = recurring_ical_events.of(subset).between(horizon.since, horizon.until)
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+    except Exception as exc:  # hostile input makes the library fail in any way it can
         raise EventFeedError(f"recurrence cannot be expanded: {short(exc)}") from exc
     for occurrence in sorted(
         found, key=lambda c: _ical_time(c, "DTSTART", "VEVENT") or horizon.since
