@@ -8,6 +8,7 @@ variable, or flag), because the person reading the error has to find and fix it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class Config:
     source_timeout_seconds: float = 20.0  # one fetch, redirects included
     source_max_bytes: int = 4 * 1024 * 1024
     source_allow_private: bool = False  # source URLs on private/loopback addresses (labs)
+    source_private_hosts: tuple[str, ...] = ()  # these hosts may be private all the same
     secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
 
     @property
@@ -136,6 +138,17 @@ def parse_listen(value: Any) -> Listen:
     return Listen(host, int(port_text))
 
 
+def _hosts(value: Any) -> tuple[str, ...]:
+    """Host names or addresses: a TOML list, or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(h, str) for h in items):
+        raise ValueError(f"expected host names, as a list or comma-separated, got {value!r}")
+    hosts = tuple(h.strip().lower().strip("[]") for h in items if h.strip())
+    if any(not re.fullmatch(r"[a-z0-9.:_-]{1,253}", h) for h in hosts):
+        raise ValueError(f"expected host names or addresses, got {value!r}")
+    return hosts
+
+
 def _log_level(value: Any) -> str:
     level = _text(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -181,6 +194,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "source_timeout_seconds": _positive_float,
     "source_max_bytes": _positive_int,
     "source_allow_private": _boolean,
+    "source_private_hosts": _hosts,
     "secret_overlap_seconds": _positive_int,
 }
 KEYS: Final = frozenset(_PARSERS)

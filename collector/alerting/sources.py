@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncConnection
+from yarl import URL
 
 from alerts.events import (
     FORMATS,
@@ -68,7 +69,10 @@ class PollSettings:
     @classmethod
     def of(cls, config: Config) -> PollSettings:
         limits = FetchLimits(
-            config.source_timeout_seconds, config.source_max_bytes, config.source_allow_private
+            config.source_timeout_seconds,
+            config.source_max_bytes,
+            config.source_allow_private,
+            frozenset(config.source_private_hosts),
         )
         return cls(
             config.source_poll_seconds,
@@ -272,7 +276,7 @@ def new_source(
     format, default country and kind, keyword mapping, and an interval not below the
     configured minimum. The API and the CLI both come through here."""
     try:
-        check_url(url, config.source_allow_private)
+        check_url(url, config.source_allow_private, frozenset(config.source_private_hosts))
     except FetchError as exc:
         raise SourceInputError(f"url: {exc}") from exc
     if len(url) > 2048:
@@ -296,7 +300,7 @@ def new_source(
 async def refuse_private_name(url: str, config: Config) -> None:
     """At registration, a host name that resolves only to private addresses is refused
     (the poller checks again at every fetch; a name that does not resolve yet may)."""
-    if config.source_allow_private:
+    if config.source_allow_private or URL(url).host in config.source_private_hosts:
         return
     try:
         await asyncio.wait_for(check_resolves_public(url), timeout=5)

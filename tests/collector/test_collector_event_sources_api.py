@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from collector_harness import Collector, start_collector
 from feed_server import FeedServer, feed_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.config import Config
+from collector.config import Config, ConfigError, resolve
 
 
 @pytest.fixture
@@ -189,3 +190,41 @@ async def test_import_of_deeply_nested_json_is_400(sqlite_collector: Collector) 
     )
     assert status == 400, body
     assert "nested too deeply" in body["error"]["message"]
+
+
+async def test_named_private_hosts_are_allowed_and_no_others(
+    sqlite_config: Config, server: FeedServer
+) -> None:
+    config = dataclasses.replace(
+        sqlite_config,
+        source_poll_seconds=0.1,
+        source_min_interval_seconds=1,
+        source_private_hosts=("127.0.0.1",),
+        alert_interval_seconds=0,
+        delivery_interval_seconds=0,
+    )
+    server.feeds["ghost"] = (
+        Path(__file__).parent.parent / "alerts" / "feeds" / "ghost.rss"
+    ).read_text()
+    collector = await start_collector(config)
+    try:
+        status, made = await post(
+            collector, "/api/v1/event-sources", json={"url": server.url("/feed/ghost"), "cc": "KZ"}
+        )
+        assert status == 201, made
+        polled = await wait_for_poll(collector, made["id"])
+        assert (polled["last_error"], polled["event_count"]) == (None, 2), polled
+        status, answer = await post(
+            collector, "/api/v1/event-sources", json={"url": server.url("/feed/ghost", "localhost")}
+        )
+        assert status == 400, answer
+        assert "not a public address" in answer["error"]["message"]
+    finally:
+        await collector.client.close()
+
+
+def test_private_hosts_setting_from_the_environment() -> None:
+    config = resolve(None, {"CENSORWATCH_SOURCE_PRIVATE_HOSTS": "Calendar.internal, 10.0.0.5"}, {})
+    assert config.source_private_hosts == ("calendar.internal", "10.0.0.5")
+    with pytest.raises(ConfigError, match="source_private_hosts"):
+        resolve(None, {"CENSORWATCH_SOURCE_PRIVATE_HOSTS": "bad host/name"}, {})
