@@ -76,3 +76,4 @@ class Event:
     end: datetime | None
     source_url: str | None
     tags: tuple[str, ...]
+    series: str | None = None  # one recurring calendar entry: its occurrences share this id

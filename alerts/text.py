@@ -91,7 +91,7 @@ def lines(change: Change, links: Sequence[Link], stats: Sequence[Stats]) -> list
     """The headline, then a sentence per linked event and per history line."""
     out = [headline(change)]
     out.extend(_link_sentence(lk) for lk in links)
-    out.extend(f"Blocking followed {s.line}." for s in stats if s.events)
+    out.extend(f"Blocking {s.line}." for s in stats if s.line)
     return out
 
 

@@ -1,4 +1,4 @@
-"""``censorwatch events …`` and ``censorwatch subscribers …``: admin work on the database.
+"""``censorwatch events …``, ``sources …`` and ``subscribers …``: admin work on the database.
 
 These commands talk to the database directly (no running collector, no admin token), with
 the same settings as ``censorwatch db upgrade``. Every input is checked before anything is
@@ -19,26 +19,34 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerts.events import EventFeedError, parse_feed, parse_ical, parse_json
+from alerts.events import (
+    FORMATS,
+    EventFeedError,
+    Parsed,
+    event_from_mapping,
+    options_for,
+    parse,
+    sniff,
+)
 from alerts.model import EVENT_KINDS, Event
+from collector.alerting.sources import (
+    Poller,
+    PollSettings,
+    SourceInputError,
+    new_source,
+    refuse_private_name,
+)
 from collector.config import Config
 from collector.store import events as eventstore
 from collector.store import migrate
+from collector.store import sources as sourcestore
 from collector.store import subscribers as subscriberstore
 from collector.store.db import Database
-from collector.store.subscribers import FORMATS, NewSubscriber
+from collector.store.sources import NewSource
+from collector.store.subscribers import FORMATS as SUBSCRIBER_FORMATS
+from collector.store.subscribers import NewSubscriber
 
 T = TypeVar("T")
-IMPORT_FORMATS: Final = ("ical", "rss", "atom", "json")
-_SUFFIX_FORMATS: Final = {
-    ".ics": "ical",
-    ".ical": "ical",
-    ".ifb": "ical",
-    ".rss": "rss",
-    ".xml": "rss",
-    ".atom": "atom",
-    ".json": "json",
-}
 _COUNTRY: Final = re.compile(r"[A-Z]{2}")
 _SERVICE: Final = re.compile(r"[a-z0-9_-]{1,64}")
 _URL: Final = re.compile(r"https?://\S+")
@@ -57,8 +65,11 @@ class NotFoundError(LookupError):
 
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``events`` and ``subscribers`` on the top-level subparsers."""
+    """Register ``events``, ``sources`` and ``subscribers`` on the top-level subparsers."""
     _event_commands(commands.add_parser("events", help="announced events"), common)
+    _source_commands(
+        commands.add_parser("sources", help="event sources the collector polls"), common
+    )
     _subscriber_commands(commands.add_parser("subscribers", help="webhook subscribers"), common)
 
 
@@ -85,7 +96,37 @@ def _event_commands(
     feed = sub.add_parser("import", help="import an iCalendar, RSS/Atom or JSON feed")
     common(feed)
     feed.add_argument("file", type=Path, metavar="FILE")
-    feed.add_argument("--format", choices=IMPORT_FORMATS, help="guessed when absent")
+    feed.add_argument("--format", choices=FORMATS, help="guessed when absent")
+    feed.add_argument("--country", metavar="CC", help="for entries that name none")
+    feed.add_argument("--kind", choices=EVENT_KINDS, help="for entries that name none")
+
+
+def _source_commands(
+    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    sub = parser.add_subparsers(dest="sources_command", required=True, metavar="COMMAND")
+    add = sub.add_parser("add", help="register a calendar or feed to poll")
+    common(add)
+    add.add_argument("--url", required=True)
+    add.add_argument("--format", choices=FORMATS, help="sniffed on each fetch when absent")
+    add.add_argument("--country", metavar="CC", help="for entries that name none")
+    add.add_argument("--kind", choices=EVENT_KINDS, help="for entries that name none")
+    add.add_argument(
+        "--keyword",
+        action="append",
+        default=[],
+        metavar="WORD=KIND",
+        dest="keywords",
+        help="a category or title word that makes an entry this kind (repeatable)",
+    )
+    add.add_argument("--interval", default="3600", metavar="S", help="seconds between polls")
+    listing = sub.add_parser("list", help="list sources with their last success and error")
+    common(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    for name, text in (("remove", "remove a source (its events stay)"), ("poll", "poll now")):
+        command = sub.add_parser(name, help=text)
+        common(command)
+        command.add_argument("id", metavar="ID")
 
 
 def _subscriber_commands(
@@ -95,7 +136,7 @@ def _subscriber_commands(
     add = sub.add_parser("add", help="add a webhook subscriber; prints its secret once")
     common(add)
     add.add_argument("--url", required=True)
-    add.add_argument("--format", required=True, choices=FORMATS)
+    add.add_argument("--format", required=True, choices=SUBSCRIBER_FORMATS)
     add.add_argument("--country", action="append", default=[], metavar="CC", dest="countries")
     add.add_argument("--service", action="append", default=[], metavar="S", dest="services")
     add.add_argument("--min-confidence", default="0", metavar="X", help="0 to 1")
@@ -153,21 +194,54 @@ def _confidence(text: str) -> float:
 
 
 def event_from(args: argparse.Namespace) -> Event:
-    title = args.title.strip()
-    if not title or len(title) > 512:
-        raise AdminInputError("--title: need 1 to 512 characters")
+    """The flags as the JSON import format, checked by the one event validator."""
     start = parse_time(args.start, "--start")
-    end = parse_time(args.end, "--end") if args.end is not None else None
+    item: dict[str, Any] = {"kind": args.kind, "title": args.title, "start": start.isoformat()}
+    item["cc"] = parse_country(args.country)
+    if args.end is not None:
+        item["end"] = parse_time(args.end, "--end").isoformat()
     if args.duration is not None:
-        end = start + _minutes(args.duration)
-    if end is not None and end <= start:
-        raise AdminInputError("--end: must be later than --start")
-    tags = tuple(t.strip() for t in args.tags if t.strip())
-    if any(len(t) > 64 for t in tags):
-        raise AdminInputError("--tag: at most 64 characters each")
-    source = _url(args.source_url, "--source-url") if args.source_url is not None else None
-    cc = parse_country(args.country)
-    return Event(str(uuid.uuid4()), args.kind, title, cc, start, end, source, tags)
+        item["duration"] = _minutes(args.duration).total_seconds()
+    if args.source_url is not None:
+        item["source_url"] = _url(args.source_url, "--source-url")
+    item["tags"] = [t.strip() for t in args.tags if t.strip()]
+    item["id"] = str(uuid.uuid4())
+    try:
+        return event_from_mapping(item, "event")
+    except EventFeedError as exc:
+        problem = str(exc).split(": ", 2)[-1]  # without the "event: field: " prefix
+        raise AdminInputError(f"--{exc.field or 'event'}: {problem}") from exc
+
+
+def _keywords(pairs: Sequence[str]) -> list[tuple[str, str]]:
+    found = []
+    for pair in pairs:
+        word, sep, kind = pair.partition("=")
+        if not sep or not word.strip():
+            raise AdminInputError(f"--keyword: need WORD=KIND, got {pair!r}")
+        found.append((word, kind))
+    return found
+
+
+def _interval(text: str) -> int:
+    if not text.strip().isdigit():
+        raise AdminInputError(f"--interval: need whole seconds, got {text!r}")
+    return int(text)
+
+
+def source_from(args: argparse.Namespace, config: Config) -> NewSource:
+    try:
+        return new_source(
+            args.url,
+            fmt=args.format,
+            cc=args.country,
+            kind=args.kind,
+            keywords=_keywords(args.keywords),
+            interval_seconds=_interval(args.interval),
+            config=config,
+        )
+    except SourceInputError as exc:
+        raise AdminInputError(f"sources add: {exc}") from exc
 
 
 def subscriber_from(args: argparse.Namespace) -> NewSubscriber:
@@ -204,30 +278,16 @@ def read_feed(path: Path) -> str:
         raise AdminInputError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
 
 
-def guess_format(path: Path, text: str) -> str:
-    """By extension, then by the first characters of the content."""
-    if path.suffix.lower() in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[path.suffix.lower()]
-    head = text.lstrip()
-    if head.upper().startswith("BEGIN:VCALENDAR"):
-        return "ical"
-    if head[:1] in ("[", "{"):
-        return "json"
-    if head.startswith("<"):
-        return "atom" if "http://www.w3.org/2005/Atom" in head[:2048] else "rss"
-    raise AdminInputError(
-        f"{path}: cannot tell the feed's format; pass --format ical|rss|atom|json"
-    )
-
-
-def parse_feed_file(path: Path, fmt: str | None) -> list[Event]:
+def parse_feed_file(args: argparse.Namespace, config: Config, now: dt.datetime) -> Parsed:
+    """The whole file parsed (recurring entries expanded) before anything is written."""
+    path: Path = args.file
     text = read_feed(path)
-    chosen = fmt or guess_format(path, text)
-    parser = {"ical": parse_ical, "rss": parse_feed, "atom": parse_feed, "json": parse_json}
     try:
-        return list(parser[chosen](text))
+        options = options_for(args.country, args.kind)
+        chosen = args.format or sniff(text, name=path.name)
+        return parse(text, chosen, options, PollSettings.of(config).horizon(now))
     except EventFeedError as exc:
-        raise AdminInputError(f"{path}: {chosen} feed: {exc}") from exc
+        raise AdminInputError(f"{path}: {exc}") from exc
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -235,20 +295,27 @@ def parse_feed_file(path: Path, fmt: str | None) -> list[Event]:
 
 async def run(args: argparse.Namespace, config: Config) -> None:
     """Check the input, then do the work in one transaction."""
-    events = args.command == "events"
-    work = _events_work(args) if events else _subscribers_work(args, config)
+    if args.command == "events":
+        work = _events_work(args, config)
+    elif args.command == "sources":
+        work = _sources_work(args, config)
+    else:
+        work = _subscribers_work(args, config)
     print(await _with_database(config, work), end="")
 
 
-def _events_work(args: argparse.Namespace) -> Callable[[Database], Awaitable[str]]:
+def _events_work(args: argparse.Namespace, config: Config) -> Callable[[Database], Awaitable[str]]:
     command = args.events_command
+    now = dt.datetime.now(dt.UTC)
     if command == "add":
         event = event_from(args)
-        return lambda db: _store_events(db, [event], f"event {event.id} added\n")
+        parsed = Parsed([event], PollSettings.of(config).horizon(now))
+        return lambda db: _store_events(db, parsed, now, f"event {event.id} added\n")
     if command == "import":
-        events = parse_feed_file(args.file, args.format)
-        message = f"imported {len(events)} event{'s' if len(events) != 1 else ''}\n"
-        return lambda db: _store_events(db, events, message)
+        parsed = parse_feed_file(args, config, now)
+        n = len(parsed.events)
+        message = f"imported {n} event{'s' if n != 1 else ''}\n"
+        return lambda db: _store_events(db, parsed, now, message)
     cc = parse_country(args.country) if args.country is not None else None
     since = parse_time(args.since, "--since") if args.since is not None else None
 
@@ -285,10 +352,65 @@ async def _with_database(config: Config, work: Callable[[Database], Awaitable[T]
         await db.close()
 
 
-async def _store_events(db: Database, events: Sequence[Event], message: str) -> str:
+async def _store_events(db: Database, parsed: Parsed, now: dt.datetime, message: str) -> str:
+    removed = await db.transaction(lambda c: eventstore.store_import(c, db, parsed, now))
+    return message + (f"removed {removed} cancelled\n" if removed else "")
+
+
+def _sources_work(args: argparse.Namespace, config: Config) -> Callable[[Database], Awaitable[str]]:
+    command = args.sources_command
     now = dt.datetime.now(dt.UTC)
-    await db.transaction(lambda c: eventstore.upsert(c, db, events, now))
-    return message
+    if command == "add":
+        wanted = source_from(args, config)
+
+        async def add(db: Database) -> str:
+            try:
+                await refuse_private_name(wanted.url, config)
+            except SourceInputError as exc:
+                raise AdminInputError(f"sources add: {exc}") from exc
+            made = await db.transaction(lambda c: sourcestore.add(c, wanted, now))
+            return f"source {made.id} added; polled every {made.interval_seconds} s\n"
+
+        return add
+    if command == "list":
+        return lambda db: db.transaction(lambda c: _sources_text(c, as_json=args.json))
+    if command == "remove":
+        return lambda db: db.transaction(lambda c: _remove_source(c, args.id))
+    return lambda db: _poll_source(db, config, args.id)
+
+
+async def _sources_text(connection: AsyncConnection, *, as_json: bool) -> str:
+    found = await sourcestore.listing(connection)
+    if as_json:
+        body = {"sources": [s.view() for s in found]}
+        return json.dumps(body, default=_iso, indent=2) + "\n"
+    if not found:
+        return "no event sources\n"
+    lines = []
+    for s in found:
+        ok = f"{s.last_success_at:%Y-%m-%d %H:%M}Z" if s.last_success_at else "never"
+        error = f"  error: {s.last_error}" if s.last_error else ""
+        lines.append(f"{s.id}  {s.url}  {s.event_count} events  last success {ok}{error}")
+    return "\n".join(lines) + "\n"
+
+
+async def _remove_source(connection: AsyncConnection, source_id: str) -> str:
+    if not await sourcestore.remove(connection, source_id):
+        raise NotFoundError(f"no event source with id {source_id!r}")
+    return f"source {source_id} removed (its events stay)\n"
+
+
+async def _poll_source(db: Database, config: Config, source_id: str) -> str:
+    async with db.reading() as connection:
+        source = await sourcestore.one(connection, source_id)
+    if source is None:
+        raise NotFoundError(f"no event source with id {source_id!r}")
+    outcome = await Poller(db, PollSettings.of(config)).poll(source)
+    if outcome.outcome == "error":
+        return f"source {source_id}: failed ({outcome.reason}): {outcome.message}\n"
+    if outcome.outcome == "not_modified":
+        return f"source {source_id}: not modified; {outcome.events} events\n"
+    return f"source {source_id}: {outcome.events} events, {outcome.removed} removed\n"
 
 
 def _events_text(events: Sequence[Event], *, as_json: bool) -> str:

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from collector import auth
 from collector.alerting import delivery
 from collector.alerting import detection as alerting
+from collector.alerting import sources as event_sources
 from collector.alerting.context import Windows
 from collector.api import aggregation, metrics, openapi, query
 from collector.api import alerts as alerts_api
@@ -73,6 +74,7 @@ def build_state(config: Config) -> State:
         asn_table=table,
         limiter=RateLimiter(config.rate_per_second, config.rate_burst),
         metrics=metrics.IngestMetrics(registry),
+        source_metrics=event_sources.SourceMetrics(registry),
         snapshot=holder,
         registry=registry,
     )
@@ -126,7 +128,8 @@ async def _start(state: State, migrate_schema: bool) -> None:
 
 
 def background_tasks(state: State) -> list[asyncio.Task[None]]:
-    """The metrics refresher, and the detector and webhook delivery unless turned off."""
+    """The metrics refresher, and the detector, webhook delivery and the event-source
+    poller unless turned off."""
     c = state.config
     tasks = [
         asyncio.create_task(
@@ -161,6 +164,11 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
             lambda outcome: state.metrics.deliveries.labels(outcome).inc(),
         )
         tasks.append(asyncio.create_task(deliverer.forever(c.delivery_interval_seconds)))
+    if c.source_poll_seconds > 0:
+        poller = event_sources.Poller(
+            state.db, event_sources.PollSettings.of(c), state.source_metrics
+        )
+        tasks.append(asyncio.create_task(poller.forever()))
     return tasks
 
 

@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> None:
     logs.configure(config.log_level)
     if args.command == "serve":
         asyncio.run(_serve(config))
-    elif args.command in ("events", "subscribers"):
+    elif args.command in ("events", "sources", "subscribers"):
         asyncio.run(admin_cli.run(args, config))
     else:
         asyncio.run(_upgrade(config))

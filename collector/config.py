@@ -8,6 +8,7 @@ variable, or flag), because the person reading the error has to find and fix it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ class Config:
     correlation_lead_seconds: int = 3600  # incident onset up to this long before an event
     correlation_lag_seconds: int = 6 * 3600  # … or this long after its start
     correlation_history_days: int = 365
+    correlation_min_events: int = 5  # fewer past events: "coincided with", no p-value
+    event_horizon_days: int = 42  # recurring entries expand this far ahead (back: history)
+    source_poll_seconds: float = 30.0  # how often the poller looks for due sources; 0: off
+    source_min_interval_seconds: int = 300  # the shortest poll interval a source may ask for
+    source_timeout_seconds: float = 20.0  # one fetch, redirects included
+    source_max_bytes: int = 4 * 1024 * 1024
+    source_allow_private: bool = False  # source URLs on private/loopback addresses (labs)
+    source_private_hosts: tuple[str, ...] = ()  # these hosts may be private all the same
     secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
     watch_lead_seconds: int = 900  # an event's watch window opens this long before it starts
     watch_lag_seconds: int = 1800  # … and closes this long after it ends
@@ -135,6 +144,17 @@ def parse_listen(value: Any) -> Listen:
     return Listen(host, int(port_text))
 
 
+def _hosts(value: Any) -> tuple[str, ...]:
+    """Host names or addresses: a TOML list, or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(h, str) for h in items):
+        raise ValueError(f"expected host names, as a list or comma-separated, got {value!r}")
+    hosts = tuple(h.strip().lower().strip("[]") for h in items if h.strip())
+    if any(not re.fullmatch(r"[a-z0-9.:_-]{1,253}", h) for h in hosts):
+        raise ValueError(f"expected host names or addresses, got {value!r}")
+    return hosts
+
+
 def _log_level(value: Any) -> str:
     level = _text(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -173,6 +193,14 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "correlation_lead_seconds": _positive_int,
     "correlation_lag_seconds": _positive_int,
     "correlation_history_days": _positive_int,
+    "correlation_min_events": _positive_int,
+    "event_horizon_days": _positive_int,
+    "source_poll_seconds": _positive_float,
+    "source_min_interval_seconds": _positive_int,
+    "source_timeout_seconds": _positive_float,
+    "source_max_bytes": _positive_int,
+    "source_allow_private": _boolean,
+    "source_private_hosts": _hosts,
     "secret_overlap_seconds": _positive_int,
     "watch_lead_seconds": _positive_int,
     "watch_lag_seconds": _positive_int,

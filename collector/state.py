@@ -10,6 +10,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from collector.alerting.sources import SourceMetrics
 from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
 from collector.enrolment.iptoasn import AsnTable
@@ -41,6 +42,7 @@ class State:
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
+    source_metrics: SourceMetrics | None = None
     shutting_down: bool = field(default=False)
 
     @property

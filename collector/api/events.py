@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from typing import Annotated, Any, Final
+import asyncio
+import dataclasses
+from typing import Any, Final
 
-import msgspec
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerts.events import EventFeedError, parse_feed, parse_ical, parse_json
+from alerts.events import (
+    EventFeedError,
+    ImportOptions,
+    event_from_mapping,
+    options_for,
+    parse,
+    sniff,
+)
 from alerts.model import Event
+from collector.alerting.sources import PollSettings
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError, bad_request
 from collector.api.filters import check_keys, parse_time
@@ -19,46 +26,18 @@ from collector.auth import check_admin, utc_now
 from collector.state import STATE
 from collector.store import events as eventstore
 
-Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
-Kind = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,31}$")]
 MAX_FEED_BYTES: Final = 4 * 1024 * 1024
-IMPORT_FORMATS: Final = ("ical", "rss", "atom", "json")
 
 
-class EventIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: Kind
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-    cc: Country
-    start: dt.datetime
-    end: dt.datetime | None = None
-    duration_seconds: Annotated[int, msgspec.Meta(ge=1, le=30 * 86400)] | None = None
-    source_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
-    tags: list[Annotated[str, msgspec.Meta(max_length=64)]] = []
-    id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.:@-]{1,128}$")] | None = None
-
-    def to_event(self, event_id: str | None = None) -> Event:
-        start = _utc(self.start)
-        end = _utc(self.end) if self.end is not None else None
-        if end is None and self.duration_seconds is not None:
-            end = start + dt.timedelta(seconds=self.duration_seconds)
-        if end is not None and end <= start:
-            raise bad_request("end must be later than start")
-        return Event(
-            id=event_id or self.id or str(uuid.uuid4()),
-            kind=self.kind,
-            title=self.title,
-            cc=self.cc,
-            start=start,
-            end=end,
-            source_url=self.source_url,
-            tags=tuple(self.tags),
-        )
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+async def _event_body(request: web.Request, event_id: str | None = None) -> Event:
+    item = await read_json(request, dict[str, Any])
+    if event_id is not None:
+        item.pop("id", None)
+    try:
+        event = event_from_mapping(item, "event")
+    except EventFeedError as exc:
+        raise bad_request(str(exc), field=exc.field) from exc
+    return event if event_id is None else dataclasses.replace(event, id=event_id)
 
 
 async def _admin_write(request: web.Request, work: Any) -> Any:
@@ -72,7 +51,7 @@ async def _admin_write(request: web.Request, work: Any) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
-    event = (await read_json(request, EventIn)).to_event()
+    event = await _event_body(request)
     db = request.app[STATE].db
     await _admin_write(request, lambda c: eventstore.upsert(c, db, [event], utc_now()))
     return json_response(eventstore.view(event), status=201)
@@ -80,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def replace(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
-    event = (await read_json(request, EventIn)).to_event(event_id)
+    event = await _event_body(request, event_id)
     db = request.app[STATE].db
 
     async def work(connection: AsyncConnection) -> None:
@@ -124,28 +103,20 @@ async def listing(request: web.Request) -> web.Response:
     return json_response({"events": [eventstore.view(e) for e in found]})
 
 
-def parse_import(text: str, fmt: str) -> list[Event]:
-    """A feed in one of ``IMPORT_FORMATS``; a malformed one is a 400 saying what is wrong."""
-    parser = {"ical": parse_ical, "rss": parse_feed, "atom": parse_feed, "json": parse_json}
+def _import_options(params: Any) -> ImportOptions:
     try:
-        return list(parser[fmt](text))
+        return options_for(params.get("cc") or None, params.get("kind") or None)
     except EventFeedError as exc:
-        raise APIError(400, "invalid_feed", f"{fmt} feed: {exc}", format=fmt) from exc
-
-
-def guess_format(content_type: str, text: str) -> str:
-    lowered = content_type.lower()
-    if "calendar" in lowered or text.lstrip().startswith("BEGIN:VCALENDAR"):
-        return "ical"
-    if "json" in lowered or text.lstrip()[:1] in ("[", "{"):
-        return "json"
-    if "xml" in lowered or text.lstrip().startswith("<"):
-        return "rss"
-    raise bad_request("cannot tell the feed's format: pass ?format=ical|rss|atom|json")
+        raise bad_request(str(exc)) from exc
 
 
 async def import_feed(request: web.Request) -> web.Response:
-    check_keys(request.query, frozenset({"format"}))
+    """A one-off import; the admin token is checked before the body is read."""
+    check_keys(request.query, frozenset({"format", "cc", "kind"}))
+    options = _import_options(request.query)
+    state = request.app[STATE]
+    async with state.db.reading() as connection:
+        await check_admin(connection, request.headers.get("Authorization"))
     data = await request.content.read(MAX_FEED_BYTES + 1)
     if len(data) > MAX_FEED_BYTES:
         raise APIError(413, "payload_too_large", "feed exceeds the limit", limit=MAX_FEED_BYTES)
@@ -153,13 +124,20 @@ async def import_feed(request: web.Request) -> web.Response:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise bad_request("the feed is not UTF-8 text") from exc
-    fmt = request.query.get("format") or guess_format(request.content_type, text)
-    if fmt not in IMPORT_FORMATS:
-        raise bad_request(f"format: {fmt[:16]!r} is not one of {', '.join(IMPORT_FORMATS)}")
-    events = parse_import(text, fmt)
-    db = request.app[STATE].db
-    await _admin_write(request, lambda c: eventstore.upsert(c, db, events, utc_now()))
-    body = {"imported": len(events), "events": [eventstore.view(e) for e in events]}
+    now = utc_now()
+    horizon = PollSettings.of(state.config).horizon(now)
+    try:
+        fmt = request.query.get("format") or sniff(text, request.content_type)
+        parsed = await asyncio.to_thread(parse, text, fmt, options, horizon)
+    except EventFeedError as exc:
+        raise APIError(400, "invalid_feed", f"feed: {exc}") from exc
+    db = state.db
+    removed = await _admin_write(request, lambda c: eventstore.store_import(c, db, parsed, now))
+    body = {
+        "imported": len(parsed.events),
+        "removed": removed,
+        "events": [eventstore.view(e) for e in parsed.events],
+    }
     return json_response(body, status=201)
 
 

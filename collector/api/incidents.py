@@ -12,6 +12,7 @@ from typing import Any, Final
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerts.correlation import Subject
 from alerts.model import Incident
 from collector.alerting import outbox
 from collector.alerting.context import Context, Windows, context_for, statistics
@@ -78,15 +79,15 @@ async def show_incident(request: web.Request) -> web.Response:
 
 async def correlation(request: web.Request) -> web.Response:
     params = request.query
-    check_keys(params, frozenset({"service", "cc", "kind"}))
+    check_keys(params, frozenset({"service", "cc", "kind", "series"}))
     missing = [k for k in ("service", "cc", "kind") if not params.get(k)]
     if missing:
         raise bad_request(f"{missing[0]} is required", required=["service", "cc", "kind"])
     state = request.app[STATE]
     async with state.db.reading() as connection:
-        stats = await statistics(
+        [stats] = await statistics(
             connection,
-            kind=params["kind"],
+            [Subject(params["kind"], params.get("series") or None)],
             service=params["service"],
             cc=params["cc"].upper(),
             windows=Windows.of(state.config),

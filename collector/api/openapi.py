@@ -194,6 +194,26 @@ def _op(
     return operation
 
 
+def _source_paths() -> dict[str, Any]:
+    source_id = [_path("source_id")]
+    return {
+        "/api/v1/event-sources": {
+            "get": _op("Event sources with their last success and error", admin=True),
+            "post": _op("Register a calendar or feed to poll", admin=True, status="201"),
+        },
+        "/api/v1/event-sources/{source_id}": {
+            "get": _op("One event source", admin=True, params=source_id),
+            "put": _op("Replace a source's settings", admin=True, params=source_id),
+            "delete": _op(
+                "Remove a source (its events stay)", admin=True, params=source_id, status="204"
+            ),
+        },
+        "/api/v1/event-sources/{source_id}/poll": {
+            "post": _op("Poll on the next tick", admin=True, params=source_id, status="202"),
+        },
+    }
+
+
 def _alert_paths() -> dict[str, Any]:
     event_id, sub_id = [_path("event_id")], [_path("subscriber_id")]
     incident_filters = [
@@ -222,9 +242,14 @@ def _alert_paths() -> dict[str, Any]:
                 "Import events from an iCalendar, RSS/Atom or JSON feed (body)",
                 admin=True,
                 status="201",
-                params=[_query("format", "feed format", {"enum": ["ical", "rss", "atom", "json"]})],
+                params=[
+                    _query("format", "feed format", {"enum": ["ical", "rss", "atom", "json"]}),
+                    _query("cc", "country for entries that name none"),
+                    _query("kind", "kind for entries that name none"),
+                ],
             )
         },
+        **_source_paths(),
         "/api/v1/events/{event_id}": {
             "get": _op("One event", params=event_id),
             "put": _op("Replace an event", admin=True, params=event_id),
@@ -261,6 +286,7 @@ def _alert_paths() -> dict[str, Any]:
                     _query("service", "service (required)"),
                     _query("cc", "country (required)"),
                     _query("kind", "event kind (required)"),
+                    _query("series", "one recurring series instead of the whole kind"),
                 ],
             )
         },

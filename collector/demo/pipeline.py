@@ -4,10 +4,12 @@ A small network on loopback (collector.demo.servers: the "ISP resolver", a trust
 servers for Telegram and a control site), a collector with SQLite in a temporary directory,
 three probes that run the real ``censorwatch-probe check`` and upload from their own
 loopback addresses (the collector's IP-to-ASN table puts each in a different Kazakh test
-ASN), an announced livestream, and a webhook receiver that checks the Standard Webhooks
-signature itself. Shortly after the livestream starts the ISP resolver answers NXDOMAIN for
-web.telegram.org; the probes see it, the collector opens one incident linked to the
-livestream, and the signed alert arrives.
+ASN), the newsroom's calendar (an iCalendar feed with a recurring livestream series, which
+the collector subscribes to as an event source), and a webhook receiver that checks the
+Standard Webhooks signature itself. Shortly after tonight's livestream starts the ISP
+resolver answers NXDOMAIN for web.telegram.org; the probes see it, the collector opens one
+incident linked to that occurrence, and the signed alert arrives, with the series'
+history: blocking followed one of its livestreams, the others passed without any.
 """
 
 from __future__ import annotations
@@ -75,6 +77,38 @@ category = "control"
 host = "control.test"
 port = {port}
 """
+
+
+SERIES_DAYS: Final = 2  # the livestream recurs every other evening …
+SERIES_WEEKS: Final = 8  # … and has for eight weeks
+
+
+def calendar_ics(tonight: dt.datetime) -> str:
+    """The newsroom's calendar: one recurring entry, as a calendar app would publish it."""
+    first = tonight - dt.timedelta(weeks=SERIES_WEEKS)
+    return "\r\n".join(
+        [
+            "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//censorwatch demo//newsroom//EN",
+            "BEGIN:VEVENT", "UID:opposition-livestream@newsroom.example",
+            "SUMMARY:Opposition livestream", f"DTSTART:{first:%Y%m%dT%H%M%SZ}",
+            "DURATION:PT1H", f"RRULE:FREQ=DAILY;INTERVAL={SERIES_DAYS}",
+            "URL:https://example.org/live", "CATEGORIES:Livestream", "END:VEVENT",
+            "END:VCALENDAR", "",
+        ]
+    )  # fmt: skip
+
+
+async def serve_calendar(text: str) -> tuple[web.AppRunner, str]:
+    async def calendar(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="text/calendar")
+
+    app = web.Application()
+    app.router.add_get("/newsroom.ics", calendar)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/newsroom.ics"
 
 
 def verify(secret: str, headers: Any, body: bytes) -> bool:
@@ -211,6 +245,22 @@ async def admin(session: aiohttp.ClientSession, url: str, token: str, body: Any)
         return answer
 
 
+async def _subscribe(session: aiohttp.ClientSession, base: str, token: str, url: str) -> int:
+    """Register the calendar as an event source and wait for the collector's first poll."""
+    body = {"url": url, "cc": "KZ", "keywords": {"livestream": "livestream"}}
+    source = await admin(session, base + "/api/v1/event-sources", token, body)
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(100):
+        async with session.get(f"{base}/api/v1/event-sources/{source['id']}", headers=headers) as r:
+            state: dict[str, Any] = await r.json()
+        if state["polls"]:
+            if state["last_error"]:
+                raise RuntimeError(f"calendar poll failed: {state['last_error']}")
+            return int(state["event_count"])
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the collector never polled the calendar")
+
+
 async def run(
     probe_interval: float = 5.0, censor_after: float = 12.0, give_up_after: float = 120.0
 ) -> int:
@@ -223,6 +273,7 @@ async def run(
             ip_asn_db=directory / "ip2asn.tsv", rate_per_second=0,
             alert_interval_seconds=1.0, alert_settle_seconds=0.5,
             delivery_interval_seconds=0.5, metrics_refresh_seconds=2.0, log_level="WARNING",
+            source_poll_seconds=0.5, source_allow_private=True,  # the calendar is on loopback
         )  # fmt: skip
         network = Network(PKI(directory / "pki"), directory)
         await network.start()
@@ -257,11 +308,19 @@ async def _story(
         )
         inbox.secret = sub["secret"]
         say(f"newsroom subscribed: signed JSON to port {inbox.port}", started)
-        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=censor_after - 2)
-        event = {"kind": "livestream", "title": "Opposition livestream", "cc": "KZ",
-                 "start": start.isoformat(), "duration_seconds": 3600, "source_url": "https://example.org/live"}  # fmt: skip
-        await admin(session, base + "/api/v1/events", token, event)
-        say(f"livestream announced for {start:%H:%M:%S} UTC", started)
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        start += dt.timedelta(seconds=censor_after - 2)
+        calendar, url = await serve_calendar(calendar_ics(start))
+        try:
+            count = await _subscribe(session, base, token, url)
+        finally:
+            await calendar.cleanup()
+        say(
+            f"newsroom calendar subscribed: {count} occurrences of 'Opposition livestream' "
+            f"(every {SERIES_DAYS} days for {SERIES_WEEKS} weeks, and ahead); "
+            f"tonight's at {start:%H:%M:%S} UTC",
+            started,
+        )
         probes = [Probe(ip, base) for ip, _ in PROBES]
         for probe in probes:
             enrolment = (await admin(session, base + "/api/v1/enrolment-tokens", token, {}))[

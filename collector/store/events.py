@@ -7,10 +7,11 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerts.events import Parsed
 from alerts.model import Event
 from collector.store import schema
 from collector.store.db import Database
@@ -36,10 +37,11 @@ def from_row(row: RowMapping) -> Event:
         end=_aware(row["end"]),
         source_url=row["source_url"],
         tags=tuple(json.loads(row["tags"])),
+        series=row["series"],
     )
 
 
-def to_row(event: Event, now: dt.datetime) -> dict[str, Any]:
+def to_row(event: Event, now: dt.datetime, source_id: str | None = None) -> dict[str, Any]:
     return {
         "id": event.id,
         "kind": event.kind,
@@ -50,6 +52,8 @@ def to_row(event: Event, now: dt.datetime) -> dict[str, Any]:
         "source_url": event.source_url,
         "tags": json.dumps(list(event.tags)),
         "created_at": now,
+        "series": event.series,
+        "source_id": source_id,
     }
 
 
@@ -63,20 +67,73 @@ def view(event: Event) -> dict[str, Any]:
         "end": event.end,
         "source_url": event.source_url,
         "tags": list(event.tags),
+        "series": event.series,
     }
 
 
 async def upsert(
-    connection: AsyncConnection, db: Database, events: Sequence[Event], now: dt.datetime
+    connection: AsyncConnection,
+    db: Database,
+    events: Sequence[Event],
+    now: dt.datetime,
+    source_id: str | None = None,
 ) -> None:
     """Insert or replace by id, so importing the same feed twice changes nothing."""
-    for event in events:
-        row = to_row(event, now)
-        statement = db.insert(_e).values(**row)
-        update = {k: statement.excluded[k] for k in row if k not in ("id", "created_at")}
-        await connection.execute(
-            statement.on_conflict_do_update(index_elements=["id"], set_=update)
+    rows = [to_row(event, now, source_id) for event in events]
+    if not rows:
+        return
+    statement = db.insert(_e)
+    keep = ("id", "created_at") if source_id is not None else ("id", "created_at", "source_id")
+    update = {k: statement.excluded[k] for k in rows[0] if k not in keep}
+    await connection.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_=update), rows
+    )
+
+
+async def store_import(
+    connection: AsyncConnection,
+    db: Database,
+    parsed: Parsed,
+    now: dt.datetime,
+    source_id: str | None = None,
+) -> int:
+    """Write a parsed feed and drop what it cancelled; returns how many events went away.
+
+    Gone are: single entries marked cancelled; occurrences of a series the feed expanded
+    that start inside its horizon but are no longer among its occurrences (EXDATE,
+    ``STATUS:CANCELLED``, a shortened RRULE); and, for a source, its upcoming events the
+    feed no longer lists (a withdrawn announcement). Past events of a source stay even when
+    the feed drops them: feeds keep their latest items only, and history is evidence.
+    """
+    await upsert(connection, db, parsed.events, now, source_id)
+    kept = [e.id for e in parsed.events]
+    gone = 0
+    if parsed.cancelled:
+        gone += await _delete(connection, _e.c.id.in_(sorted(parsed.cancelled)))
+    if parsed.series:
+        in_horizon = and_(
+            _e.c.series.in_(sorted(parsed.series)),
+            _e.c.start >= parsed.horizon.since,
+            _e.c.start < parsed.horizon.until,
         )
+        gone += await _delete(connection, in_horizon, keep=kept)
+    if source_id is not None:
+        upcoming = and_(_e.c.source_id == source_id, _e.c.start >= now)
+        gone += await _delete(connection, upcoming, keep=kept)
+    return gone
+
+
+async def _delete(connection: AsyncConnection, where: Any, keep: Sequence[str] = ()) -> int:
+    doomed = select(_e.c.id).where(where)
+    ids = [r[0] for r in (await connection.execute(doomed)).all() if r[0] not in set(keep)]
+    for start in range(0, len(ids), 500):
+        await connection.execute(delete(_e).where(_e.c.id.in_(ids[start : start + 500])))
+    return len(ids)
+
+
+async def count_for_source(connection: AsyncConnection, source_id: str) -> int:
+    query = select(func.count()).select_from(_e).where(_e.c.source_id == source_id)
+    return int((await connection.execute(query)).scalar_one())
 
 
 async def listing(
@@ -84,10 +141,13 @@ async def listing(
     *,
     cc: str | None = None,
     kind: str | None = None,
+    series: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[Event]:
     conditions = []
+    if series is not None:
+        conditions.append(_e.c.series == series)
     if cc is not None:
         conditions.append(_e.c.cc == cc)
     if kind is not None:

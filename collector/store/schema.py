@@ -184,7 +184,37 @@ events: Final = Table(
     Column("source_url", String(2048), nullable=True),
     Column("tags", Text, nullable=False),  # JSON array
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("series", String(128), nullable=True),  # occurrences of one recurring entry
+    Column("source_id", String(64), nullable=True),  # the event source that last wrote it
     Index("ix_events_cc_start", "cc", "start"),
+    Index("ix_events_series_start", "series", "start"),
+    Index("ix_events_source_start", "source_id", "start"),
+)
+
+event_sources: Final = Table(
+    "event_sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("format", String(8), nullable=True),  # None: sniffed on each fetch
+    Column("cc", String(2), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("keywords", Text, nullable=False),  # JSON [[keyword, kind], …]
+    Column("interval_seconds", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("last_modified", String(64), nullable=True),
+    Column("next_poll_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_success_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Column("last_error_at", DateTime(timezone=True), nullable=True),
+    Column("event_count", Integer, nullable=False),
+    Column("polls", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_event_sources_next_poll", "next_poll_at"),
 )
 
 subscribers: Final = Table(

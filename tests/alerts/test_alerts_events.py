@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.events import EventFeedError, parse_feed, parse_ical, parse_json
+from alerts.events import (
+    EventFeedError,
+    Horizon,
+    ImportOptions,
+    parse_feed,
+    parse_ical,
+    parse_json,
+)
+
+WIDE = Horizon(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
 
 ICAL = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
@@ -41,7 +50,7 @@ END:VCALENDAR\r
 
 
 def test_ical_good() -> None:
-    stream, rally, floating = parse_ical(ICAL, default_kind="protest")
+    stream, rally, floating = parse_ical(ICAL, ImportOptions(kind="protest"), WIDE).events
     assert stream.id == "stream-1@example.org"
     assert stream.title == "Evening stream, live from exile"
     assert stream.kind == "livestream"
@@ -64,32 +73,47 @@ def test_ical_good() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("hello", "line 1: content line"),
+        ("hello", "not an iCalendar file"),
         ("FOO:bar", "not an iCalendar file"),
-        ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\n", "VEVENT never closed"),
+        ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\n", "not a readable iCalendar file"),
         (
-            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART:2024-05-01\nEND:VEVENT\n",
-            "line 4: DTSTART: not an iCalendar date-time",
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART:2024-05-01\nEND:VEVENT\nEND:VCALENDAR\n",
+            "DTSTART: Expected datetime, date, or time",
         ),
         (
-            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART:20240501T100000Z\nEND:VEVENT\n",
-            "VEVENT at line 2: country",
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART:20240501T100000Z\nEND:VEVENT\nEND:VCALENDAR\n",
+            "VEVENT 1: country",
         ),
         (
-            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART;TZID=Mars/Base:20240501T100000\n",
-            "line 4: DTSTART: unknown TZID 'Mars/Base'",
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nX-CENSORWATCH-COUNTRY:KZ\n"
+            "DTSTART;TZID=Mars/Base:20240501T100000\nEND:VEVENT\nEND:VCALENDAR\n",
+            "DTSTART: unknown TZID 'Mars/Base'",
         ),
-        ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nno colon here\n", "line 3: content line"),
+        (
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nno colon here\nEND:VEVENT\nEND:VCALENDAR\n",
+            "content line",
+        ),
         (
             "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nDTSTART:20240501T100000Z\n"
-            "DURATION:PT\nX-CENSORWATCH-COUNTRY:KZ\nEND:VEVENT\n",
-            "line 5: DURATION",
+            "DURATION:PT\nX-CENSORWATCH-COUNTRY:KZ\nEND:VEVENT\nEND:VCALENDAR\n",
+            "DURATION",
         ),
+        (
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:r\nSUMMARY:x\nDTSTART:20240501T100000Z\n"
+            "RRULE:FREQ=SOMETIMES\nX-CENSORWATCH-COUNTRY:KZ\nEND:VEVENT\nEND:VCALENDAR\n",
+            "RRULE",
+        ),
+        (
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:r\nSUMMARY:x\nDTSTART:20240501T100000Z\n"
+            "RRULE:FREQ=SECONDLY\nX-CENSORWATCH-COUNTRY:KZ\nEND:VEVENT\nEND:VCALENDAR\n",
+            "more than 5000 occurrences",
+        ),
+        ("BEGIN:VCALENDAR\n" + "BEGIN:VEVENT\n" * 5000, "not a readable iCalendar file"),
     ],
 )
 def test_ical_malformed(text: str, message: str) -> None:
     with pytest.raises(EventFeedError, match=message):
-        parse_ical(text)
+        parse_ical(text, ImportOptions(), WIDE)
 
 
 RSS = """<?xml version="1.0"?>
@@ -144,7 +168,9 @@ def test_rss_and_atom_good() -> None:
     [
         ('<!DOCTYPE x [<!ENTITY a "b">]><rss/>', "DTD"),
         ("<rss><channel><item></channel></rss>", "line 1, column"),
-        ("<html/>", "neither RSS 2.0 nor Atom"),
+        ("<html/>", "neither RSS nor Atom"),
+        ("<rss>" + "<a>" * 100 + "</a>" * 100 + "</rss>", "nested deeper"),
+        ('<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://evil.example/x.dtd"><rss/>', "DTD"),
         (RSS.replace("<cw:country>KZ</cw:country>", ""), "item 2: country"),
         (RSS.replace("kind:protest", "kind:party"), "item 1: kind"),
         (RSS.replace("<cw:start>2024-05-04T09:00:00Z", "<cw:start>soon"), "item 1: start"),
@@ -175,6 +201,7 @@ def test_json_good() -> None:
     ("text", "message"),
     [
         ('{"events": [', "line 1, column 13: not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('{"items": []}', "expected a list"),
         ("[1]", "event 1: event: not an object"),
         (
@@ -186,7 +213,7 @@ def test_json_good() -> None:
         ('[{"title": "x", "cc": "Kazakhstan", "start": "2024-05-01T00:00:00Z"}]', "country"),
         (
             '[{"title": "x", "cc": "KZ", "start": "2024-05-01T00:00:00Z", "end": "2024-04-01T00:00:00Z"}]',
-            "end: before start",
+            "end: must be later than start",
         ),
         (
             '[{"title": "x", "cc": "KZ", "start": "2024-05-01T00:00:00Z", "duration": "2h"}]',

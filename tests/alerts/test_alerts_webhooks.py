@@ -42,7 +42,7 @@ INCIDENT = Incident(
 )
 CHANGE = Change("incident.opened", INCIDENT)
 LINKS = [Link("ev-1", 240.0, "Evening stream", "livestream")]
-STATS = [Stats(7, 8, 0.002, 0.04, "7 of the last 8 livestreams; p = 0.002")]
+STATS = [Stats(7, 8, 0.002, 0.04, "followed 7 of the last 8 livestreams; p = 0.002")]
 
 
 def test_signature_verified_by_standardwebhooks() -> None:
@@ -86,7 +86,7 @@ def test_json_body_is_deterministic_and_complete() -> None:
     assert data["events"] == [
         {"event_id": "ev-1", "delay_seconds": 240.0, "title": "Evening stream"}
     ]
-    assert data["correlation"] == ["7 of the last 8 livestreams; p = 0.002"]
+    assert data["correlation"] == ["followed 7 of the last 8 livestreams; p = 0.002"]
     assert data["status"] == "open"
     assert data["onset"] == "2024-05-01T19:04:00Z"
 

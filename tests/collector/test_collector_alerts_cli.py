@@ -115,7 +115,7 @@ def test_import_reads_each_format_and_twice_is_once(
 @pytest.mark.parametrize(
     ("name", "text", "where"),
     [
-        ("bad.ics", ICAL.replace("20240501T180000Z", "tomorrow"), "line 5: DTSTART"),
+        ("bad.ics", ICAL.replace("20240501T180000Z", "tomorrow"), "line 5: VEVENT (UID 'stream-1'): DTSTART"),
         ("bad.json", '[{"title": "x", "cc": "KZ", "start": "2024-05-01"}, {"title": 3}]',
          "event 2: title"),
         ("bad.json", '[{"title": "x", "cc": "KZ",', "line 1"),

@@ -1,7 +1,7 @@
 """Watch windows opened by hand (events' windows are derived from the events table).
 
 Revision ID: 0010
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,124 @@
+"""Event sources API (admin token for everything: a private calendar's URL is a secret)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collector.alerting.sources import SourceInputError, new_source, refuse_private_name
+from collector.api.bodies import json_response, read_json
+from collector.api.errors import APIError, bad_request
+from collector.api.filters import check_keys
+from collector.auth import check_admin, utc_now
+from collector.state import STATE
+from collector.store import sources as sourcestore
+from collector.store.sources import NewSource
+
+
+class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    format: str | None = None
+    cc: str | None = None
+    kind: str | None = None
+    keywords: dict[Annotated[str, msgspec.Meta(max_length=64)], str] = {}
+    interval_seconds: int = 3600
+    enabled: bool = True
+
+
+async def _as_admin(request: web.Request, work: Any) -> Any:
+    async def guarded(connection: AsyncConnection) -> Any:
+        await check_admin(connection, request.headers.get("Authorization"))
+        return await work(connection)
+
+    return await request.app[STATE].db.transaction(guarded)
+
+
+async def _admin_first(request: web.Request) -> None:
+    async with request.app[STATE].db.reading() as connection:
+        await check_admin(connection, request.headers.get("Authorization"))
+
+
+async def _wanted(request: web.Request) -> NewSource:
+    await _admin_first(request)
+    body = await read_json(request, SourceIn)
+    config = request.app[STATE].config
+    try:
+        wanted = new_source(
+            body.url,
+            fmt=body.format,
+            cc=body.cc,
+            kind=body.kind,
+            keywords=body.keywords.items(),
+            interval_seconds=body.interval_seconds,
+            config=config,
+            enabled=body.enabled,
+        )
+        await refuse_private_name(wanted.url, config)
+    except SourceInputError as exc:
+        raise bad_request(str(exc)) from exc
+    return wanted
+
+
+def _missing(source_id: str) -> APIError:
+    return APIError(404, "not_found", "no such event source", source_id=source_id[:64])
+
+
+async def create(request: web.Request) -> web.Response:
+    wanted = await _wanted(request)
+    now = utc_now()
+    made = await _as_admin(request, lambda c: sourcestore.add(c, wanted, now))
+    return json_response(made.view(), status=201)
+
+
+async def replace(request: web.Request) -> web.Response:
+    source_id = request.match_info["source_id"]
+    wanted = await _wanted(request)
+    now = utc_now()
+    changed = await _as_admin(request, lambda c: sourcestore.change(c, source_id, wanted, now))
+    if changed is None:
+        raise _missing(source_id)
+    return json_response(changed.view())
+
+
+async def listing(request: web.Request) -> web.Response:
+    check_keys(request.query, frozenset())
+    found = await _as_admin(request, sourcestore.listing)
+    return json_response({"sources": [s.view() for s in found]})
+
+
+async def show(request: web.Request) -> web.Response:
+    source_id = request.match_info["source_id"]
+    found = await _as_admin(request, lambda c: sourcestore.one(c, source_id))
+    if found is None:
+        raise _missing(source_id)
+    return json_response(found.view())
+
+
+async def remove(request: web.Request) -> web.Response:
+    source_id = request.match_info["source_id"]
+    if not await _as_admin(request, lambda c: sourcestore.remove(c, source_id)):
+        raise _missing(source_id)
+    return web.Response(status=204)
+
+
+async def poll_now(request: web.Request) -> web.Response:
+    """Make the source due; a poller takes it on its next tick."""
+    source_id = request.match_info["source_id"]
+    now = utc_now()
+    if not await _as_admin(request, lambda c: sourcestore.poll_now(c, source_id, now)):
+        raise _missing(source_id)
+    return json_response({"id": source_id, "next_poll_at": now}, status=202)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/event-sources", listing),
+        web.post("/api/v1/event-sources", create),
+        web.get("/api/v1/event-sources/{source_id}", show),
+        web.put("/api/v1/event-sources/{source_id}", replace),
+        web.delete("/api/v1/event-sources/{source_id}", remove),
+        web.post("/api/v1/event-sources/{source_id}/poll", poll_now),
+    ]

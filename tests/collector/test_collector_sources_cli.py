@@ -1,0 +1,84 @@
+"""`censorwatch sources …` as an operator runs it, against a calendar on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from test_collector_alerts_cli import censorwatch, events, ok, refused
+
+FEEDS = Path(__file__).parent.parent / "alerts" / "feeds"
+
+
+@pytest.fixture
+def calendar_url() -> Iterator[str]:
+    body = (FEEDS / "nextcloud-protests.ics").read_bytes()
+
+    class Calendar(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Calendar)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/remote.php/dav/public-calendars/x"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sources_add_poll_list_remove(tmp_path: Path, calendar_url: str) -> None:
+    db_url = f"sqlite:///{tmp_path / 'c.db'}"
+    says = refused("sources", "add", "--db", db_url, "--url", calendar_url, "--country", "BY")
+    assert "not a public address" in says
+    allow = {"CENSORWATCH_SOURCE_ALLOW_PRIVATE": "true"}
+    added = censorwatch(
+        "sources", "add", "--db", db_url, "--url", calendar_url, "--country", "BY",
+        "--keyword", "protest=protest", "--keyword", "stream=livestream", "--interval", "900",
+        env=allow,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    source_id = added.stdout.split()[1]
+    polled = censorwatch("sources", "poll", "--db", db_url, source_id, env=allow)
+    assert polled.returncode == 0, polled.stderr
+    assert f"source {source_id}: " in polled.stdout
+    [source] = json.loads(ok("sources", "list", "--db", db_url, "--json"))["sources"]
+    assert source["id"] == source_id
+    assert source["keywords"] == {"protest": "protest", "stream": "livestream"}
+    assert source["polls"] == 1
+    assert source["last_error"] is None, source
+    # the calendar is from 2024: single entries import, the series' occurrences are past
+    # the history horizon
+    assert {e["title"] for e in events(db_url)} >= {"March for free media"}
+    assert "removed" in ok("sources", "remove", "--db", db_url, source_id)
+    assert events(db_url)  # its events stay
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--url", "https://example.org/c.ics", "--keyword", "nokind"), "WORD=KIND"),
+        (("--url", "https://example.org/c.ics", "--interval", "soon"), "--interval"),
+        (("--url", "https://example.org/c.ics", "--interval", "10"), "interval"),
+        (("--url", "https://example.org/c.ics", "--country", "Belarus"), "two-letter"),
+    ],
+)
+def test_bad_source_settings_are_one_clear_line(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'c.db'}"
+    message = refused("sources", "add", "--db", db_url, *args)
+    assert says in message
+    assert len(message.strip().splitlines()) == 1
