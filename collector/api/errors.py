@@ -47,6 +47,11 @@ def bad_request(message: str, **evidence: Any) -> APIError:
     return APIError(400, "bad_request", message, **evidence)
 
 
+def unprocessable(message: str, **evidence: Any) -> APIError:
+    """Each value is well formed, but together they ask for something impossible (422)."""
+    return APIError(422, "unprocessable", message, **evidence)
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **evidence: Any
 ) -> web.Response:
@@ -67,6 +72,7 @@ _HTTP_CODES: Final = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
 }
 
 

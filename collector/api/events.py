@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.events import EventFeedError, parse_feed, parse_ical, parse_json
 from alerts.model import Event
+from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, bad_request
+from collector.api.errors import APIError, bad_request, unprocessable
 from collector.api.filters import check_keys, parse_time
 from collector.auth import check_admin, utc_now
 from collector.state import STATE
@@ -37,12 +38,15 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.:@-]{1,128}$")] | None = None
 
     def to_event(self, event_id: str | None = None) -> Event:
-        start = _utc(self.start)
-        end = _utc(self.end) if self.end is not None else None
+        start = _utc(self.start, "start")
+        end = _utc(self.end, "end") if self.end is not None else None
         if end is None and self.duration_seconds is not None:
-            end = start + dt.timedelta(seconds=self.duration_seconds)
+            try:
+                end = start + dt.timedelta(seconds=self.duration_seconds)
+            except OverflowError as exc:
+                raise bad_request("duration_seconds: ends after year 9999") from exc
         if end is not None and end <= start:
-            raise bad_request("end must be later than start")
+            raise unprocessable("end must be later than start")
         return Event(
             id=event_id or self.id or str(uuid.uuid4()),
             kind=self.kind,
@@ -55,10 +59,13 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
+def _utc(moment: dt.datetime, name: str) -> dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise bad_request(f"{name}: outside years 1-9999 in UTC") from exc
 
 
 async def _admin_write(request: web.Request, work: Any) -> Any:
@@ -72,6 +79,7 @@ async def _admin_write(request: web.Request, work: Any) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
+    await require_admin(request)
     event = (await read_json(request, EventIn)).to_event()
     db = request.app[STATE].db
     await _admin_write(request, lambda c: eventstore.upsert(c, db, [event], utc_now()))
@@ -79,6 +87,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def replace(request: web.Request) -> web.Response:
+    await require_admin(request)
     event_id = request.match_info["event_id"]
     event = (await read_json(request, EventIn)).to_event(event_id)
     db = request.app[STATE].db
@@ -131,6 +140,8 @@ def parse_import(text: str, fmt: str) -> list[Event]:
         return list(parser[fmt](text))
     except EventFeedError as exc:
         raise APIError(400, "invalid_feed", f"{fmt} feed: {exc}", format=fmt) from exc
+    except RecursionError as exc:
+        raise APIError(400, "invalid_feed", f"{fmt} feed: nested too deeply", format=fmt) from exc
 
 
 def guess_format(content_type: str, text: str) -> str:
@@ -145,6 +156,7 @@ def guess_format(content_type: str, text: str) -> str:
 
 
 async def import_feed(request: web.Request) -> web.Response:
+    await require_admin(request)
     check_keys(request.query, frozenset({"format"}))
     data = await request.content.read(MAX_FEED_BYTES + 1)
     if len(data) > MAX_FEED_BYTES:

@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy import Select, and_, literal, select, tuple_
 
 from collector.api.errors import APIError, bad_request
-from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters
+from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters, parse_limit
 from collector.state import STATE
 from collector.store import schema
 
@@ -77,14 +77,6 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def parse_limit(text: str | None, maximum: int) -> int:
-    if text is None:
-        return min(DEFAULT_LIMIT, maximum)
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise bad_request(f"limit: expected a whole number from 1 to {maximum}")
-    return int(text)
-
-
 def filtered(query: Select[Any], f: Filters) -> Select[Any]:
     conditions = []
     if f.service is not None:
@@ -137,7 +129,7 @@ async def list_measurements(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, _KEYS)
     f = parse_filters(params)
-    limit = parse_limit(params.get("limit"), state.config.query_max_limit)
+    limit = parse_limit(params, DEFAULT_LIMIT, state.config.query_max_limit)
     cursor = decode_cursor(params["cursor"]) if params.get("cursor") else None
     async with state.db.reading() as connection:
         rows = (await connection.execute(page_query(f, cursor, limit))).all()

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
 from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
@@ -211,6 +212,7 @@ async def _update_probe(request: web.Request, values: dict[str, Any]) -> web.Res
 
 
 async def set_control(request: web.Request) -> web.Response:
+    await require_admin(request)
     change = await read_json(request, ProbeUpdate)
     return await _update_probe(request, {"control": change.control})
 

@@ -148,7 +148,8 @@ async def test_aggregation_csv(collector: Collector) -> None:
 )
 async def test_bad_aggregation_queries(sqlite_collector: Collector, params: dict[str, str]) -> None:
     status, body = await sqlite_collector.get_json("/api/v1/aggregation", **params)
-    assert status == 400
+    impossible = ("axis_y" in params and params["axis_y"] == params["axis_x"]) or "until" in params
+    assert status == (422 if impossible else 400)
     assert body["error"]["message"]
 
 
