@@ -42,6 +42,7 @@ class State:
     snapshot: SnapshotHolder
     registry: CollectorRegistry
     shutting_down: bool = field(default=False)
+    pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
 
     @property
     def limits(self) -> Limits:

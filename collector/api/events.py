@@ -175,12 +175,16 @@ async def import_feed(request: web.Request) -> web.Response:
     return json_response(body, status=201)
 
 
+# "import" is its own resource, so OPTIONS on it names only POST in ``Allow``.
+_ONE_EVENT: Final = "/api/v1/events/{event_id:(?!import$)[^/]+}"
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/v1/events", listing),
         web.post("/api/v1/events", create),
         web.post("/api/v1/events/import", import_feed),
-        web.get("/api/v1/events/{event_id}", show),
-        web.put("/api/v1/events/{event_id}", replace),
-        web.delete("/api/v1/events/{event_id}", remove),
+        web.get(_ONE_EVENT, show),
+        web.put(_ONE_EVENT, replace),
+        web.delete(_ONE_EVENT, remove),
     ]

@@ -33,9 +33,14 @@ class Filters:
 
 
 def check_keys(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    """Known parameters, each at most once (a repeated one would be half ignored)."""
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise bad_request(f"unknown query parameter {unknown[0]!r}", allowed=sorted(allowed))
+    names = list(params)  # a multidict lists a repeated name each time
+    if len(names) != len(set(names)):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise bad_request(f"{twice}: given more than once")
 
 
 def parse_time(name: str, text: str) -> dt.datetime:

@@ -7,6 +7,7 @@ what) need the admin token.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,6 +25,11 @@ from collector.store import events as eventstore
 from collector.store import incidents as incidentstore
 
 MAX_INCIDENTS: Final = 500
+_CORRELATION_PARAMS: Final = {
+    "service": re.compile(r"^[a-z0-9_-]{1,64}$"),
+    "cc": re.compile(r"^[A-Za-z]{2}$"),
+    "kind": re.compile(r"^[a-z][a-z0-9_-]{0,31}$"),
+}
 
 
 def incident_view(incident: Incident, context: Context) -> dict[str, Any]:
@@ -41,9 +47,11 @@ def incident_view(incident: Incident, context: Context) -> dict[str, Any]:
 async def list_incidents(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, frozenset({"service", "cc", "kind", "status", "since", "limit"}))
-    status = params.get("status")
+    status = params.get("status") or None
     if status not in (None, "open", "resolved"):
         raise bad_request("status: expected open or resolved")
+    if params.get("kind") not in (None, "", "blocking", "shutdown"):
+        raise bad_request("kind: expected blocking or shutdown")
     limit = parse_limit(params, 100, MAX_INCIDENTS)
     query = incidentstore.filtered(
         service=params.get("service") or None,
@@ -80,6 +88,9 @@ async def correlation(request: web.Request) -> web.Response:
     missing = [k for k in ("service", "cc", "kind") if not params.get(k)]
     if missing:
         raise bad_request(f"{missing[0]} is required", required=["service", "cc", "kind"])
+    for name, pattern in _CORRELATION_PARAMS.items():
+        if not pattern.match(params[name]):
+            raise bad_request(f"{name}: {params[name][:64]!r} is not {pattern.pattern}")
     state = request.app[STATE]
     async with state.db.reading() as connection:
         stats = await statistics(

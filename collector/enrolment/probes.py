@@ -259,6 +259,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/v1/probes", register),
         web.get("/api/v1/probes", list_probes),
         web.post("/api/v1/probes/check-in", check_in),
-        web.patch("/api/v1/probes/{probe_id}", set_control),
-        web.post("/api/v1/probes/{probe_id}/revoke", revoke),
+        web.patch("/api/v1/probes/{probe_id:[0-9A-Fa-f-]{36}}", set_control),
+        web.post("/api/v1/probes/{probe_id:[0-9A-Fa-f-]{36}}/revoke", revoke),
     ]

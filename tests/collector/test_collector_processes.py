@@ -123,7 +123,7 @@ def test_db_upgrade(tmp_path: Path) -> None:
     first = run_cli("db", "upgrade", "--db", db)
     second = run_cli("db", "upgrade", "--db", db)
     assert first.returncode == 0
-    assert "migrated from empty to 0002" in first.stdout
+    assert "migrated from empty to 0003" in first.stdout
     assert second.returncode == 0
     assert "nothing to do" in second.stdout
 

@@ -1,8 +1,9 @@
 """schemathesis, an independent OpenAPI fuzzer, against a real ``censorwatch serve``.
 
-All of its checks run (server errors, status codes and headers the document does not
-declare, schema-valid requests refused, invalid ones accepted, required headers not
-enforced, the ``Allow`` header), with a token for each security scheme the document
+Every check runs (schemathesis' default; ``--checks all`` would also override the two
+per-operation exceptions below): server errors, status codes and headers the document
+does not declare, schema-valid requests refused, invalid ones accepted, required headers
+not enforced, the ``Allow`` header, with a token for each security scheme the document
 names. The seed and the example count are fixed so a run is repeatable and takes a
 couple of minutes; a failure prints schemathesis' own report, with a curl line for each.
 """
@@ -22,7 +23,28 @@ from lab.paths import REPO_ROOT, checkout_env
 
 SEED = 20261201
 MAX_EXAMPLES = 30
+# Two judgements JSON Schema cannot make, stated here rather than hidden:
+# - 422 answers values that are each valid but impossible together (axis_x = axis_y, an
+#   event ending before it starts, a Telegram subscriber without a chat): a schema-valid
+#   request may get it.
+# - An ingest batch is judged item by item: a bad item is rejected alone, inside a 200
+#   that says why, so an invalid item does not make the request "accepted" wrongly, and a
+#   rejected item's id names nothing to fetch. A feed's validity (iCalendar, RSS) is not
+#   expressible in JSON Schema either.
 _CONFIG = """
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+[[operations]]
+include-path = "/api/v1/measurements"
+include-method = "POST"
+checks.negative_data_rejection.enabled = false
+checks.ensure_resource_availability.enabled = false
+
+[[operations]]
+include-path = "/api/v1/events/import"
+checks.positive_data_acceptance.enabled = false
+
 [auth.openapi.admin]
 bearer = "${CW_ADMIN_TOKEN}"
 [auth.openapi.researcher]
@@ -69,7 +91,7 @@ def test_schemathesis_finds_nothing(served: tuple[ServerProcess, Path]) -> None:
     config.write_text(_CONFIG)
     command = [
         sys.executable, "-c", _RUN, "--config-file", str(config), "--no-color",
-        "run", process.url + "/api/v1/openapi.json", "--checks", "all",
+        "run", process.url + "/api/v1/openapi.json",
         "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES), "--workers", "1",
         "--suppress-health-check", "all", "--request-timeout", "30",
     ]  # fmt: skip
