@@ -72,6 +72,7 @@ def build_state(config: Config) -> State:
         targets=load_targets(config),
         asn_table=table,
         limiter=RateLimiter(config.rate_per_second, config.rate_burst),
+        byte_limiter=RateLimiter(config.rate_bytes_per_second, config.rate_bytes_burst),
         metrics=metrics.IngestMetrics(registry),
         snapshot=holder,
         registry=registry,

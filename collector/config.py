@@ -54,6 +54,8 @@ class Config:
     max_batch_items: int = 5000
     rate_per_second: float = 50.0
     rate_burst: int = 10000
+    rate_bytes_per_second: float = 1024 * 1024  # decompressed bytes per probe; 0: unlimited
+    rate_bytes_burst: int = 64 * 1024 * 1024
     max_future_seconds: int = 3600
     max_past_seconds: int = 30 * 86400
     metrics_refresh_seconds: float = 15.0
@@ -151,6 +153,8 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "max_batch_items": _positive_int,
     "rate_per_second": _positive_float,
     "rate_burst": _positive_int,
+    "rate_bytes_per_second": _positive_float,
+    "rate_bytes_burst": _positive_int,
     "max_future_seconds": _positive_int,
     "max_past_seconds": _positive_int,
     "metrics_refresh_seconds": _positive_float,

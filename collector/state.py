@@ -38,6 +38,7 @@ class State:
     targets: TargetListText
     asn_table: AsnTable | None
     limiter: RateLimiter
+    byte_limiter: RateLimiter
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
