@@ -230,4 +230,18 @@ def resolve(file: Path | None, environ: Mapping[str, str], flags: Mapping[str, A
         merged.update(read_file(config_path))
     merged.update(from_environment(environ))
     merged.update(from_mapping({k: v for k, v in flags.items() if v is not None}, "flag"))
-    return Config(**merged)
+    return check(Config(**merged))
+
+
+def check(config: Config) -> Config:
+    """Settings that are each fine but wrong together."""
+    timeout, lease = config.delivery_timeout_seconds, config.delivery_lease_seconds
+    if config.delivery_interval_seconds > 0 and timeout >= lease:
+        raise ConfigError(
+            "settings",
+            "delivery_timeout_seconds",
+            f"{timeout:g} s is not shorter than delivery_lease_seconds ({lease:g} s): a "
+            "webhook still being sent when its lease ends is claimed and sent again by "
+            "another replica; make the lease longer than the timeout (twice is comfortable)",
+        )
+    return config
