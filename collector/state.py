@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Final
@@ -17,6 +18,7 @@ from collector.ingest.payload import Limits
 from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.validation import TimeWindow
 from collector.store.db import Database
+from probe import targets as target_lists
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class TargetListText:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @functools.cached_property
+    def services(self) -> frozenset[str]:
+        """The service names the list holds: the ones ingest rolls up and labels metrics by."""
+        return frozenset(s.name for s in target_lists.parse(self.text, self.source).services)
 
 
 @dataclass

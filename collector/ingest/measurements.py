@@ -31,12 +31,13 @@ from collector.ingest import reanalysis
 from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
 from collector.ingest.validation import (
-    FLAG_FUTURE,
+    UNCOUNTED,
     Invalid,
     TimeWindow,
     Valid,
     check_array,
     check_item,
+    flag_unknown_services,
 )
 from collector.state import STATE, State
 from collector.store import rollups, schema
@@ -220,7 +221,9 @@ async def store(
             rows.append(to_row(item, probe, outcomes[key], now))
         inserted = await insert_rows(connection, db, rows)
         counted = (
-            contribution(r) for r in rows if r["id"] in inserted and FLAG_FUTURE not in r["flags"]
+            contribution(r)
+            for r in rows
+            if r["id"] in inserted and not UNCOUNTED.intersection(r["flags"].split(","))
         )
         await rollups.add(connection, db, rollups.tally(counted))
         await probes.touch(connection, probe.id, now)
@@ -319,6 +322,7 @@ async def post_measurements(request: web.Request) -> web.Response:
         raise _rate_limited(wait, probe.id)
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
+    checked = flag_unknown_services(checked, state.targets.services)
     stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import io
@@ -102,3 +103,24 @@ async def test_gzip_member_bomb_over_http(sqlite_collector: Collector) -> None:
         "/api/v1/measurements", data=io.BytesIO(gzip.compress(b"") * 100_000), headers=headers
     )
     assert response.status == 413
+
+
+async def test_invented_services_are_stored_flagged_and_never_rolled_up(
+    collector: Collector,
+) -> None:
+    _, token = await collector.register()
+    invented = [measurement(service=f"made-up-{i}") for i in range(50)]
+    status, body = await collector.ingest(token, [*invented, measurement(service="telegram")])
+    assert (status, body["accepted"]) == (200, 51), body
+    assert [r["flags"] for r in body["results"]] == [["unknown_service"]] * 50 + [[]]
+    _, agg = await collector.get_json("/api/v1/aggregation", axis_x="service")
+    assert [row["service"] for row in agg["result"]] == ["telegram"]
+    status, page = await collector.get_json(
+        "/api/v1/measurements", collector.admin_headers, service="made-up-7"
+    )
+    assert [r["collector"]["flags"] for r in page["results"]] == [["unknown_service"]]
+    await asyncio.sleep(0.5)  # the metrics snapshot refreshes every 0.1 s in these tests
+    response = await collector.client.get("/metrics")
+    text = await response.text()
+    assert 'service="telegram"' in text
+    assert "made-up" not in text
