@@ -89,10 +89,14 @@ class AdminBootstrap:
 
 
 def _write_secret(path: Path, secret: str) -> None:
+    """Written whole to a new 0600 file, then renamed over ``path``: never half a token,
+    and never the mode of an older, more readable file."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fresh = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(secret + "\n")
+    os.replace(fresh, path)
 
 
 def read_admin_token(path: Path) -> str | None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from collector.enrolment.proxies import parse_networks
+
 ENV_PREFIX: Final = "CENSORWATCH_"
 
 
@@ -73,6 +75,9 @@ class Config:
     correlation_lag_seconds: int = 6 * 3600  # … or this long after its start
     correlation_history_days: int = 365
     secret_overlap_seconds: int = 86400  # the previous secret signs too after a rotation
+    trusted_proxies: str = ""  # networks whose Forwarded / X-Forwarded-For headers are read
+    enrolment_default_uses: int = 1  # an enrolment token asked for without "uses"
+    enrolment_default_expiry_seconds: int = 7 * 86400  # … or without "expires_in_seconds"
 
     @property
     def db_url(self) -> str:
@@ -98,6 +103,23 @@ def _positive_float(value: Any) -> float:
     if not number >= 0 or number == float("inf"):
         raise ValueError(f"expected a finite number >= 0, got {value!r}")
     return number
+
+
+def _whole_positive(value: Any) -> int:
+    number = _positive_int(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return number
+
+
+def _networks(value: Any) -> str:
+    """A comma-separated list (or a TOML list) of networks, checked, kept as text."""
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    try:
+        parse_networks(text)
+    except ValueError as exc:
+        raise ValueError(f"expected networks like 10.0.0.0/8, 2001:db8::1: {exc}") from exc
+    return text
 
 
 def _boolean(value: Any) -> bool:
@@ -172,6 +194,9 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "correlation_lag_seconds": _positive_int,
     "correlation_history_days": _positive_int,
     "secret_overlap_seconds": _positive_int,
+    "trusted_proxies": _networks,
+    "enrolment_default_uses": _whole_positive,
+    "enrolment_default_expiry_seconds": _whole_positive,
 }
 KEYS: Final = frozenset(_PARSERS)
 assert {f.name for f in dataclasses.fields(Config)} == KEYS

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
+from collector.enrolment import proxies
 from collector.enrolment.iptoasn import AsnTable
 from collector.ingest.payload import Limits
 from collector.ingest.ratelimit import RateLimiter
@@ -51,6 +52,10 @@ class State:
     registry: CollectorRegistry
     shutting_down: bool = field(default=False)
     pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
+
+    @functools.cached_property
+    def trusted_proxies(self) -> tuple[proxies.Network, ...]:
+        return proxies.parse_networks(self.config.trusted_proxies)
 
     @property
     def limits(self) -> Limits:

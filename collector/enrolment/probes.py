@@ -21,6 +21,7 @@ from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
 from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
+from collector.enrolment import proxies
 from collector.enrolment.iptoasn import Network
 from collector.state import STATE, State
 from collector.store import schema
@@ -66,9 +67,13 @@ async def authenticate(connection: AsyncConnection, header: str | None) -> Probe
 
 def network_of(state: State, request: web.Request) -> Network | None:
     """The requester's network; the address itself goes no further than this function."""
-    if state.asn_table is None or request.remote is None:
+    if state.asn_table is None:
         return None
-    return state.asn_table.lookup(request.remote)
+    h = request.headers
+    address = proxies.client_address(
+        request.remote, h.get("Forwarded"), h.get("X-Forwarded-For"), state.trusted_proxies
+    )
+    return None if address is None else state.asn_table.lookup(address)
 
 
 async def touch(
@@ -170,20 +175,21 @@ async def create_enrolment_token(request: web.Request) -> web.Response:
     wanted = await read_json(request, EnrolmentRequest, empty=EnrolmentRequest())
     token = new_token("enrolment")
     now = utc_now()
-    expires = (
-        now + dt.timedelta(seconds=wanted.expires_in_seconds) if wanted.expires_in_seconds else None
-    )
+    # Finite by default: a leaked token enrols one probe within a week, not an army forever.
+    uses = wanted.uses or state.config.enrolment_default_uses
+    seconds = wanted.expires_in_seconds or state.config.enrolment_default_expiry_seconds
+    expires = now + dt.timedelta(seconds=seconds)
     async with state.db.writing() as connection:
         await connection.execute(
             schema.enrolment_tokens.insert().values(
                 token_hash=token_hash(token),
                 created_at=now,
                 expires_at=expires,
-                uses_left=wanted.uses,
+                uses_left=uses,
                 control=wanted.control,
             )
         )
-    body = {"token": token, "uses": wanted.uses, "expires_at": expires, "control": wanted.control}
+    body = {"token": token, "uses": uses, "expires_at": expires, "control": wanted.control}
     return json_response(body, status=201)
 
 
