@@ -39,6 +39,10 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 include-path = "/api/v1/measurements"
 include-method = "POST"
 checks.negative_data_rejection.enabled = false
+
+# (The check runs on the GET that follows the POST: the one operation it can reach there.)
+[[operations]]
+include-path = "/api/v1/measurements/{measurement_id}"
 checks.ensure_resource_availability.enabled = false
 
 [[operations]]
