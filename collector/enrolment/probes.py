@@ -106,10 +106,26 @@ async def _use_enrolment_token(connection: AsyncConnection, header: str | None) 
     return bool(row.control)
 
 
+async def _check_enrolment_token(connection: AsyncConnection, header: str | None) -> None:
+    """Refuse an unusable enrolment token before the body is read (spending it comes later)."""
+    e = schema.enrolment_tokens
+    query = (
+        select(e.c.token_hash)
+        .where(e.c.token_hash == token_hash(bearer_token(header, "enrolment")))
+        .where((e.c.uses_left.is_(None)) | (e.c.uses_left > 0))
+        .where((e.c.expires_at.is_(None)) | (e.c.expires_at > utc_now()))
+    )
+    if (await connection.execute(query)).first() is None:
+        raise AuthError(401, "unknown, used up or expired enrolment token")
+
+
 async def register(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    await read_json(request, Registration, empty=Registration())
     header = request.headers.get("Authorization")
+    if header is not None or not state.config.open_enrolment:
+        async with state.db.reading() as connection:
+            await _check_enrolment_token(connection, header)
+    await read_json(request, Registration, empty=Registration())
     network = network_of(state, request)
     token = new_token("probe")
     probe_id = str(uuid.uuid4())

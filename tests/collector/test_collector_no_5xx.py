@@ -106,3 +106,12 @@ async def test_empty_filter_values_mean_no_filter(sqlite_collector: Collector) -
         "/api/v1/measurements", service="", cc="", asn="", since="", until=""
     )
     assert status == 200, body
+
+
+@pytest.mark.parametrize("header", [None, "Bearer cwe_unknown"])
+async def test_registration_checks_the_enrolment_token_before_the_body(
+    sqlite_collector: Collector, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await sqlite_collector.client.post("/api/v1/probes", data=NESTED, headers=headers)
+    assert response.status == 401, await response.text()
