@@ -27,7 +27,7 @@ from collector.alerting import delivery
 from collector.alerting import detection as alerting
 from collector.alerting import sources as event_sources
 from collector.alerting.context import Windows
-from collector.api import aggregation, metrics, openapi, query
+from collector.api import aggregation, metrics, openapi, privacy, query, tokens
 from collector.api import alerts as alerts_api
 from collector.api.bodies import json_response
 from collector.api.errors import error_response, json_errors
@@ -36,7 +36,7 @@ from collector.enrolment import iptoasn, probes
 from collector.ingest import measurements as ingest
 from collector.ingest.ratelimit import RateLimiter
 from collector.state import STATE, State, TargetListText
-from collector.store import migrate
+from collector.store import keys, migrate
 from collector.store.db import Database
 from probe import targets as target_lists
 
@@ -73,6 +73,7 @@ def build_state(config: Config) -> State:
         targets=load_targets(config),
         asn_table=table,
         limiter=RateLimiter(config.rate_per_second, config.rate_burst),
+        byte_limiter=RateLimiter(config.rate_bytes_per_second, config.rate_bytes_burst),
         metrics=metrics.IngestMetrics(registry),
         source_metrics=event_sources.SourceMetrics(registry),
         snapshot=holder,
@@ -117,6 +118,7 @@ async def _start(state: State, migrate_schema: bool) -> None:
         before, after = await migrate.upgrade(state.db)
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
+    state.pseudonym_key = await keys.shared_key(state.db, privacy.PSEUDONYM_KEY)
     bootstrap = await auth.ensure_admin_token(state.db, state.config.admin_token_path)
     if bootstrap.created:
         print(f"censorwatch: admin token created and written to {bootstrap.path}", flush=True)
@@ -211,6 +213,7 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
             *aggregation.routes(),
             *probes.routes(),
             *alerts_api.routes(),
+            *tokens.routes(),
         ]
     )
     app.cleanup_ctx.append(lifecycle(migrate_schema))

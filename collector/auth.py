@@ -1,9 +1,12 @@
 """Tokens: generated here, shown once, stored only as SHA-256 hashes.
 
-Three kinds, told apart by prefix so a token pasted in the wrong place gets a clear error:
-``cwa_`` admin, ``cwe_`` enrolment (lets a new probe register), ``cwp_`` probe. The first
-admin token is created on the first start and written to a file readable only by the
-operator; replicas starting together agree on one through the database.
+Four kinds, told apart by prefix so a token pasted in the wrong place gets a clear error:
+``cwa_`` admin, ``cwr_`` researcher (reads exact probe ids and times), ``cwe_`` enrolment
+(lets a new probe register), ``cwp_`` probe. The admin token lives in a file readable
+only by the operator: when the file exists (a Kubernetes Secret, say) its token is the
+admin token, replacing any earlier one, so rotating is writing a new file and restarting;
+when it does not, the first start creates a token and writes the file, and replicas
+starting together agree on one through the database.
 """
 
 from __future__ import annotations
@@ -16,14 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
 from collector.store.db import Database
 
-Kind = Literal["admin", "enrolment", "probe"]
-PREFIXES: Final[dict[Kind, str]] = {"admin": "cwa_", "enrolment": "cwe_", "probe": "cwp_"}
+Kind = Literal["admin", "researcher", "enrolment", "probe"]
+PREFIXES: Final[dict[Kind, str]] = {
+    "admin": "cwa_",
+    "researcher": "cwr_",
+    "enrolment": "cwe_",
+    "probe": "cwp_",
+}
+Access = Literal["public", "researcher", "admin"]
 _BOOTSTRAP_LABEL: Final = "bootstrap"
 
 
@@ -61,23 +70,76 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive times; everything stored is UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+class AdminTokenFileError(ValueError):
+    """The admin token file exists but holds no usable admin token."""
+
+
 @dataclass(frozen=True)
 class AdminBootstrap:
-    """What the first start did: the path of the token file, if this process wrote it."""
+    """What the start did: ``created`` if this process wrote the token file."""
 
     created: bool
     path: Path
+    provided: bool = False
 
 
 def _write_secret(path: Path, secret: str) -> None:
+    """Written whole to a new 0600 file, then renamed over ``path``: never half a token,
+    and never the mode of an older, more readable file."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fresh = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(secret + "\n")
+    os.replace(fresh, path)
+
+
+def read_admin_token(path: Path) -> str | None:
+    """The admin token in ``path``; None when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AdminTokenFileError(f"admin token file {path}: cannot read: {exc}") from exc
+    if not text.startswith(PREFIXES["admin"]) or len(text) < 24 or any(c.isspace() for c in text):
+        raise AdminTokenFileError(
+            f"admin token file {path}: expected one admin token ({PREFIXES['admin']}…, "
+            "at least 24 characters); create one with `censorwatch admin-token new`"
+        )
+    return text
+
+
+async def install_admin_token(db: Database, token: str) -> None:
+    """Make ``token`` the admin token; every earlier admin token stops working."""
+    t = schema.admin_tokens
+    async with db.writing() as connection:
+        await connection.execute(delete(t).where(t.c.token_hash != token_hash(token)))
+        await connection.execute(
+            db.insert(t)
+            .values(token_hash=token_hash(token), label=_BOOTSTRAP_LABEL, created_at=utc_now())
+            .on_conflict_do_nothing()
+        )
+
+
+async def rotate_admin_token(db: Database, path: Path) -> None:
+    """A new admin token, written to ``path`` (0600) and installed; the old one is void."""
+    token = new_token("admin")
+    _write_secret(path, token)
+    await install_admin_token(db, token)
 
 
 async def ensure_admin_token(db: Database, path: Path) -> AdminBootstrap:
-    """Create the first admin token unless one exists; only the creator writes the file."""
+    """The file's admin token if there is a file; else create the first one and write it."""
+    provided = read_admin_token(path)
+    if provided is not None:
+        await install_admin_token(db, provided)
+        return AdminBootstrap(False, path, provided=True)
     token = new_token("admin")
     statement = (
         db.insert(schema.admin_tokens)
@@ -89,6 +151,29 @@ async def ensure_admin_token(db: Database, path: Path) -> AdminBootstrap:
         if created:
             _write_secret(path, token)
     return AdminBootstrap(created, path)
+
+
+async def check_researcher(connection: AsyncConnection, token: str) -> None:
+    r = schema.researcher_tokens
+    query = select(r.c.expires_at).where(r.c.token_hash == token_hash(token))
+    row = (await connection.execute(query)).first()
+    if row is None:
+        raise AuthError(401, "unknown researcher token")
+    expires = row.expires_at
+    if expires is not None and as_utc(expires) <= utc_now():
+        raise AuthError(401, "researcher token has expired; ask the operator for a new one")
+
+
+async def access_of(connection: AsyncConnection, header: str | None) -> Access:
+    """What a reader may see: public without a token; a wrong token is refused, not ignored."""
+    if not header:
+        return "public"
+    _, _, token = header.strip().partition(" ")
+    if token.strip().startswith(PREFIXES["researcher"]):
+        await check_researcher(connection, bearer_token(header, "researcher"))
+        return "researcher"
+    await check_admin(connection, header)
+    return "admin"
 
 
 async def check_admin(connection: AsyncConnection, header: str | None) -> None:

@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from collector import admin as admin_cli
-from collector import logs
+from collector import auth, logs
 from collector.app import build_state, create_app
 from collector.config import Config, ConfigError, resolve
 from collector.enrolment.iptoasn import TableError
@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
     admin_cli.add_commands(commands, _common)
+    token = commands.add_parser("admin-token", help="the admin token: a new one, or rotate")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    token_commands.add_parser("new", help="print a new admin token (e.g. for a Secret)")
+    _common(
+        token_commands.add_parser(
+            "rotate", help="write a new admin token to the token file; the old one stops working"
+        )
+    )
     return parser
 
 
@@ -68,10 +76,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", metavar="DIR", help="where the SQLite file and admin token live"
     )
+    parser.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help="the admin token (default DATA_DIR/admin-token); its token wins when it exists",
+    )
 
 
 _FLAG_KEYS: Final = (
     "db",
+    "admin_token_file",
     "listen",
     "data_dir",
     "ip_asn_db",
@@ -98,6 +112,19 @@ async def _upgrade(config: Config) -> None:
         print(
             f"censorwatch: database {db.display_url} migrated from {before or 'empty'} to {after}"
         )
+
+
+async def _rotate_admin_token(config: Config) -> None:
+    db = Database(config.db_url)
+    try:
+        await migrate.upgrade(db)
+        await auth.rotate_admin_token(db, config.admin_token_path)
+    finally:
+        await db.close()
+    print(
+        f"censorwatch: new admin token written to {config.admin_token_path}; the old one no "
+        "longer works (restart other replicas with the new file)"
+    )
 
 
 async def _serve(config: Config) -> None:
@@ -135,9 +162,14 @@ def _run(args: argparse.Namespace) -> None:
         if code := asyncio.run(demo.run(args.probe_interval, args.censor_after)):
             raise SystemExit(code)
         return
+    if args.command == "admin-token" and args.token_command == "new":
+        print(auth.new_token("admin"))
+        return
     config = config_from(args)
     logs.configure(config.log_level)
-    if args.command == "serve":
+    if args.command == "admin-token":
+        asyncio.run(_rotate_admin_token(config))
+    elif args.command == "serve":
         asyncio.run(_serve(config))
     elif args.command in ("events", "sources", "subscribers"):
         asyncio.run(admin_cli.run(args, config))
@@ -164,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TableError,
         TargetListError,
         admin_cli.AdminInputError,
+        auth.AdminTokenFileError,
     ) as exc:
         print(f"censorwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from collector.enrolment.proxies import parse_networks
+
 ENV_PREFIX: Final = "CENSORWATCH_"
 
 
@@ -55,6 +57,8 @@ class Config:
     max_batch_items: int = 5000
     rate_per_second: float = 50.0
     rate_burst: int = 10000
+    rate_bytes_per_second: float = 1024 * 1024  # decompressed bytes per probe; 0: unlimited
+    rate_bytes_burst: int = 64 * 1024 * 1024
     max_future_seconds: int = 3600
     max_past_seconds: int = 30 * 86400
     metrics_refresh_seconds: float = 15.0
@@ -86,6 +90,9 @@ class Config:
     watch_interval_seconds: int = 60  # … and the window's other services this often
     watch_horizon_seconds: int = 86400  # windows starting this far ahead go out at check-in
     watch_check_in_seconds: int = 300  # how often probes are asked to check in
+    trusted_proxies: str = ""  # networks whose Forwarded / X-Forwarded-For headers are read
+    enrolment_default_uses: int = 1  # an enrolment token asked for without "uses"
+    enrolment_default_expiry_seconds: int = 7 * 86400  # … or without "expires_in_seconds"
 
     @property
     def db_url(self) -> str:
@@ -111,6 +118,23 @@ def _positive_float(value: Any) -> float:
     if not number >= 0 or number == float("inf"):
         raise ValueError(f"expected a finite number >= 0, got {value!r}")
     return number
+
+
+def _whole_positive(value: Any) -> int:
+    number = _positive_int(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return number
+
+
+def _networks(value: Any) -> str:
+    """A comma-separated list (or a TOML list) of networks, checked, kept as text."""
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    try:
+        parse_networks(text)
+    except ValueError as exc:
+        raise ValueError(f"expected networks like 10.0.0.0/8, 2001:db8::1: {exc}") from exc
+    return text
 
 
 def _boolean(value: Any) -> bool:
@@ -177,6 +201,8 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "max_batch_items": _positive_int,
     "rate_per_second": _positive_float,
     "rate_burst": _positive_int,
+    "rate_bytes_per_second": _positive_float,
+    "rate_bytes_burst": _positive_int,
     "max_future_seconds": _positive_int,
     "max_past_seconds": _positive_int,
     "metrics_refresh_seconds": _positive_float,
@@ -208,6 +234,9 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "watch_interval_seconds": _positive_int,
     "watch_horizon_seconds": _positive_int,
     "watch_check_in_seconds": _positive_int,
+    "trusted_proxies": _networks,
+    "enrolment_default_uses": _whole_positive,
+    "enrolment_default_expiry_seconds": _whole_positive,
 }
 KEYS: Final = frozenset(_PARSERS)
 assert {f.name for f in dataclasses.fields(Config)} == KEYS
@@ -266,4 +295,18 @@ def resolve(file: Path | None, environ: Mapping[str, str], flags: Mapping[str, A
         merged.update(read_file(config_path))
     merged.update(from_environment(environ))
     merged.update(from_mapping({k: v for k, v in flags.items() if v is not None}, "flag"))
-    return Config(**merged)
+    return check(Config(**merged))
+
+
+def check(config: Config) -> Config:
+    """Settings that are each fine but wrong together."""
+    timeout, lease = config.delivery_timeout_seconds, config.delivery_lease_seconds
+    if config.delivery_interval_seconds > 0 and timeout >= lease:
+        raise ConfigError(
+            "settings",
+            "delivery_timeout_seconds",
+            f"{timeout:g} s is not shorter than delivery_lease_seconds ({lease:g} s): a "
+            "webhook still being sent when its lease ends is claimed and sent again by "
+            "another replica; make the lease longer than the timeout (twice is comfortable)",
+        )
+    return config

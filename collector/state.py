@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Final
@@ -13,11 +14,13 @@ from prometheus_client import CollectorRegistry
 from collector.alerting.sources import SourceMetrics
 from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
+from collector.enrolment import proxies
 from collector.enrolment.iptoasn import AsnTable
 from collector.ingest.payload import Limits
 from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.validation import TimeWindow
 from collector.store.db import Database
+from probe import targets as target_lists
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class TargetListText:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    @functools.cached_property
+    def services(self) -> frozenset[str]:
+        """The service names the list holds: the ones ingest rolls up and labels metrics by."""
+        return frozenset(s.name for s in target_lists.parse(self.text, self.source).services)
+
 
 @dataclass
 class State:
@@ -39,11 +47,17 @@ class State:
     targets: TargetListText
     asn_table: AsnTable | None
     limiter: RateLimiter
+    byte_limiter: RateLimiter
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
     source_metrics: SourceMetrics | None = None
     shutting_down: bool = field(default=False)
+    pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
+
+    @functools.cached_property
+    def trusted_proxies(self) -> tuple[proxies.Network, ...]:
+        return proxies.parse_networks(self.config.trusted_proxies)
 
     @property
     def limits(self) -> Limits:

@@ -162,7 +162,10 @@ def iso_time(text: str, where: str, field: str) -> datetime:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise fail(where, field, f"not an ISO 8601 time: {text[:64]!r}") from exc
-    return utc(t)
+    try:
+        return utc(t)
+    except OverflowError as exc:
+        raise fail(where, field, f"outside years 1-9999 in UTC: {text[:64]!r}") from exc
 
 
 def utc(t: datetime) -> datetime:

@@ -4,6 +4,12 @@ What to do after an attempt (retry when, give up, disable the subscriber) is dec
 ``alerts.webhooks.next_attempt``; this module only moves bytes and rows. Signed JSON gets
 Standard Webhooks headers (``webhook-id`` is the outbox row's id on every attempt, so
 receivers can drop repeats); Slack and Telegram bodies go to their URLs as rendered.
+
+Delivery is at least once: a replica killed between the POST and its record, or one whose
+lease ran out mid-POST, leaves the row to be sent again. The result is recorded only
+while the claim still holds (`outbox` checks the lease), and the timeout is shorter than
+the lease (checked in the configuration), so two replicas never race on one row; but a
+receiver must still drop a repeated ``webhook-id``, as Standard Webhooks says.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from collector.store.subscribers import Subscriber
 from probe.daemon.backoff import parse_retry_after
 
 log: Final = logging.getLogger(__name__)
-Outcome = Literal["delivered", "retried", "dead", "disabled"]
+Outcome = Literal["delivered", "retried", "dead", "disabled", "lost_claim"]
 CLAIM_LIMIT: Final = 50
 
 
@@ -85,14 +91,15 @@ async def record(
 
     async def work(connection: AsyncConnection) -> Outcome:
         if decision.action == "done":
-            await outbox.delivered(connection, message.id, now)
-            return "delivered"
+            ours = await outbox.delivered(connection, message, now)
+            return "delivered" if ours else "lost_claim"
         error = attempt.error or "failed"
         if decision.action == "retry":
             later = now + dt.timedelta(seconds=float(decision.delay))
-            await outbox.failed(connection, message.id, error=error, next_attempt_at=later)
-            return "retried"
-        await outbox.failed(connection, message.id, error=error, next_attempt_at=None)
+            ours = await outbox.failed(connection, message, error=error, next_attempt_at=later)
+            return "retried" if ours else "lost_claim"
+        if not await outbox.failed(connection, message, error=error, next_attempt_at=None):
+            return "lost_claim"
         if decision.action == "disable":
             reason = f"{error} from {subscriber.url} at {now.isoformat()}"
             await subscriberstore.disable(connection, subscriber.id, reason)
@@ -112,7 +119,7 @@ async def _claim(db: Database, lease: dt.timedelta) -> list[tuple[Claimed, Subsc
             subscriber = await subscriberstore.one(connection, message.subscriber_id)
             if subscriber is None or not subscriber.enabled:
                 why = "subscriber removed" if subscriber is None else "subscriber disabled"
-                await outbox.failed(connection, message.id, error=why, next_attempt_at=None)
+                await outbox.failed(connection, message, error=why, next_attempt_at=None)
                 continue
             found.append((message, subscriber))
         return found

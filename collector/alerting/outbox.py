@@ -83,6 +83,7 @@ class Claimed:
     content_type: str
     payload: bytes
     attempts: int
+    lease_until: dt.datetime | None = None  # the claim: what this replica set, to check later
 
 
 async def claim(
@@ -96,38 +97,54 @@ async def claim(
     )
     if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = [Claimed(*row) for row in await connection.execute(query)]
+    until = now + lease
+    claimed = [Claimed(*row, lease_until=until) for row in await connection.execute(query)]
     if claimed:
         await connection.execute(
-            update(_o)
-            .where(_o.c.id.in_([c.id for c in claimed]))
-            .values(next_attempt_at=now + lease)
+            update(_o).where(_o.c.id.in_([c.id for c in claimed])).values(next_attempt_at=until)
         )
     return claimed
 
 
-async def delivered(connection: AsyncConnection, message_id: str, now: dt.datetime) -> None:
-    await connection.execute(
+def _still_ours(message: Claimed) -> Any:
+    """The row as this claim left it: pending, same attempts, same lease.
+
+    A replica whose lease ran out (a slow POST, a pause) finds the row re-claimed by
+    another and records nothing, so its late result cannot overwrite the newer one.
+    """
+    condition = (_o.c.id == message.id) & (_o.c.status == "pending")
+    condition &= _o.c.attempts == message.attempts
+    if message.lease_until is not None:
+        condition &= _o.c.next_attempt_at == message.lease_until
+    return condition
+
+
+async def delivered(connection: AsyncConnection, message: Claimed, now: dt.datetime) -> bool:
+    """Record a delivery; False when the claim was lost (someone else owns the row now)."""
+    result = await connection.execute(
         update(_o)
-        .where(_o.c.id == message_id)
+        .where(_still_ours(message))
         .values(status="delivered", delivered_at=now, attempts=_o.c.attempts + 1, last_error=None)
     )
+    return bool(result.rowcount)
 
 
 async def failed(
     connection: AsyncConnection,
-    message_id: str,
+    message: Claimed,
     *,
     error: str,
     next_attempt_at: dt.datetime | None,
-) -> None:
-    """Another attempt at ``next_attempt_at``, or none (dead letter) when that is None."""
+) -> bool:
+    """Another attempt at ``next_attempt_at``, or none (dead letter) when that is None;
+    False when the claim was lost."""
     values: dict[str, Any] = {"attempts": _o.c.attempts + 1, "last_error": error[:512]}
     if next_attempt_at is None:
         values["status"] = "dead"
     else:
         values["next_attempt_at"] = next_attempt_at
-    await connection.execute(update(_o).where(_o.c.id == message_id).values(**values))
+    result = await connection.execute(update(_o).where(_still_ours(message)).values(**values))
+    return bool(result.rowcount)
 
 
 async def bury_subscriber(connection: AsyncConnection, subscriber_id: str, reason: str) -> None:

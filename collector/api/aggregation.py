@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, Select, Table, and_, case, func, select
 
 from collector.api.bodies import json_response
-from collector.api.errors import bad_request
+from collector.api.errors import bad_request, unprocessable
 from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters
 from collector.state import STATE
 from collector.store import schema
@@ -68,7 +68,7 @@ def parse_aggregation(params: Mapping[str, str]) -> Aggregation:
     check_keys(params, _KEYS)
     axes = tuple(a for a in (_axis(params, "axis_x"), _axis(params, "axis_y")) if a)
     if len(set(axes)) != len(axes):
-        raise bad_request("axis_x and axis_y must differ")
+        raise unprocessable("axis_x and axis_y must differ")
     grain = params.get("grain", "hour")
     if grain not in GRAINS:
         raise bad_request(f"grain: expected hour or day, got {grain[:64]!r}")
@@ -149,7 +149,7 @@ async def get_aggregation(request: web.Request) -> web.Response:
     async with state.db.reading() as connection:
         rows = (await connection.execute(statement(a))).all()
     if len(rows) > MAX_ROWS:
-        raise bad_request(f"more than {MAX_ROWS} rows: narrow the filters or coarsen the grain")
+        raise unprocessable(f"more than {MAX_ROWS} rows: narrow the filters or coarsen the grain")
     result = shape(a, rows)
     if a.csv:
         return web.Response(text=to_csv(a, result), content_type="text/csv")

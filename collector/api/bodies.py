@@ -26,13 +26,24 @@ async def read_json(request: web.Request, kind: type[T], *, empty: T | None = No
             raise bad_request("a JSON body is required")
         return empty
     try:
-        return msgspec.json.decode(data, type=kind)
+        return msgspec.convert(_integral(msgspec.json.decode(data)), kind)
     except RecursionError as exc:
         raise bad_request("JSON nested too deeply") from exc
     except msgspec.ValidationError as exc:
         raise bad_request(f"invalid request: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise bad_request(f"invalid JSON: {exc}") from exc
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: ``5.0`` is the integer 5 (as JSON Schema says), not a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def json_response(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
@@ -47,6 +48,11 @@ def bad_request(message: str, **evidence: Any) -> APIError:
     return APIError(400, "bad_request", message, **evidence)
 
 
+def unprocessable(message: str, **evidence: Any) -> APIError:
+    """Each value is well formed, but together they ask for something impossible (422)."""
+    return APIError(422, "unprocessable", message, **evidence)
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **evidence: Any
 ) -> web.Response:
@@ -67,6 +73,7 @@ _HTTP_CODES: Final = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
 }
 
 
@@ -82,9 +89,20 @@ def _is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, OSError | DisconnectionError | PoolTimeout | ConnectionError)
 
 
+def _query_is_whole(request: web.Request) -> bool:
+    """Every parameter of the raw query string survived parsing: yarl drops some malformed
+    pairs silently, and a filter that vanished must not widen an answer."""
+    raw = request.rel_url.raw_query_string
+    if not raw:
+        return True
+    return len(parse_qsl(raw, keep_blank_values=True)) == len(request.query)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if not _query_is_whole(request):
+            raise APIError(400, "bad_request", "the query string could not be read whole")
         return await handler(request)
     except APIError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.evidence)

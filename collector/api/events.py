@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any, Final
+import datetime as dt
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,25 +19,55 @@ from alerts.events import (
     parse,
     sniff,
 )
-from alerts.model import Event
+from alerts.model import EVENT_KINDS, Event
 from collector.alerting.sources import PollSettings
+from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, bad_request
+from collector.api.errors import APIError, bad_request, unprocessable
 from collector.api.filters import check_keys, parse_time
 from collector.auth import check_admin, utc_now
 from collector.state import STATE
 from collector.store import events as eventstore
 
 MAX_FEED_BYTES: Final = 4 * 1024 * 1024
+MAX_SERIES: Final = 128
+Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+EventKind = Literal["livestream", "protest", "election", "other"]
+assert EventKind.__args__ == EVENT_KINDS  # type: ignore[attr-defined]
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The body of ``POST``/``PUT /api/v1/events``, declared for the OpenAPI document; the
+    handlers check a body with ``alerts.events.event_from_mapping``, the one check every
+    event passes, however it arrives."""
+
+    kind: EventKind = "other"
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    cc: Country
+    start: dt.datetime
+    end: dt.datetime | None = None
+    duration_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_000_000)] | None = None
+    source_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=32)] = []
+    id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.:@-]{0,128}$")] | None = (
+        None  # "": made up
+    )
+    series: Annotated[str, msgspec.Meta(max_length=MAX_SERIES)] | None = None  # "": none
 
 
 async def _event_body(request: web.Request, event_id: str | None = None) -> Event:
     item = await read_json(request, dict[str, Any])
     if event_id is not None:
         item.pop("id", None)
+    series = item.get("series")
+    if isinstance(series, str) and len(series) > MAX_SERIES:
+        raise bad_request(f"series: at most {MAX_SERIES} characters", field="series")
     try:
         event = event_from_mapping(item, "event")
     except EventFeedError as exc:
+        if exc.field == "end" and "later than start" in str(exc):
+            raise unprocessable(str(exc), field=exc.field) from exc  # each value fine, not both
         raise bad_request(str(exc), field=exc.field) from exc
     return event if event_id is None else dataclasses.replace(event, id=event_id)
 
@@ -51,6 +83,7 @@ async def _admin_write(request: web.Request, work: Any) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
+    await require_admin(request)
     event = await _event_body(request)
     db = request.app[STATE].db
     await _admin_write(request, lambda c: eventstore.upsert(c, db, [event], utc_now()))
@@ -58,6 +91,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def replace(request: web.Request) -> web.Response:
+    await require_admin(request)
     event_id = request.match_info["event_id"]
     event = await _event_body(request, event_id)
     db = request.app[STATE].db
@@ -141,12 +175,16 @@ async def import_feed(request: web.Request) -> web.Response:
     return json_response(body, status=201)
 
 
+# "import" is its own resource, so OPTIONS on it names only POST in ``Allow``.
+_ONE_EVENT: Final = "/api/v1/events/{event_id:(?!import$)[^/]+}"
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/v1/events", listing),
         web.post("/api/v1/events", create),
         web.post("/api/v1/events/import", import_feed),
-        web.get("/api/v1/events/{event_id}", show),
-        web.put("/api/v1/events/{event_id}", replace),
-        web.delete("/api/v1/events/{event_id}", remove),
+        web.get(_ONE_EVENT, show),
+        web.put(_ONE_EVENT, replace),
+        web.delete(_ONE_EVENT, remove),
     ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from collector.api.errors import bad_request
+from collector.api.errors import bad_request, unprocessable
 from probe.model import METHODS, VERDICTS
 
 _SERVICE: Final = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -33,20 +33,51 @@ class Filters:
 
 
 def check_keys(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    """Known parameters, each at most once (a repeated one would be half ignored)."""
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise bad_request(f"unknown query parameter {unknown[0]!r}", allowed=sorted(allowed))
+    names = list(params)  # a multidict lists a repeated name each time
+    if len(names) != len(set(names)):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise bad_request(f"{twice}: given more than once")
 
 
 def parse_time(name: str, text: str) -> dt.datetime:
-    """ISO 8601 date or date-time; without an offset it is taken as UTC."""
+    """ISO 8601 date or date-time; without an offset it is taken as UTC.
+
+    A time whose offset moves it out of years 1-9999 in UTC cannot be compared with
+    anything stored, and is refused like any other unusable value.
+    """
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise bad_request(f"{name}: expected an ISO 8601 time, got {text[:64]!r}") from exc
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise bad_request(f"{name}: {text[:64]!r} is outside years 1-9999 in UTC") from exc
+
+
+def optional_time(params: Mapping[str, str], name: str) -> dt.datetime | None:
+    """The time in ``params[name]``; absent or empty means no bound."""
+    text = params.get(name)
+    return parse_time(name, text) if text else None
+
+
+_WHOLE_NUMBER: Final = re.compile(r"^[0-9]{1,12}$")
+
+
+def parse_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
+    """``limit`` from 1 to ``maximum``, ASCII digits only (``int()`` would take ``²``'s kin)."""
+    text = params.get("limit")
+    if not text:
+        return min(default, maximum)
+    if not _WHOLE_NUMBER.match(text) or not 1 <= int(text) <= maximum:
+        raise bad_request(f"limit: expected a whole number from 1 to {maximum}, got {text[:16]!r}")
+    return int(text)
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -69,12 +100,12 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
     asn = get("asn")
     verdict = get("verdict")
     method = get("method")
-    since = parse_time("since", get("since", "")) if get("since") else None
-    until = parse_time("until", get("until", "")) if get("until") else None
+    since = optional_time(params, "since")
+    until = optional_time(params, "until")
     if since and until and since >= until:
-        raise bad_request("since must be earlier than until")
+        raise unprocessable("since must be earlier than until")
     asn_number = None
-    if asn is not None:
+    if asn:
         asn_number = int(_matching("asn", asn, _ASN, "an AS number like 9198 or AS9198")[1])
         if asn_number > 4294967295:
             raise bad_request(f"asn: {asn_number} is out of range")

@@ -7,6 +7,7 @@ what) need the admin token.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Final
 
 from aiohttp import web
@@ -18,13 +19,18 @@ from collector.alerting import outbox
 from collector.alerting.context import Context, Windows, context_for, statistics
 from collector.api.bodies import json_response
 from collector.api.errors import APIError, bad_request
-from collector.api.filters import check_keys, parse_time
+from collector.api.filters import check_keys, optional_time, parse_limit
 from collector.auth import check_admin, utc_now
 from collector.state import STATE
 from collector.store import events as eventstore
 from collector.store import incidents as incidentstore
 
 MAX_INCIDENTS: Final = 500
+_CORRELATION_PARAMS: Final = {
+    "service": re.compile(r"^[a-z0-9_-]{1,64}$"),
+    "cc": re.compile(r"^[A-Za-z]{2}$"),
+    "kind": re.compile(r"^[a-z][a-z0-9_-]{0,31}$"),
+}
 
 
 def incident_view(incident: Incident, context: Context) -> dict[str, Any]:
@@ -42,18 +48,18 @@ def incident_view(incident: Incident, context: Context) -> dict[str, Any]:
 async def list_incidents(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, frozenset({"service", "cc", "kind", "status", "since", "limit"}))
-    status = params.get("status")
+    status = params.get("status") or None
     if status not in (None, "open", "resolved"):
         raise bad_request("status: expected open or resolved")
-    limit = params.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_INCIDENTS:
-        raise bad_request(f"limit: expected 1-{MAX_INCIDENTS}")
+    if params.get("kind") not in (None, "", "blocking", "shutdown"):
+        raise bad_request("kind: expected blocking or shutdown")
+    limit = parse_limit(params, 100, MAX_INCIDENTS)
     query = incidentstore.filtered(
         service=params.get("service") or None,
         cc=params.get("cc", "").upper() or None,
         kind=params.get("kind") or None,
         open_only=status == "open",
-        since=parse_time("since", params["since"]) if "since" in params else None,
+        since=optional_time(params, "since"),
     )
     state = request.app[STATE]
     windows, now = Windows.of(state.config), utc_now()
@@ -61,7 +67,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         found = [
             i for i in await incidentstore.load(connection, query)
             if status != "resolved" or i.resolved_at is not None
-        ][: int(limit)]  # fmt: skip
+        ][:limit]  # fmt: skip
         views = [incident_view(i, await context_for(connection, i, windows, now)) for i in found]
     return json_response({"incidents": views})
 
@@ -83,6 +89,9 @@ async def correlation(request: web.Request) -> web.Response:
     missing = [k for k in ("service", "cc", "kind") if not params.get(k)]
     if missing:
         raise bad_request(f"{missing[0]} is required", required=["service", "cc", "kind"])
+    for name, pattern in _CORRELATION_PARAMS.items():
+        if not pattern.match(params[name]):
+            raise bad_request(f"{name}: {params[name][:64]!r} is not {pattern.pattern}")
     state = request.app[STATE]
     async with state.db.reading() as connection:
         [stats] = await statistics(
@@ -110,10 +119,8 @@ async def deliveries(request: web.Request) -> web.Response:
     status = params.get("status")
     if status is not None and status not in outbox.STATUSES:
         raise bad_request(f"status: expected one of {', '.join(outbox.STATUSES)}")
-    limit = params.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise bad_request("limit: expected 1-1000")
-    found = await _as_admin(request, lambda c: outbox.listing(c, status, int(limit)))
+    limit = parse_limit(params, 100, 1000)
+    found = await _as_admin(request, lambda c: outbox.listing(c, status, limit))
     return json_response({"deliveries": found})
 
 

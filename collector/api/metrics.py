@@ -75,7 +75,7 @@ class IngestMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
-        for outcome in ("delivered", "retried", "dead", "disabled"):
+        for outcome in ("delivered", "retried", "dead", "disabled", "lost_claim"):
             self.deliveries.labels(outcome)
         for result in ("accepted", "duplicate", "rejected"):
             self.items.labels(result)

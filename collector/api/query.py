@@ -3,23 +3,30 @@
 Pages follow (start_time, id) order and continue from an opaque cursor, so a page is
 found through the index however deep into the results it is, and rows arriving meanwhile
 neither shift nor repeat what was already read. Each item is the measurement exactly as
-the probe sent it, beside what the collector concluded about it.
+the probe sent it, beside what the collector concluded about it — for a researcher or
+admin token. Without one, the probe is a daily pseudonym and times are to the hour
+(`collector.api.privacy`); the cursor is the last row's id, so it carries no time either.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import Select, and_, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collector.api import privacy
 from collector.api.errors import APIError, bad_request
-from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters
+from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters, parse_limit
+from collector.auth import access_of, as_utc
 from collector.state import STATE
 from collector.store import schema
 
@@ -49,40 +56,20 @@ class Page(msgspec.Struct):
     next_cursor: str | None
 
 
-class _Cursor(msgspec.Struct, array_like=True):
-    start_time: dt.datetime
-    id: uuid.UUID
-
-
 _encoder: Final = msgspec.json.Encoder()
-_cursor_decoder: Final = msgspec.json.Decoder(_Cursor)
 
 
-def encode_cursor(start_time: dt.datetime, measurement_id: uuid.UUID) -> str:
-    data = _encoder.encode(_Cursor(utc(start_time), measurement_id))
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+def encode_cursor(measurement_id: uuid.UUID) -> str:
+    """The last row's id: the next page starts after that row, whose time stays inside."""
+    return base64.urlsafe_b64encode(measurement_id.bytes).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> _Cursor:
+def decode_cursor(text: str) -> uuid.UUID:
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        cursor = _cursor_decoder.decode(data)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        return uuid.UUID(bytes=data)
+    except (binascii.Error, ValueError) as exc:
         raise bad_request("cursor: not a cursor from a previous page") from exc
-    return _Cursor(utc(cursor.start_time), cursor.id)
-
-
-def utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive times; everything stored is UTC."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def parse_limit(text: str | None, maximum: int) -> int:
-    if text is None:
-        return min(DEFAULT_LIMIT, maximum)
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise bad_request(f"limit: expected a whole number from 1 to {maximum}")
-    return int(text)
 
 
 def filtered(query: Select[Any], f: Filters) -> Select[Any]:
@@ -108,28 +95,53 @@ _COLUMNS: Final = (
 )  # fmt: skip
 
 
-def page_query(f: Filters, cursor: _Cursor | None, limit: int) -> Select[Any]:
+def page_query(f: Filters, cursor: uuid.UUID | None, limit: int) -> Select[Any]:
     query = filtered(select(*_COLUMNS), f)
     if cursor is not None:
-        after = tuple_(
-            literal(cursor.start_time, _m.c.start_time.type), literal(cursor.id, _m.c.id.type)
-        )
+        start = select(_m.c.start_time).where(_m.c.id == cursor).scalar_subquery()
+        after = tuple_(start, literal(cursor, _m.c.id.type))
         query = query.where(tuple_(_m.c.start_time, _m.c.id) > after)
     return query.order_by(_m.c.start_time, _m.c.id).limit(limit + 1)
 
 
-def to_item(row: Any) -> Item:
-    view = CollectorView(
-        verdict=row.verdict,
-        rule=row.rule,
-        rules_version=row.rules_version,
-        probe_verdict=row.probe_verdict,
-        probe_id=row.probe_id,
-        control=bool(row.control),
-        received_at=utc(row.received_at),
-        flags=[flag for flag in row.flags.split(",") if flag],
-    )
-    return Item(msgspec.Raw(bytes(row.body)), view)
+@dataclass(frozen=True)
+class Audience:
+    """Whom a response is for: exact data, or the public view made with ``key``."""
+
+    exact: bool
+    key: bytes
+
+    def item(self, row: Any) -> Item:
+        start, received, body = as_utc(row.start_time), as_utc(row.received_at), bytes(row.body)
+        probe_id = row.probe_id
+        if not self.exact:
+            probe_id = privacy.pseudonym(self.key, probe_id, start)
+            body = privacy.public_body(body, probe_id, start)
+            received = privacy.to_hour(received)
+        view = CollectorView(
+            verdict=row.verdict,
+            rule=row.rule,
+            rules_version=row.rules_version,
+            probe_verdict=row.probe_verdict,
+            probe_id=probe_id,
+            control=bool(row.control),
+            received_at=received,
+            flags=[flag for flag in row.flags.split(",") if flag],
+        )
+        return Item(msgspec.Raw(body), view)
+
+    def filters(self, f: Filters) -> Filters:
+        """Public time filters work at the grain of the public times."""
+        if self.exact:
+            return f
+        since = privacy.to_hour(f.since) if f.since else None
+        until = privacy.hour_ceiling(f.until) if f.until else None
+        return dataclasses.replace(f, since=since, until=until)
+
+
+async def audience(request: web.Request, connection: AsyncConnection) -> Audience:
+    access = await access_of(connection, request.headers.get("Authorization"))
+    return Audience(access != "public", request.app[STATE].pseudonym_key)
 
 
 async def list_measurements(request: web.Request) -> web.Response:
@@ -137,14 +149,16 @@ async def list_measurements(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, _KEYS)
     f = parse_filters(params)
-    limit = parse_limit(params.get("limit"), state.config.query_max_limit)
+    limit = parse_limit(params, DEFAULT_LIMIT, state.config.query_max_limit)
     cursor = decode_cursor(params["cursor"]) if params.get("cursor") else None
     async with state.db.reading() as connection:
-        rows = (await connection.execute(page_query(f, cursor, limit))).all()
+        reader = await audience(request, connection)
+        query = page_query(reader.filters(f), cursor, limit)
+        rows = (await connection.execute(query)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].start_time, rows[-1].id) if more else None
-    page = Page([to_item(row) for row in rows], next_cursor)
+    next_cursor = encode_cursor(rows[-1].id) if more else None
+    page = Page([reader.item(row) for row in rows], next_cursor)
     return web.Response(body=_encoder.encode(page), content_type="application/json")
 
 
@@ -156,11 +170,12 @@ async def get_measurement(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise APIError(404, "not_found", "no such measurement", id=text[:64]) from exc
     async with state.db.reading() as connection:
+        reader = await audience(request, connection)
         query = select(*_COLUMNS).where(_m.c.id == measurement_id)
         row = (await connection.execute(query)).first()
     if row is None:
         raise APIError(404, "not_found", "no such measurement", id=str(measurement_id))
-    return web.Response(body=_encoder.encode(to_item(row)), content_type="application/json")
+    return web.Response(body=_encoder.encode(reader.item(row)), content_type="application/json")
 
 
 def routes() -> list[web.RouteDef]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.alerting.sources import SourceInputError, new_source, refuse_private_name
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, bad_request
+from collector.api.errors import APIError, unprocessable
 from collector.api.filters import check_keys
 from collector.auth import check_admin, utc_now
 from collector.state import STATE
@@ -58,7 +58,9 @@ async def _wanted(request: web.Request) -> NewSource:
         )
         await refuse_private_name(wanted.url, config)
     except SourceInputError as exc:
-        raise bad_request(str(exc)) from exc
+        # well-formed JSON the source cannot be used with (a private address, a kind we do
+        # not know): unprocessable, as the document says
+        raise unprocessable(str(exc)) from exc
     return wanted
 
 

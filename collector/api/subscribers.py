@@ -13,8 +13,9 @@ import msgspec
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, bad_request
+from collector.api.errors import APIError, unprocessable
 from collector.auth import check_admin, utc_now
 from collector.state import STATE
 from collector.store import subscribers as subscriberstore
@@ -37,7 +38,7 @@ class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
 
     def wanted(self) -> NewSubscriber:
         if self.format == "telegram" and not self.chat_id:
-            raise bad_request("a telegram subscriber needs chat_id")
+            raise unprocessable("a telegram subscriber needs chat_id")
         return NewSubscriber(
             self.url,
             self.format,
@@ -72,6 +73,7 @@ def _missing(subscriber_id: str) -> APIError:
 
 
 async def create(request: web.Request) -> web.Response:
+    await require_admin(request)
     wanted = (await read_json(request, SubscriberIn)).wanted()
     made = await _as_admin(request, lambda c: subscriberstore.add(c, wanted, utc_now()))
     return json_response({**made.view(), "secret": made.secret}, status=201)
@@ -91,6 +93,7 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def patch(request: web.Request) -> web.Response:
+    await require_admin(request)
     subscriber_id = request.match_info["subscriber_id"]
     change = await read_json(request, SubscriberPatch)
     values = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}

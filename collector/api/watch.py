@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.watch import Window, active
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, bad_request
+from collector.api.errors import APIError, bad_request, unprocessable
 from collector.api.filters import check_keys
 from collector.auth import check_admin, utc_now
 from collector.enrolment import watch
@@ -33,17 +33,20 @@ class WindowIn(msgspec.Struct, forbid_unknown_fields=True):
     services: Annotated[list[ServiceName], msgspec.Meta(max_length=64)] | None = None
 
     def to_window(self, window_id: str) -> Window:
-        start, end = _utc(self.start), _utc(self.end)
+        start, end = _utc(self.start, "start"), _utc(self.end, "end")
         if end <= start:
-            raise bad_request("end must be later than start")
+            raise unprocessable("end must be later than start")
         if end - start > LONGEST:
-            raise bad_request(f"a watch window lasts at most {LONGEST.days} days")
+            raise unprocessable(f"a watch window lasts at most {LONGEST.days} days")
         services = tuple(dict.fromkeys(self.services)) if self.services is not None else None
         return Window(f"manual:{window_id}", self.cc, start, end, services, self.title, "manual")
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+def _utc(moment: dt.datetime, name: str) -> dt.datetime:
+    try:
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise bad_request(f"{name}: outside years 1-9999 in UTC") from exc
 
 
 def view(window: Window, now: dt.datetime) -> dict[str, object]:

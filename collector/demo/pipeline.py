@@ -271,6 +271,7 @@ async def run(
         config = Config(
             data_dir=directory / "data", listen=Listen("127.0.0.1", free_port()),
             ip_asn_db=directory / "ip2asn.tsv", rate_per_second=0,
+            targets=directory / "targets.toml",  # the demo's services, written by Network
             alert_interval_seconds=1.0, alert_settle_seconds=0.5,
             delivery_interval_seconds=0.5, metrics_refresh_seconds=2.0, log_level="WARNING",
             source_poll_seconds=0.5, source_allow_private=True,  # the calendar is on loopback

@@ -18,10 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.watch import Window
+from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
 from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
-from collector.enrolment import watch
+from collector.enrolment import proxies, watch
 from collector.enrolment.iptoasn import Network
 from collector.state import STATE, State
 from collector.store import schema
@@ -67,9 +68,13 @@ async def authenticate(connection: AsyncConnection, header: str | None) -> Probe
 
 def network_of(state: State, request: web.Request) -> Network | None:
     """The requester's network; the address itself goes no further than this function."""
-    if state.asn_table is None or request.remote is None:
+    if state.asn_table is None:
         return None
-    return state.asn_table.lookup(request.remote)
+    h = request.headers
+    address = proxies.client_address(
+        request.remote, h.get("Forwarded"), h.get("X-Forwarded-For"), state.trusted_proxies
+    )
+    return None if address is None else state.asn_table.lookup(address)
 
 
 async def touch(
@@ -102,10 +107,26 @@ async def _use_enrolment_token(connection: AsyncConnection, header: str | None) 
     return bool(row.control)
 
 
+async def _check_enrolment_token(connection: AsyncConnection, header: str | None) -> None:
+    """Refuse an unusable enrolment token before the body is read (spending it comes later)."""
+    e = schema.enrolment_tokens
+    query = (
+        select(e.c.token_hash)
+        .where(e.c.token_hash == token_hash(bearer_token(header, "enrolment")))
+        .where((e.c.uses_left.is_(None)) | (e.c.uses_left > 0))
+        .where((e.c.expires_at.is_(None)) | (e.c.expires_at > utc_now()))
+    )
+    if (await connection.execute(query)).first() is None:
+        raise AuthError(401, "unknown, used up or expired enrolment token")
+
+
 async def register(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    await read_json(request, Registration, empty=Registration())
     header = request.headers.get("Authorization")
+    if header is not None or not state.config.open_enrolment:
+        async with state.db.reading() as connection:
+            await _check_enrolment_token(connection, header)
+    await read_json(request, Registration, empty=Registration())
     network = network_of(state, request)
     token = new_token("probe")
     probe_id = str(uuid.uuid4())
@@ -178,20 +199,21 @@ async def create_enrolment_token(request: web.Request) -> web.Response:
     wanted = await read_json(request, EnrolmentRequest, empty=EnrolmentRequest())
     token = new_token("enrolment")
     now = utc_now()
-    expires = (
-        now + dt.timedelta(seconds=wanted.expires_in_seconds) if wanted.expires_in_seconds else None
-    )
+    # Finite by default: a leaked token enrols one probe within a week, not an army forever.
+    uses = wanted.uses or state.config.enrolment_default_uses
+    seconds = wanted.expires_in_seconds or state.config.enrolment_default_expiry_seconds
+    expires = now + dt.timedelta(seconds=seconds)
     async with state.db.writing() as connection:
         await connection.execute(
             schema.enrolment_tokens.insert().values(
                 token_hash=token_hash(token),
                 created_at=now,
                 expires_at=expires,
-                uses_left=wanted.uses,
+                uses_left=uses,
                 control=wanted.control,
             )
         )
-    body = {"token": token, "uses": wanted.uses, "expires_at": expires, "control": wanted.control}
+    body = {"token": token, "uses": uses, "expires_at": expires, "control": wanted.control}
     return json_response(body, status=201)
 
 
@@ -220,6 +242,7 @@ async def _update_probe(request: web.Request, values: dict[str, Any]) -> web.Res
 
 
 async def set_control(request: web.Request) -> web.Response:
+    await require_admin(request)
     change = await read_json(request, ProbeUpdate)
     return await _update_probe(request, {"control": change.control})
 
@@ -266,6 +289,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/v1/probes", register),
         web.get("/api/v1/probes", list_probes),
         web.post("/api/v1/probes/check-in", check_in),
-        web.patch("/api/v1/probes/{probe_id}", set_control),
-        web.post("/api/v1/probes/{probe_id}/revoke", revoke),
+        web.patch("/api/v1/probes/{probe_id:[0-9A-Fa-f-]{36}}", set_control),
+        web.post("/api/v1/probes/{probe_id:[0-9A-Fa-f-]{36}}/revoke", revoke),
     ]

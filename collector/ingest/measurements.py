@@ -10,6 +10,7 @@ double-count nor lose a measurement.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import time
@@ -27,9 +28,17 @@ from collector.auth import utc_now
 from collector.enrolment import probes
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import reanalysis
-from collector.ingest.payload import read_batch
+from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
-from collector.ingest.validation import FLAG_FUTURE, Invalid, Valid, check_array, check_item
+from collector.ingest.validation import (
+    UNCOUNTED,
+    Invalid,
+    TimeWindow,
+    Valid,
+    check_array,
+    check_item,
+    flag_unknown_services,
+)
 from collector.state import STATE, State
 from collector.store import rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
@@ -116,20 +125,25 @@ def contribution(row: dict[str, Any]) -> rollups.Contribution:
 
 
 class ContextIndex:
-    """Vantage points per (service, hour), built once per batch from rollup rows."""
+    """Vantage points per (service, hour), built once per batch from rollup rows.
+
+    Rows are indexed by (service, hour) as they arrive, so a lookup reads the three hours
+    it needs instead of every row of the service: a batch of many distinct hours costs
+    its rows once, not once per hour.
+    """
 
     def __init__(self, rows: Iterable[rollups.ContextRow]) -> None:
-        self._by_service: dict[str, list[rollups.ContextRow]] = {}
+        self._by_hour: dict[tuple[str, int], list[rollups.ContextRow]] = {}
         self._cache: dict[tuple[str, int], tuple[Vantage, ...]] = {}
         for row in rows:
-            self._by_service.setdefault(row.service, []).append(row)
+            self._by_hour.setdefault((row.service, row.hour), []).append(row)
 
     def vantages(self, service: str, hour: int) -> tuple[Vantage, ...]:
         if (service, hour) not in self._cache:
             near = (
                 (r.asn, r.control, r.verdict, r.count)
-                for r in self._by_service.get(service, ())
-                if abs(r.hour - hour) <= _CONTEXT_HOURS
+                for h in range(hour - _CONTEXT_HOURS, hour + _CONTEXT_HOURS + 1)
+                for r in self._by_hour.get((service, h), ())
             )
             self._cache[(service, hour)] = tuple(reanalysis.vantage_counts(near))
         return self._cache[(service, hour)]
@@ -183,8 +197,14 @@ async def store(
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {})
-    hours = [rollups.hour_of(v.measurement.start_time) for v in unique.values()]
-    services = sorted({v.measurement.service for v in unique.values()})
+    # Only items inside the time window get context: their hours span at most the window
+    # (max_past + max_future), so one bounded query serves the batch. A flagged item's
+    # hour is not to be believed; it is judged on its own facts.
+    # (The query runs even when no item needs it: it opens the transaction the bulk
+    # insert on PostgreSQL runs in.)
+    placed = [v for v in unique.values() if not v.flags]
+    hours = [rollups.hour_of(v.measurement.start_time) for v in placed] or [0]
+    services = sorted({v.measurement.service for v in placed})
 
     async def work(connection: AsyncConnection) -> Stored:
         context = ContextIndex(
@@ -196,12 +216,14 @@ async def store(
         rows: list[dict[str, Any]] = []
         for key, item in sorted(unique.items()):
             hour = rollups.hour_of(item.measurement.start_time)
-            vantages = context.vantages(item.measurement.service, hour)
+            vantages = () if item.flags else context.vantages(item.measurement.service, hour)
             outcomes[key] = reanalysis.reanalyse(reading_of(item, probe), vantages)
             rows.append(to_row(item, probe, outcomes[key], now))
         inserted = await insert_rows(connection, db, rows)
         counted = (
-            contribution(r) for r in rows if r["id"] in inserted and FLAG_FUTURE not in r["flags"]
+            contribution(r)
+            for r in rows
+            if r["id"] in inserted and not UNCOUNTED.intersection(r["flags"].split(","))
         )
         await rollups.add(connection, db, rollups.tally(counted))
         await probes.touch(connection, probe.id, now)
@@ -241,12 +263,12 @@ def summarise(items: list[ItemResult]) -> BatchResult:
     return BatchResult(counts["accepted"], counts["duplicate"], counts["rejected"], items)
 
 
-def _rate_limited(seconds: float, probe_id: str) -> APIError:
+def _rate_limited(seconds: float, probe_id: str, what: str = "measurements") -> APIError:
     retry = max(1, math.ceil(seconds))
     return APIError(
         429,
         "rate_limited",
-        f"too many measurements from this probe; retry in {retry} s",
+        f"too many {what} from this probe; retry in {retry} s",
         headers={"Retry-After": str(retry)},
         probe_id=probe_id,
         retry_after=retry,
@@ -257,6 +279,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise APIError(413, "payload_too_large", "body exceeds the limit", limit=limit)
     return await request.read()
+
+
+def check_batch(
+    batch: Batch, probe_id: str, now: dt.datetime, window: TimeWindow
+) -> list[Valid | Invalid]:
+    if batch.framing == "array":
+        return check_array(batch.data, batch.items, probe_id, now, window)
+    return [check_item(i, bytes(raw), probe_id, now, window) for i, raw in enumerate(batch.items)]
 
 
 def _record(state: State, checked: Sequence[Valid | Invalid], batch: BatchResult) -> None:
@@ -276,19 +306,23 @@ async def post_measurements(request: web.Request) -> web.Response:
         probe = await probes.authenticate(connection, request.headers.get("Authorization"))
     if wait := state.limiter.wait_for_any(probe.id, time.monotonic()):
         raise _rate_limited(wait, probe.id)
+    if wait := state.byte_limiter.wait_for_any(probe.id, time.monotonic()):
+        raise _rate_limited(wait, probe.id, "bytes")
     body = await read_body(request, state.config.max_body_bytes)
     encoding = request.headers.get("Content-Encoding")
-    batch_in = read_batch(body, request.content_type, encoding, state.limits)
+    # Bounded but not free (inflating and decoding 16 MiB): in a thread, so the event
+    # loop keeps answering other probes meanwhile.
+    batch_in = await asyncio.to_thread(
+        read_batch, body, request.content_type, encoding, state.limits
+    )
     raws = batch_in.items
+    if wait := state.byte_limiter.wait_for(probe.id, len(batch_in.data), time.monotonic()):
+        raise _rate_limited(wait, probe.id, "bytes")
     if wait := state.limiter.wait_for(probe.id, len(raws), time.monotonic()):
         raise _rate_limited(wait, probe.id)
     now = utc_now()
-    window = state.window
-    checked: list[Valid | Invalid] = (
-        check_array(batch_in.data, raws, probe.id, now, window)
-        if batch_in.framing == "array"
-        else [check_item(i, bytes(raw), probe.id, now, window) for i, raw in enumerate(raws)]
-    )
+    checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
+    checked = flag_unknown_services(checked, state.targets.services)
     stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)

@@ -1,4 +1,7 @@
-"""Per-probe rate limiting: a token bucket per key, counted in measurements.
+"""Per-probe rate limiting: a token bucket per key, counted in measurements or in bytes.
+
+The collector keeps two per probe: one counts measurements, the other the decompressed
+bytes of its batches, so few items of maximal size cannot cost more than many small ones.
 
 Pure apart from the dictionary of buckets: the caller passes the time, so tests step a
 clock instead of sleeping. Each replica limits on its own; a probe spreading uploads over

@@ -7,6 +7,7 @@ flags) or ``Invalid`` with a reason a probe operator can act on. The wire model 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from probe import model
 
 FLAG_FUTURE: Final = "future"
 FLAG_PAST: Final = "past"
+# A service the collector's target lists do not name: stored, but neither rolled up nor
+# a metrics label, so a probe cannot grow either without bound by inventing names.
+FLAG_UNKNOWN_SERVICE: Final = "unknown_service"
+UNCOUNTED: Final = frozenset({FLAG_FUTURE, FLAG_UNKNOWN_SERVICE})
 
 
 class _IdOnly(msgspec.Struct):
@@ -130,4 +135,16 @@ def check_array(
     return [
         _judge(i, measurement, bytes(raw), probe_id, now, window)
         for i, (measurement, raw) in enumerate(zip(decoded, raws, strict=True))
+    ]
+
+
+def flag_unknown_services(
+    checked: Sequence[Valid | Invalid], services: frozenset[str]
+) -> list[Valid | Invalid]:
+    """Each valid item whose service the collector does not serve gets the flag."""
+    return [
+        dataclasses.replace(item, flags=(*item.flags, FLAG_UNKNOWN_SERVICE))
+        if isinstance(item, Valid) and item.measurement.service not in services
+        else item
+        for item in checked
     ]

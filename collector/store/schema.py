@@ -268,3 +268,22 @@ watch_windows: Final = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_watch_windows_cc_end", "cc", "end"),
 )
+
+# Hardening (revision 0003). Researcher tokens read exact probe ids and times; without one
+# the API shows daily pseudonyms made with the ``pseudonym`` key in ``collector_keys``.
+researcher_tokens: Final = Table(
+    "researcher_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("label", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+)
+
+collector_keys: Final = Table(
+    "collector_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

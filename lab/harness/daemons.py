@@ -74,7 +74,7 @@ class Collector:
         while True:
             query = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
             url = f"{self.url}/api/v1/measurements?{urllib.parse.urlencode(query)}"
-            status, body = await request("GET", url)
+            status, body = await request("GET", url, headers=self.admin())
             assert status == 200, body
             page = json.loads(body)
             found += [r["measurement"] for r in page["results"]]

@@ -79,8 +79,10 @@ class Collector:
         )
         return response.status, await response.json()
 
-    async def get_json(self, path: str, **params: Any) -> tuple[int, Any]:
-        response = await self.client.get(path, params=params)
+    async def get_json(
+        self, path: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> tuple[int, Any]:
+        response = await self.client.get(path, params=params, headers=headers)
         return response.status, await response.json()
 
 

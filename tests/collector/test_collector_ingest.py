@@ -12,7 +12,10 @@ from probe import model
 
 
 async def query_all(collector: Collector, **params: str) -> list[dict[str, object]]:
-    status, body = await collector.get_json("/api/v1/measurements", **params)
+    """Every measurement as a researcher sees it (exact probe ids and times)."""
+    status, body = await collector.get_json(
+        "/api/v1/measurements", collector.admin_headers, **params
+    )
     assert status == 200, body
     return list(body["results"])
 

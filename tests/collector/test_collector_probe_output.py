@@ -33,7 +33,9 @@ async def test_check_output_round_trips_through_the_collector(
     assert body["accepted"] == len(originals)
     telegram = next(r for r in body["results"] if r["id"] == str(_by(originals, "telegram").id))
     assert telegram["verdict"] == "blocked"
-    status, page = await collector.get_json("/api/v1/measurements", limit="100")
+    status, page = await collector.get_json(
+        "/api/v1/measurements", collector.admin_headers, limit="100"
+    )
     assert status == 200, page
     stored = {
         item["measurement"]["id"]: model.from_builtins(item["measurement"])

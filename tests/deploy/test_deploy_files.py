@@ -76,8 +76,24 @@ def manifests() -> dict[str, dict[str, Any]]:
             continue
         for document in yaml.safe_load_all(path.read_text()):
             assert {"apiVersion", "kind", "metadata"} <= set(document), path.name
-            documents[document["kind"]] = document
+            kind = document["kind"]
+            documents[kind if kind not in documents else f"{kind}/{path.stem}"] = document
     return documents
+
+
+def test_the_admin_token_comes_from_a_secret_mounted_read_only() -> None:
+    docs = manifests()
+    secret = docs["Secret/token-secret"]
+    spec = docs["Deployment"]["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    assert volume["secret"]["defaultMode"] == 0o400
+    assert not any(v["name"] == "data" for v in spec["volumes"])  # no per-pod token on disk
+    (container,) = spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    path = docs["ConfigMap"]["data"]["CENSORWATCH_ADMIN_TOKEN_FILE"]
+    assert path.startswith(mount["mountPath"] + "/")
 
 
 def test_kustomization_lists_every_manifest() -> None:

@@ -1,7 +1,7 @@
 """Event sources: calendars and feeds the collector polls; events keep their series and source.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"  # alters the events table that 0002 creates
+down_revision = "0003"  # alters the events table that 0002 creates
 branch_labels = None
 depends_on = None
 

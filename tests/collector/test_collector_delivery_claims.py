@@ -1,0 +1,65 @@
+"""Webhook delivery records a result only while its claim holds, and a delivery timeout
+that is not shorter than the lease is refused at start."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from collector_harness import Collector
+from sqlalchemy import select
+
+from collector.alerting import delivery, outbox
+from collector.config import ConfigError, resolve
+from collector.store import schema
+from collector.store import subscribers as subscriberstore
+from collector.store.subscribers import NewSubscriber
+
+
+async def test_a_late_result_after_the_lease_ran_out_records_nothing(
+    collector: Collector,
+) -> None:
+    db = collector.state.db
+    now = dt.datetime.now(dt.UTC)
+
+    async def prepare(connection: object) -> subscriberstore.Subscriber:
+        made = await subscriberstore.add(connection, NewSubscriber("https://x.test/"), now)  # type: ignore[arg-type]
+        row = {
+            "id": "msg_1", "subscriber_id": made.id, "incident_id": "i", "change_kind": "opened",
+            "content_type": "application/json", "payload": b"{}", "attempts": 0,
+            "next_attempt_at": now, "status": "pending", "last_error": None,
+            "created_at": now, "delivered_at": None,
+        }  # fmt: skip
+        await outbox.add(connection, [row])  # type: ignore[arg-type]
+        return made
+
+    subscriber = await db.transaction(prepare)
+    lease = dt.timedelta(seconds=1)
+    [slow] = await db.transaction(lambda c: outbox.claim(c, db, now, lease, 10))
+    later = now + dt.timedelta(seconds=5)  # the slow replica's lease has run out
+    [fast] = await db.transaction(lambda c: outbox.claim(c, db, later, lease, 10))
+    failed = delivery.Attempt(503, None, "HTTP 503")
+    assert await delivery.record(db, subscriber, fast, failed, random.Random(1)) == "retried"
+    done = delivery.Attempt(200, None, None)
+    assert await delivery.record(db, subscriber, slow, done, random.Random(1)) == "lost_claim"
+    async with db.reading() as connection:
+        row = (await connection.execute(select(schema.outbox))).one()
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "HTTP 503")
+
+
+@pytest.mark.parametrize(("timeout", "lease"), [("60", "60"), ("90", "60")])
+def test_a_timeout_not_shorter_than_the_lease_is_refused(timeout: str, lease: str) -> None:
+    env = {"CENSORWATCH_DELIVERY_TIMEOUT_SECONDS": timeout}
+    with pytest.raises(ConfigError) as caught:
+        resolve(None, {**env, "CENSORWATCH_DELIVERY_LEASE_SECONDS": lease}, {})
+    assert caught.value.key == "delivery_timeout_seconds"
+    assert "lease" in str(caught.value)
+
+
+def test_the_defaults_and_a_shorter_timeout_are_fine() -> None:
+    assert (
+        resolve(None, {}, {}).delivery_timeout_seconds
+        < resolve(None, {}, {}).delivery_lease_seconds
+    )
+    resolve(None, {"CENSORWATCH_DELIVERY_TIMEOUT_SECONDS": "5"}, {})
