@@ -79,7 +79,7 @@ from __future__ import annotations
 import copy
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -147,6 +147,7 @@ Family = Literal["strong", "pattern", "repeat"]
 class DetectorConfig:
     alpha: float = 1e-7
     keep_alpha: float = 1e-3
+    join_alpha: float = 0.05
     learn_guard: float = 1e-3
     strong_floor: float = 2e-4
     weak_floor: float = 0.02
@@ -670,24 +671,22 @@ def _findings(
     for key in keys:
         cell, asn = state.cells[key], _split(key)[2]
         net_now = _now_rate(state, index.networks.get((cc, asn), ()), service, t, cfg)
-        found += _tests(cell.voices, asn, (asn,), [cell], net_now, cfg)
+        found += _tests(cell.voices, asn, [cell], net_now, cfg)
         found += _repeats(cell.voices, asn, cfg)
         for vid, voice in cell.voices.items():
             if vid not in national or _rank(voice) > _rank(national[vid]):
                 national[vid], national_asns[vid] = voice, asn
     if len({_split(k)[2] for k in keys}) > 1:
         cc_now = _now_rate(state, index.countries.get(cc, ()), service, t, cfg)
-        asns = tuple(
-            sorted({national_asns[v] for v, voice in national.items() if voice.status != "ok"})
-        )
-        found += _tests(national, NATIONAL, asns, [state.cells[k] for k in keys], cc_now, cfg)
+        cells = [state.cells[k] for k in keys]
+        national_found = _tests(national, NATIONAL, cells, cc_now, cfg)
+        found += [_with_asns(f, keys, state, national_asns, cfg) for f in national_found]
     return found
 
 
 def _tests(
     voices: dict[str, Voice],
     asn: int,
-    asns: tuple[int, ...],
     cells: list[Cell],
     now_rate: float,
     cfg: DetectorConfig,
@@ -702,18 +701,33 @@ def _tests(
     if strong:
         q0 = max(cfg.strong_floor, strong_rate)
         p = binomial_tail(len(strong), n, q0)
-        out.append(Finding("strong", asn, len(strong), n, p, q0, strong, _asns(asns, strong, asn)))
+        out.append(Finding("strong", asn, len(strong), n, p, q0, strong, (asn,)))
     if len(failing) >= cfg.pattern_min:
         p0 = max(cfg.weak_floor, rate, now_rate)
         p = binomial_tail(len(failing), n, p0)
-        out.append(
-            Finding("pattern", asn, len(failing), n, p, p0, failing, _asns(asns, failing, asn))
-        )
+        out.append(Finding("pattern", asn, len(failing), n, p, p0, failing, (asn,)))
     return out
 
 
-def _asns(asns: tuple[int, ...], voices: dict[str, Voice], asn: int) -> tuple[int, ...]:
-    return asns if asn == NATIONAL else (asn,)
+def _with_asns(
+    finding: Finding,
+    keys: list[str],
+    state: DetectorState,
+    asn_of: dict[str, int],
+    cfg: DetectorConfig,
+) -> Finding:
+    """A national finding names the ASNs whose own share stands out from its baseline,
+    not every ASN where one probe's noise happened to fail at the time."""
+    asns = []
+    for key in keys:
+        cell = state.cells[key]
+        mine = [v for v in cell.voices.values() if v.status != "ok"]
+        if finding.family == "strong":
+            mine = [v for v in mine if v.status == "strong"]
+        if mine and binomial_tail(len(mine), len(cell.voices), finding.baseline) < cfg.join_alpha:
+            asns.append(_split(key)[2])
+    voices = {k: v for k, v in finding.voices.items() if asn_of[k] in asns}
+    return replace(finding, asns=tuple(sorted(asns)), voices=voices or finding.voices)
 
 
 def _repeats(voices: dict[str, Voice], asn: int, cfg: DetectorConfig) -> list[Finding]:
