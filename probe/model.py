@@ -21,7 +21,7 @@ from probe.vocabulary import VERDICTS as VERDICTS
 from probe.vocabulary import Method as Method
 from probe.vocabulary import Verdict as Verdict
 
-FORMAT_VERSION: Final = "1.0.0"
+FORMAT_VERSION: Final = "1.1.0"  # 1.1: probe.attestation
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -53,6 +53,9 @@ class ProbeInfo(Strict, frozen=True, kw_only=True):
     network_resolver_asn: ASN | None = None
     raw_evidence: bool = False
     missing_evidence: list[ShortText] = []
+    # 1.1.0: the collector's signed word on the network this was measured from (from
+    # check-in); the collector takes country and ASN from it, not from ``asn``/``cc``.
+    attestation: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
 
 
 class Endpoint(Strict, frozen=True, kw_only=True):

@@ -42,8 +42,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, frozenset({"service", "cc", "kind", "status", "since", "limit"}))
     status = params.get("status")
-    if status not in (None, "open", "resolved"):
-        raise bad_request("status: expected open or resolved")
+    if status not in (None, "open", "unconfirmed", "resolved"):
+        raise bad_request("status: expected open, unconfirmed or resolved")
     limit = params.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_INCIDENTS:
         raise bad_request(f"limit: expected 1-{MAX_INCIDENTS}")
@@ -51,7 +51,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         service=params.get("service") or None,
         cc=params.get("cc", "").upper() or None,
         kind=params.get("kind") or None,
-        open_only=status == "open",
+        open_only=status in ("open", "unconfirmed"),
         since=parse_time("since", params["since"]) if "since" in params else None,
     )
     state = request.app[STATE]
@@ -59,7 +59,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     async with state.db.reading() as connection:
         found = [
             i for i in await incidentstore.load(connection, query)
-            if status != "resolved" or i.resolved_at is not None
+            if status is None or i.status == status
         ][: int(limit)]  # fmt: skip
         views = [incident_view(i, await context_for(connection, i, windows, now)) for i in found]
     return json_response({"incidents": views})

@@ -200,7 +200,11 @@ def _alert_paths() -> dict[str, Any]:
         _query("service", "service name"),
         _query("cc", "two-letter country code"),
         _query("kind", "blocking or shutdown", {"enum": ["blocking", "shutdown"]}),
-        _query("status", "open or resolved", {"enum": ["open", "resolved"]}),
+        _query(
+            "status",
+            "open, unconfirmed (too few independent voices) or resolved",
+            {"enum": ["open", "unconfirmed", "resolved"]},
+        ),
         _query("since", "ISO 8601 time: onset at or after (open ones always)"),
         _query("limit", "at most this many", {"type": "integer", "minimum": 1}),
     ]

@@ -34,6 +34,7 @@ class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
     services: list[Service] = []
     min_confidence: Confidence = 0.0
     send_resolutions: bool = True
+    unconfirmed: bool = False  # also send incidents too few independent voices confirm
 
     def wanted(self) -> NewSubscriber:
         if self.format == "telegram" and not self.chat_id:
@@ -46,6 +47,7 @@ class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
             tuple(self.services),
             self.min_confidence,
             self.send_resolutions,
+            self.unconfirmed,
         )
 
 
@@ -56,6 +58,7 @@ class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     services: list[Service] | None = None
     min_confidence: Confidence | None = None
     send_resolutions: bool | None = None
+    unconfirmed: bool | None = None
     enabled: bool | None = None
 
 

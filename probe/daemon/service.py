@@ -197,8 +197,13 @@ class Daemon:
         assert self.credentials is not None
         cc = self.check_in.cc if self.check_in else None
         asn = self.check_in.asn if self.check_in else None
+        attested = self.check_in.attestation if self.check_in else None
         return ProbeInfo(
-            id=self.credentials.probe_id, asn=asn, cc=cc, missing_evidence=settings.MISSING_EVIDENCE
+            id=self.credentials.probe_id,
+            asn=asn,
+            cc=cc,
+            missing_evidence=settings.MISSING_EVIDENCE,
+            attestation=attested,
         )
 
     # -- the loops --------------------------------------------------------------------

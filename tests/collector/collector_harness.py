@@ -14,15 +14,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import build_state, create_app
+from collector.auth import utc_now
 from collector.config import Config
 from collector.demo.servers.base import free_port
+from collector.enrolment import attestation, probes
 from collector.state import STATE, State
 from probe import model
 
@@ -33,6 +36,7 @@ class Collector:
 
     client: TestClient[Any, Any]
     state: State
+    issued: dict[tuple[str, str, int], str] = field(default_factory=dict)
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -56,6 +60,32 @@ class Collector:
         body = await response.json()
         return body["probe_id"], body["token"]
 
+    async def attestation(self, token: str, cc: str, asn: int) -> str:
+        """What check-in would give this probe had it checked in from that network."""
+        if (token, cc, asn) in self.issued:
+            return self.issued[(token, cc, asn)]
+        async with self.state.db.writing() as connection:
+            probe = await probes.authenticate(connection, f"Bearer {token}")
+            key = await attestation.ensure_key(self.state.db, connection, utc_now())
+        text = self.issued[(token, cc, asn)] = attestation.issue(probe.id, cc, asn, utc_now(), key)
+        return text
+
+    async def attested(
+        self, token: str, items: Sequence[model.Measurement]
+    ) -> list[model.Measurement]:
+        """Each measurement with an attestation for the network it claims, as a probe that
+        checked in from there would send it."""
+        out = []
+        for m in items:
+            info = m.probe
+            if info.attestation is None and info.cc is not None and info.asn is not None:
+                text = await self.attestation(token, info.cc, info.asn)
+                m = msgspec.structs.replace(
+                    m, probe=msgspec.structs.replace(info, attestation=text)
+                )
+            out.append(m)
+        return out
+
     async def ingest(
         self,
         token: str,
@@ -63,7 +93,11 @@ class Collector:
         *,
         gzipped: bool = False,
         content_type: str = "application/json",
+        attest: bool = True,
     ) -> tuple[int, Any]:
+        """Upload a batch; unless ``attest`` is False, each claim comes with an attestation."""
+        if not isinstance(items, bytes) and attest:
+            items = await self.attested(token, items)
         if isinstance(items, bytes):
             body = items
         elif content_type == "application/x-ndjson":
