@@ -86,6 +86,14 @@ class Collector:
             out.append(m)
         return out
 
+    async def vet(self, probe_id: str, vetted: bool = True) -> dict[str, Any]:
+        response = await self.client.patch(
+            f"/api/v1/probes/{probe_id}", json={"vetted": vetted}, headers=self.admin_headers
+        )
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
     async def ingest(
         self,
         token: str,
