@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gzip
 import io
 import json
@@ -22,7 +23,7 @@ import msgspec
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import build_state, create_app
-from collector.auth import utc_now
+from collector.auth import AuthError, utc_now
 from collector.config import Config
 from collector.demo.servers.base import free_port
 from collector.enrolment import attestation, probes
@@ -36,7 +37,7 @@ class Collector:
 
     client: TestClient[Any, Any]
     state: State
-    issued: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    issued: dict[tuple[str, str, int, dt.datetime], str] = field(default_factory=dict)
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -60,26 +61,34 @@ class Collector:
         body = await response.json()
         return body["probe_id"], body["token"]
 
-    async def attestation(self, token: str, cc: str, asn: int) -> str:
-        """What check-in would give this probe had it checked in from that network."""
-        if (token, cc, asn) in self.issued:
-            return self.issued[(token, cc, asn)]
+    async def attestation(
+        self, token: str, cc: str, asn: int, at: dt.datetime | None = None
+    ) -> str | None:
+        """What check-in at ``at`` (default now) would have given this probe had it checked
+        in from that network; None for a token the collector refuses."""
+        hour = (at or utc_now()).replace(minute=0, second=0, microsecond=0)
+        if (token, cc, asn, hour) in self.issued:
+            return self.issued[(token, cc, asn, hour)]
         async with self.state.db.writing() as connection:
-            probe = await probes.authenticate(connection, f"Bearer {token}")
+            try:
+                probe = await probes.authenticate(connection, f"Bearer {token}")
+            except AuthError:
+                return None
             key = await attestation.ensure_key(self.state.db, connection, utc_now())
-        text = self.issued[(token, cc, asn)] = attestation.issue(probe.id, cc, asn, utc_now(), key)
+        text = attestation.issue(probe.id, cc, asn, hour, key)
+        self.issued[(token, cc, asn, hour)] = text
         return text
 
     async def attested(
         self, token: str, items: Sequence[model.Measurement]
     ) -> list[model.Measurement]:
         """Each measurement with an attestation for the network it claims, as a probe that
-        checked in from there would send it."""
+        checked in from there when it measured would send it."""
         out = []
         for m in items:
             info = m.probe
             if info.attestation is None and info.cc is not None and info.asn is not None:
-                text = await self.attestation(token, info.cc, info.asn)
+                text = await self.attestation(token, info.cc, info.asn, m.start_time)
                 m = msgspec.structs.replace(
                     m, probe=msgspec.structs.replace(info, attestation=text)
                 )
