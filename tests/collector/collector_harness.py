@@ -202,6 +202,28 @@ class ServerProcess:
         assert status == 201, body
         return str(json.loads(body)["token"])
 
+    def enrol_vetted(self) -> tuple[str, dict[str, Any]]:
+        """A new probe, vetted by the operator, and its first check-in (network, attestation)."""
+        status, body = http(
+            "POST", self.url + "/api/v1/enrolment-tokens", b"{}", self.admin_headers()
+        )
+        assert status == 201, body
+        enrolment = json.loads(body)["token"]
+        status, body = http(
+            "POST", self.url + "/api/v1/probes", headers={"Authorization": f"Bearer {enrolment}"}
+        )
+        assert status == 201, body
+        probe = json.loads(body)
+        headers = {**self.admin_headers(), "Content-Type": "application/json"}
+        vet = json.dumps({"vetted": True}).encode()
+        status, body = http("PATCH", f"{self.url}/api/v1/probes/{probe['probe_id']}", vet, headers)
+        assert status == 200, body
+        token = probe["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        status, body = http("POST", self.url + "/api/v1/probes/check-in", b"", auth)
+        assert status == 200, body
+        return token, json.loads(body)
+
 
 def http(
     method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
