@@ -12,7 +12,8 @@ probe attached (``probe.attestation``, issued at check-in for the network it che
 from), else from the collector's last lookup for that probe. The body's ``probe.cc`` and
 ``probe.asn`` are only compared: a claim that differs, an attestation that does not verify
 or did not cover the measurement's time, and a network nobody determined are stored with a
-flag, shown on the measurement, and kept out of the rollups and of detection.
+flag, shown on the measurement, and kept out of detection (and, but for the last, out of
+the rollups).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ FLAG_UNVERIFIED: Final = "network_unverified"  # the collector determined no net
 FLAG_ATTESTATION: Final = "attestation_invalid"  # forged, malformed or another probe's
 FLAG_EXPIRED: Final = "attestation_expired"  # did not cover the measurement's start
 NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATION, FLAG_EXPIRED})
+# Without an IP-to-ASN table the claim is all anyone has: aggregation still counts it (the
+# flag is on each measurement), detection never does.
+_UNCOUNTED: Final = NETWORK_FLAGS - {FLAG_UNVERIFIED}
 _CONTEXT_HOURS: Final = 1  # look this many hours either side for other vantage points
 
 
@@ -271,10 +275,10 @@ async def store(
 def counted(
     rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
 ) -> Iterable[rollups.Contribution]:
-    """What the rollups count: inserted rows, minus far-future ones and unvouched networks."""
+    """What the rollups count: inserted rows, minus far-future ones and contradicted networks."""
     for row in rows:
         flags = set(row["flags"].split(","))
-        if row["id"] in inserted and FLAG_FUTURE not in flags and not flags & NETWORK_FLAGS:
+        if row["id"] in inserted and FLAG_FUTURE not in flags and not flags & _UNCOUNTED:
             yield contribution(row)
 
 
