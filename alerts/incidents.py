@@ -45,9 +45,9 @@ false incidents per country per month, at any independent noise level the baseli
 (1 %, 5 %, 10 %: the prior starts at 10 % and history learns the rest). The bound is loose:
 tests of overlapping windows are positively correlated. The strong test additionally
 assumes a false fingerprint (captive portal, broken resolver) is rarer than `strong_floor`
-= 2e-4 per voice that is not already in the cell's history; two such voices in one cell of
-two give p = 4e-8 < alpha, which is why a block in a small ASN seen by two fingerprinting
-probes opens. `tests/alerts/test_alerts_detector_statistics.py` checks the bound by
+= 1e-4 per voice that is not already in the cell's history; two such voices in a cell of
+two give p = 1e-8, of four 6e-8 < alpha, which is why a block in a small ASN seen by two
+fingerprinting probes opens. `tests/alerts/test_alerts_detector_statistics.py` checks the bound by
 simulation at a larger alpha.
 
 Confirmation and the rest:
@@ -149,7 +149,7 @@ class DetectorConfig:
     keep_alpha: float = 1e-3
     join_alpha: float = 0.05
     learn_guard: float = 1e-3
-    strong_floor: float = 2e-4
+    strong_floor: float = 1e-4
     weak_floor: float = 0.02
     prior_rate: float = 0.10
     prior_weight: float = 100.0

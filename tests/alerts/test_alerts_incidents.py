@@ -117,7 +117,7 @@ def test_asn_joining_is_one_update_with_evidence() -> None:
     assert updated.rules_version == RULES_VERSION
     assert "block.join.asn" in updated.rules
     assert updated.evidence[0].startswith("4 of 4 independent probes in KZ see it blocked")
-    # two of the two voices of one ASN, at a 0.02 % baseline: p = 4e-08
+    # two of the two voices of one ASN, at a 0.01 % baseline: p = 1e-08
     assert any(e.startswith("2 of 2 independent probes in AS2") for e in updated.evidence)
 
 
