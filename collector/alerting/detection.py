@@ -24,6 +24,7 @@ grows to 1 over ``FULL_WEIGHT_AFTER``; vetted probes weigh 1.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -239,18 +240,32 @@ async def run_cycle(
     return await db.transaction(work)
 
 
+def scaled(config: DetectorConfig, factor: float) -> DetectorConfig:
+    """``config`` with every duration multiplied by ``factor`` (1: unchanged)."""
+    if factor == 1:
+        return config
+    changes = {
+        f.name: getattr(config, f.name) * factor
+        for f in dataclasses.fields(config)
+        if isinstance(getattr(config, f.name), dt.timedelta)
+    }
+    return dataclasses.replace(config, **changes)
+
+
 async def detect_forever(
     db: Database,
     interval: float,
     settle: dt.timedelta,
     windows: Windows,
     on_cycle: Callable[[CycleResult], None] = lambda _: None,
+    detector: DetectorConfig | None = None,
 ) -> None:
     await ensure_state_row(db, dt.datetime.now(dt.UTC))
     while True:
         started = time.monotonic()
         try:
-            result = await run_cycle(db, dt.datetime.now(dt.UTC), settle=settle, windows=windows)
+            now = dt.datetime.now(dt.UTC)
+            result = await run_cycle(db, now, settle=settle, windows=windows, detector=detector)
             if result is not None:
                 for change in result.changes:
                     log.info("%s %s", change.kind, change.incident.id)
