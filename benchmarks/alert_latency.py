@@ -32,6 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy import text
+
 from collector.alerting import detection as alerting
 from collector.alerting.context import Windows
 from collector.ingest.measurements import insert_rows
@@ -83,6 +85,7 @@ async def detection_cost(url: str, probes: int = 1000, cycles: int = 3) -> list[
             batch = rows(probes, 20, now)
             for start in range(0, len(batch), 20_000):
                 async with db.writing() as connection:
+                    await connection.execute(text("SELECT 1"))  # begins the transaction
                     await insert_rows(connection, db, batch[start : start + 20_000])
             started = time.perf_counter()
             result = await alerting.run_cycle(
