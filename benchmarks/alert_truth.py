@@ -253,6 +253,11 @@ async def simulate(
     for incident in c.seen.values():
         status = "unconfirmed" if incident["confirmed_at"] is None else "confirmed"
         opened.setdefault(status, []).append(incident["id"])
+        opened.setdefault(incident["kind"], []).append(incident["id"])
+    if slowest > args.round_seconds:
+        print(f"    WARNING: a round's uploads took {slowest:.1f} s, longer than the compressed "
+              f"round ({args.round_seconds} s): probes looked silent; use --round-seconds "
+              f"{slowest * 1.5:.0f} or fewer --probes")  # fmt: skip
     return Run(rounds, opened, first, slowest)
 
 
@@ -260,12 +265,19 @@ def per_day(run: Run, status: str) -> float:
     return len(run.opened.get(status, [])) * ROUNDS_PER_DAY / run.rounds
 
 
+def summary(run: Run) -> str:
+    return (
+        f"{per_day(run, 'confirmed'):5.1f} confirmed, {per_day(run, 'unconfirmed'):5.1f} "
+        f"unconfirmed per day (blocking {per_day(run, 'blocking'):.1f}, "
+        f"shutdown {per_day(run, 'shutdown'):.1f})"
+    )
+
+
 async def false_alarms(args: argparse.Namespace, db: Callable[[], str]) -> None:
     print(f"false incidents per day ({args.rounds} rounds of 5 min simulated per scenario):")
     for p in (0.01, 0.05, 0.10):
         run = await simulate(args, db, lambda r, p=p: noise(p), args.rounds)
-        print(f"  independent noise {p:4.0%}: {per_day(run, 'confirmed'):5.1f} confirmed, "
-              f"{per_day(run, 'unconfirmed'):5.1f} unconfirmed per day "
+        print(f"  independent noise {p:4.0%}: {summary(run)} "
               f"(slowest round upload {run.slowest_round:.1f} s)")  # fmt: skip
     flaky_asn = 65000
     evening = range(args.rounds // 2, args.rounds // 2 + 12)
@@ -281,8 +293,8 @@ async def false_alarms(args: argparse.Namespace, db: Callable[[], str]) -> None:
         return verdicts
 
     run = await simulate(args, db, correlated, args.rounds)
-    print(f"  correlated harmless noise (5 % + AS{flaky_asn} failing 40 % of everything for an hour): "
-          f"{per_day(run, 'confirmed'):5.1f} confirmed, {per_day(run, 'unconfirmed'):5.1f} unconfirmed per day")  # fmt: skip
+    print(f"  correlated harmless noise (5 % + AS{flaky_asn} failing 40 % of everything "
+          f"for an hour): {summary(run)}")  # fmt: skip
 
 
 async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> None:
