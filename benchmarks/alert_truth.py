@@ -19,7 +19,7 @@ of every service for an evening hour); and, after a baseline, a national DNS blo
 block seen by the two probes of a small ASN (``blocked`` ``dns.bogon``), and a shutdown of
 one ASN (its probes go silent).
 
-    python -m benchmarks.alert_truth [--probes 100] [--asns 8] [--rounds 24]
+    python -m benchmarks.alert_truth [--probes 40] [--asns 5] [--rounds 12]
         [--round-seconds 4] [--db postgresql] [--detect-only]
 """
 
@@ -298,7 +298,7 @@ async def false_alarms(args: argparse.Namespace, db: Callable[[], str]) -> None:
 
 
 async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> None:
-    baseline = 6
+    baseline = 4
     print(f"time to detect, in 5-minute rounds after {baseline} rounds of 1 % noise (goal):")
 
     def event(
@@ -332,8 +332,8 @@ async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> Non
          lambda inc: inc["kind"] == "shutdown"),
     ]  # fmt: skip
     for name, goal, forced, wanted in cases:
-        run = await simulate(args, db, event(forced), baseline + 10, wanted, baseline)
-        got = f"{run.first_round} rounds" if run.first_round else "not within 10 rounds"
+        run = await simulate(args, db, event(forced), baseline + 6, wanted, baseline)
+        got = f"{run.first_round} rounds" if run.first_round else "not within 6 rounds"
         print(f"  {name}: {got}" + (f" (goal {goal})" if goal else ""))
 
 
@@ -359,9 +359,9 @@ async def run_all(args: argparse.Namespace, db: Callable[[], str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--probes", type=int, default=100)
-    parser.add_argument("--asns", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=24, help="rounds per noise scenario")
+    parser.add_argument("--probes", type=int, default=40)
+    parser.add_argument("--asns", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=12, help="rounds per noise scenario")
     parser.add_argument("--round-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
