@@ -10,9 +10,9 @@ double-count nor lose a measurement.
 A measurement's country and ASN are the collector's own: from the signed attestation the
 probe attached (``probe.attestation``, issued at check-in for the network it checked in
 from), else from the collector's last lookup for that probe. The body's ``probe.cc`` and
-``probe.asn`` are only compared: a claim that differs, an attestation that does not verify
-or did not cover the measurement's time, and a network nobody determined are stored with a
-flag, shown on the measurement, and kept out of detection (and, but for the last, out of
+``probe.asn`` are only compared: a claim that differs, an attestation that does not verify,
+and a network nobody determined are stored with a flag (an attestation that did not cover
+the measurement's time is ignored: the lookup places it), shown on the measurement, and kept out of detection (and, but for the last, out of
 the rollups).
 """
 
@@ -47,8 +47,7 @@ Result = Literal["accepted", "duplicate", "rejected"]
 FLAG_MISMATCH: Final = "network_mismatch"  # the body claims another country or ASN
 FLAG_UNVERIFIED: Final = "network_unverified"  # the collector determined no network
 FLAG_ATTESTATION: Final = "attestation_invalid"  # forged, malformed or another probe's
-FLAG_EXPIRED: Final = "attestation_expired"  # did not cover the measurement's start
-NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATION, FLAG_EXPIRED})
+NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATION})
 # Without an IP-to-ASN table the claim is all anyone has: aggregation still counts it (the
 # flag is on each measurement), detection never does.
 _UNCOUNTED: Final = NETWORK_FLAGS - {FLAG_UNVERIFIED}
@@ -124,7 +123,8 @@ def _attested(
         flags.append(FLAG_ATTESTATION)
         return None
     if not found.covers(valid.measurement.start_time):
-        flags.append(FLAG_EXPIRED)
+        # Stale, not forged (a probe restarted with an old check-in): the collector's own
+        # lookup places it, and a claim that contradicts that is still a mismatch.
         return None
     return found.cc, found.asn
 
