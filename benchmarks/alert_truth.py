@@ -20,7 +20,7 @@ block seen by the two probes of a small ASN (``blocked`` ``dns.bogon``), and a s
 one ASN (its probes go silent).
 
     python -m benchmarks.alert_truth [--probes 40] [--asns 5] [--rounds 12]
-        [--round-seconds 4] [--db postgresql] [--detect-only]
+        [--round-seconds 6] [--db postgresql] [--detect-only]
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=40)
     parser.add_argument("--asns", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=12, help="rounds per noise scenario")
-    parser.add_argument("--round-seconds", type=float, default=4.0)
+    parser.add_argument("--round-seconds", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--detect-only", action="store_true")
