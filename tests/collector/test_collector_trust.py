@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from alert_receiver import Receiver
 from alert_scenarios import add_subscriber, fast
@@ -230,3 +231,16 @@ async def test_honest_vetted_probes_with_attestations_do_open_an_incident(
     [incident] = listing["incidents"]
     assert "block.open.strong" in incident["rules"]
     assert incident["evidence"][0].startswith("2 of 2 independent probes in AS64500")
+
+
+async def test_measurements_of_format_1_0_0_without_attestation_are_still_accepted(
+    alerting: Collector, newsroom: Receiver
+) -> None:
+    [token] = await honest_probes(alerting, 1)
+    old = msgspec.structs.replace(measurement(cc=None, asn=None), format_version="1.0.0")
+    status, body = await alerting.ingest(token, [old])
+    assert status == 200, body
+    assert body["results"][0]["result"] == "accepted"
+    assert body["results"][0]["flags"] == []
+    _, stored = await alerting.get_json("/api/v1/measurements", cc="KZ", asn="64500")
+    assert [r["measurement"]["format_version"] for r in stored["results"]] == ["1.0.0"]
