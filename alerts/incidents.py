@@ -5,19 +5,64 @@ state (JSON-serialisable, so the collector stores it between cycles) and the cha
 announce — at most one per incident per call, so a national event is one alert, not one per
 probe or ASN.
 
-Rules (ids are stable and cited by every incident; bump `RULES_VERSION` when one changes):
+How blocking is decided
+-----------------------
+Each (country, ASN, service) *cell* remembers the latest verdict of every independent
+*voice* heard in the last `window` (collector receive time, never the probe's clock). A
+voice is one probe, or one group of probes the collector could not tell apart (one
+enrolment token without history): a group says one thing however many probes it has.
+`blocked` is *strong* evidence (the probe saw a fingerprint or a same-path contrast: bogon,
+injection, hijack, block page, interception, NXDOMAIN/SERVFAIL/REFUSED against a resolving
+control, a reset against a working control SNI); `anomaly` is *weak*; `ok` is a success;
+`down` and `offline` say nothing about blocking.
 
-- ``block.open.probes`` — at least `confirm_probes` distinct probes in the country saw the
-  service `blocked` (confirmed evidence), each within `confirm_window` of the latest.
-- ``block.open.repeat`` — one probe saw it `blocked` at least `repeat_count` times in a row
-  (an `ok` breaks the run) spanning at least `repeat_span`.
-- ``block.join.asn`` — once open, a `blocked` observation from another ASN joins it.
-- ``block.confidence.anomaly`` — `anomaly` from probes in at least `anomaly_asns` ASNs raises
-  an open incident's confidence; `anomaly` never opens one.
-- ``block.contrast.control`` — control vantage points reaching the service are contrast
-  evidence (confidence and an evidence line).
-- ``block.resolve.recovery`` — at least `recovery_ok` `ok` measurements from
-  `recovery_probes` probes since the last `blocked`, and no `blocked` for `recovery_quiet`.
+Two one-sided binomial tests run per cell and once per (country, service) over every voice
+of the country:
+
+- ``block.open.strong`` — at least ``k`` of ``n`` voices show strong evidence, against a
+  baseline rate ``q0 = max(strong_floor, the cell's own history, the same ASN's other
+  services now)``; fires when P(Binomial(n, q0) >= k) < `alpha`.
+- ``block.open.pattern`` — at least `pattern_min` voices fail (strong or weak) and
+  P(Binomial(n, p0) >= k) < `alpha` with ``p0 = max(weak_floor, history, the same ASN's other
+  services now)`` (nationally: the country's other services now). A flaky network fails
+  every service and raises its own baseline; blocking fails one. Weak evidence therefore
+  opens an incident only as a pattern across voices, never from one probe.
+
+History is an exponentially decayed count (half-life `history_half_life`) of the cell's
+measurements, starting from a prior of `prior_rate` worth `prior_weight` measurements, and
+learnt only from cycles that look normal (every test's p >= `learn_guard`, no incident), so
+a long block does not become the baseline. While control probes measuring a service
+mostly fail, the service is down, not blocked, and no test runs for it.
+
+The false-alarm rate. Under no censorship each voice's latest verdict is an independent
+Bernoulli draw with a rate at most the baseline (the baseline is the largest of several
+upper estimates), so each test fires with probability at most `alpha` (the binomial test is
+exact, and conservative for discrete counts). New data arrives once per measuring round
+(5 minutes), so a country with A ASNs and S services runs at most 2 (A + 1) S tests per
+round. For 1,000 probes in A = 20 ASNs and S = 20 services: 840 tests per round, 8,640
+rounds per month, 7.3 million tests; with `alpha` = 1e-7 the union bound gives at most 0.73
+false incidents per country per month, at any independent noise level the baseline covers
+(1 %, 5 %, 10 %: the prior starts at 10 % and history learns the rest). The bound is loose:
+tests of overlapping windows are positively correlated. The strong test additionally
+assumes a false fingerprint (captive portal, broken resolver) is rarer than `strong_floor`
+= 1e-4 per voice that is not already in the cell's history; two such voices in a cell of
+two give p = 1e-8, of four 6e-8 < alpha, which is why a block in a small ASN seen by two
+fingerprinting probes opens. `tests/alerts/test_alerts_detector_statistics.py` checks the bound by
+simulation at a larger alpha.
+
+Confirmation and the rest:
+
+- ``block.open.repeat`` — one voice saw strong evidence in `repeat_count` rounds (receive
+  times at least `round_gap` apart) spanning `repeat_span`, while no other voice of its
+  cell reaches the service: an incident, but one voice is never enough to confirm it.
+- ``block.unconfirmed.voices`` — an incident whose failing voices weigh less than
+  `min_voices` in total is ``unconfirmed`` (status in the API, delivered only to
+  subscribers who opted in); a voice weighs 1 when vetted or established, less when new.
+- ``block.join.asn`` — a test firing in another ASN of the country joins the open incident.
+- ``block.contrast.control`` — control vantage points reached the service meanwhile.
+- ``block.resolve.recovery`` — no test has held (p < `keep_alpha`, a looser threshold for
+  hysteresis) for `recovery_quiet`, with at least `recovery_ok` `ok` voices in the
+  incident's ASNs; resolved at the first `ok` after the evidence ended.
 - ``shutdown.open.offline`` / ``shutdown.open.silent`` — at least `shutdown_probes` probes,
   and `shutdown_fraction` of those active, in a country (or in one ASN) are `offline` or
   went silent (no observation for `silent_after` though they reported every few minutes).
@@ -25,8 +70,8 @@ Rules (ids are stable and cited by every incident; bump `RULES_VERSION` when one
   the incident's probes reporting again. Spooled measurements uploaded afterwards move the
   onset and the end to the median of the probes' own first-offline and first-back times.
 
-Late observations (older than what the detector already saw from that probe) never open an
-incident but move an open one's onset earlier when they are blocked just before it.
+Every incident cites its test and numbers in its first evidence line, e.g. "9 of 11
+independent probes in AS9198 fail since 18:05 UTC against 0.4 % before; p < 1e-6".
 """
 
 from __future__ import annotations
@@ -34,35 +79,41 @@ from __future__ import annotations
 import copy
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal, TypeVar
 
 import msgspec
 
 from alerts.model import Change, Incident, IncidentKind, Observation
+from alerts.significance import binomial_tail, format_p, format_rate
 from probe.vocabulary import rule
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
-RULE_OPEN_PROBES = rule(
-    "block.open.probes",
-    "several probes in one country saw the service blocked within the window",
+RULE_STRONG = rule(
+    "block.open.strong",
+    "binomial test: more voices showed on-probe evidence of blocking than the baseline allows",
+    "alerts",
+).id
+RULE_PATTERN = rule(
+    "block.open.pattern",
+    "binomial test: a pattern of failures across voices that the baseline does not explain",
     "alerts",
 ).id
 RULE_OPEN_REPEAT = rule(
     "block.open.repeat",
-    "one probe saw the service blocked repeatedly, with confirmed evidence",
+    "one voice saw the service blocked in several rounds, with on-probe evidence",
+    "alerts",
+).id
+RULE_UNCONFIRMED = rule(
+    "block.unconfirmed.voices",
+    "fewer independent voices than the configured minimum: the incident is unconfirmed",
     "alerts",
 ).id
 RULE_JOIN_ASN = rule(
     "block.join.asn",
     "another ASN's blocked reports joined an open incident of the same service and country",
-    "alerts",
-).id
-RULE_ANOMALY = rule(
-    "block.confidence.anomaly",
-    "unconfirmed failures (anomaly) in several ASNs raise the incident's confidence",
     "alerts",
 ).id
 RULE_CONTROL = rule(
@@ -86,19 +137,33 @@ RULE_SHUTDOWN_BACK = rule(
 ).id
 
 SHUTDOWN = "*shutdown*"
+NATIONAL = -1  # the ASN of a country-wide finding
 T = TypeVar("T")
+Status = Literal["strong", "weak", "ok"]
+Family = Literal["strong", "pattern", "repeat"]
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    confirm_probes: int = 2
-    confirm_window: timedelta = timedelta(minutes=30)
+    alpha: float = 1e-7
+    keep_alpha: float = 1e-3
+    join_alpha: float = 0.05
+    learn_guard: float = 1e-3
+    strong_floor: float = 1e-4
+    weak_floor: float = 0.02
+    prior_rate: float = 0.10
+    prior_weight: float = 100.0
+    history_half_life: timedelta = timedelta(hours=6)
+    window: timedelta = timedelta(minutes=15)
+    pattern_min: int = 3
+    min_voices: float = 2.0
+    round_gap: timedelta = timedelta(minutes=1)
     repeat_count: int = 3
     repeat_span: timedelta = timedelta(minutes=10)
+    repeat_weight: float = 0.5
     recovery_ok: int = 3
     recovery_probes: int = 2
     recovery_quiet: timedelta = timedelta(minutes=15)
-    anomaly_asns: int = 2
     shutdown_probes: int = 3
     shutdown_fraction: float = 0.5
     silent_after: timedelta = timedelta(minutes=10)
@@ -117,17 +182,37 @@ class ProbeTrack:
     offline_since: datetime | None = None
 
 
-@dataclass
-class RunTrack:
-    """One probe's current run of `blocked` for one service."""
+class Voice(msgspec.Struct, array_like=True):
+    """The latest word of one independent voice on one service in one ASN (times: epoch s)."""
 
-    asn: int
-    last: datetime
-    run_start: datetime | None = None
-    run_count: int = 0
-    last_blocked: datetime | None = None
-    methods: list[str] = field(default_factory=list)
-    confidence_sum: float = 0.0
+    status: str  # strong | weak | ok
+    heard: float  # collector receive time of the latest observation
+    time: float  # the probe's time of the latest observation
+    weight: float
+    since: float | None = None  # probe time the current failing run began
+    strong_rounds: int = 0
+    strong_since: float | None = None  # receive time the strong run began
+    strong_heard: float | None = None  # receive time of the run's latest round
+    methods: list[str] = []
+    confidence: float = 0.0
+
+
+@dataclass
+class Cell:
+    """One (service, country, ASN): its voices now and its decayed history."""
+
+    voices: dict[str, Voice] = field(default_factory=dict)
+    hist_fail: float = 0.0
+    hist_strong: float = 0.0
+    hist_total: float = 0.0
+    hist_at: float = 0.0
+    fresh_fail: float = 0.0  # this cycle's measurements, learnt after the tests ran
+    fresh_strong: float = 0.0
+    fresh_total: float = 0.0
+    n: int = 0  # voices in the window when last counted
+    failing: int = 0
+    strong: int = 0
+    counted_at: float = 0.0
 
 
 @dataclass
@@ -142,14 +227,13 @@ class OpenIncident:
     asns: list[int] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
-    blocked: int = 0
-    confidence_sum: float = 0.0
-    last_blocked: datetime | None = None
+    confidence: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+    voices: float = 0.0
+    confirmed_at: datetime | None = None
+    last_evidence: datetime | None = None
     recovery_start: datetime | None = None
     recovery_ok: int = 0
-    recovery_probes: list[str] = field(default_factory=list)
-    anomaly_probes: list[str] = field(default_factory=list)
-    anomaly_asns: list[int] = field(default_factory=list)
     control_ok: int = 0
     down: dict[str, datetime] = field(default_factory=dict)  # shutdown: probe -> went down
     estimated: list[str] = field(default_factory=list)  # down time is last-seen, not offline
@@ -161,10 +245,11 @@ class OpenIncident:
 @dataclass
 class DetectorState:
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
-    runs: dict[str, dict[str, RunTrack]] = field(default_factory=dict)  # "svc|cc" -> probe
+    cells: dict[str, Cell] = field(default_factory=dict)  # "svc|cc|asn" -> cell
     open: dict[str, OpenIncident] = field(default_factory=dict)  # "svc|cc" -> incident
     resolved_until: dict[str, datetime] = field(default_factory=dict)
     control_ok: dict[str, int] = field(default_factory=dict)  # service -> count
+    control_last: dict[str, list[float]] = field(default_factory=dict)  # svc -> [ok, fail]
 
     def to_json(self) -> str:
         return msgspec.json.encode(self).decode()
@@ -178,9 +263,8 @@ class DetectorState:
 class _Draft:
     """The next state, sharing every entry this batch does not touch with the previous one.
 
-    Probe tracks and per-(service, country) runs are copied when first written, so a cycle
-    costs what its observations touch, not probes x services. Open incidents are few and
-    mutated deeply, so they are copied whole.
+    Probe tracks and cells are copied when first written, so a cycle costs what its
+    observations touch. Open incidents are few and mutated deeply, so they are copied whole.
     """
 
     base: DetectorState
@@ -190,10 +274,11 @@ class _Draft:
     def of(cls, base: DetectorState) -> _Draft:
         state = DetectorState(
             probes=dict(base.probes),
-            runs=dict(base.runs),
+            cells=dict(base.cells),
             open=copy.deepcopy(base.open),
             resolved_until=dict(base.resolved_until),
             control_ok=dict(base.control_ok),
+            control_last={k: list(v) for k, v in base.control_last.items()},
         )
         return cls(base, state)
 
@@ -204,21 +289,15 @@ class _Draft:
             track = self.state.probes[probe_id] = _clone(track)
         return track
 
-    def runs(self, key: str) -> dict[str, RunTrack]:
-        """The runs of one service in one country, a dict safe to change (not its tracks)."""
-        runs = self.state.runs.get(key)
-        if runs is None:
-            runs = self.state.runs[key] = {}
-        elif runs is self.base.runs.get(key):
-            runs = self.state.runs[key] = dict(runs)
-        return runs
-
-    def run(self, key: str, probe_id: str, run: RunTrack | None) -> RunTrack | None:
-        """``run`` itself if this batch made it, else a copy safe to change."""
-        shared = self.base.runs.get(key)
-        if run is not None and shared is not None and shared.get(probe_id) is run:
-            return _clone(run)
-        return run
+    def cell(self, key: str) -> Cell:
+        """The cell, safe to change (its voices are replaced, never changed in place)."""
+        cell = self.state.cells.get(key)
+        if cell is None:
+            cell = self.state.cells[key] = Cell()
+        elif cell is self.base.cells.get(key):
+            cell = self.state.cells[key] = _clone(cell)
+            cell.voices = dict(cell.voices)
+        return cell
 
 
 def detect(
@@ -232,10 +311,11 @@ def detect(
     nxt = draft.state
     before = {key: _snapshot(inc) for key, inc in nxt.open.items()}
     resolved: list[OpenIncident] = []
-    for obs in sorted(observations, key=lambda o: o.time):
+    touched: set[str] = set()
+    for obs in sorted(observations, key=lambda o: (o.time, o.heard)):
         _observe_probe(draft, obs, config)
-        _observe_service(draft, obs, config, resolved)
-    _check_recoveries(nxt, now, config, resolved)
+        _observe_service(draft, obs, config, touched)
+    _judge_blocking(draft, touched, now, config, resolved)
     _check_shutdowns(nxt, now, config, resolved)
     return nxt, _changes(before, nxt, resolved)
 
@@ -345,6 +425,7 @@ def _open_shutdown(
         last_seen=now,
         rules=rules,
         estimated=sorted(hit - offline),
+        confirmed_at=now,
     )
     _add_down(incident, tracks, {p: down[p] for p in hit})
     incident.population = len(tracks)
@@ -387,170 +468,478 @@ def _update_shutdown(
         _close(state, _key(SHUTDOWN, incident.cc), incident, resolved)
 
 
-# --- blocking -----------------------------------------------------------------------------
+# --- blocking: voices ---------------------------------------------------------------------
+
+
+def _status(verdict: str) -> Status | None:
+    if verdict == "blocked":
+        return "strong"
+    if verdict == "anomaly":
+        return "weak"
+    return "ok" if verdict == "ok" else None  # down/offline: nothing about blocking
 
 
 def _observe_service(
-    draft: _Draft, obs: Observation, cfg: DetectorConfig, resolved: list[OpenIncident]
+    draft: _Draft, obs: Observation, cfg: DetectorConfig, touched: set[str]
 ) -> None:
     state = draft.state
     if obs.control:
         _observe_control(state, obs)
         return
-    key = _key(obs.service, obs.cc)
-    runs = draft.runs(key)
-    run = runs.get(obs.probe_id)
-    incident = state.open.get(key)
-    if run is not None and obs.time < run.last:
-        if incident is not None:
-            _late(incident, obs, cfg)
+    status = _status(obs.verdict)
+    if status is None:
         return
-    run = runs[obs.probe_id] = _advance(draft.run(key, obs.probe_id, run), obs)
-    if incident is not None:
-        _update_blocking(incident, run, obs, cfg)
-        _maybe_resolve(state, key, incident, obs.time, cfg, resolved, len(runs))
-    elif obs.verdict == "blocked" and _after_resolution(state, key, obs.time):
-        _maybe_open(state, key, runs, obs, cfg)
+    key = _cell_key(obs.service, obs.cc, obs.asn)
+    cell = draft.cell(key)
+    touched.add(key)
+    cell.fresh_total += 1
+    cell.fresh_fail += status != "ok"
+    cell.fresh_strong += status == "strong"
+    cell.voices[obs.speaker] = _heard(cell.voices.get(obs.speaker), obs, status, cfg)
+    incident = state.open.get(_key(obs.service, obs.cc))
+    recovering = incident is not None and status == "ok" and obs.asn in incident.asns
+    if recovering and incident is not None and obs.time >= incident.onset:
+        incident.recovery_ok += 1
+        start = incident.recovery_start
+        incident.recovery_start = obs.time if start is None else min(start, obs.time)
+
+
+def _heard(voice: Voice | None, obs: Observation, status: Status, cfg: DetectorConfig) -> Voice:
+    heard, time = _ts(obs.heard), _ts(obs.time)
+    if voice is not None and time < voice.time:
+        # Older than what this voice said last (spooled): it says nothing about now.
+        return msgspec.structs.replace(voice, heard=max(voice.heard, heard))
+    heard = max(heard, voice.heard) if voice is not None else heard
+    was_failing = voice is not None and voice.status != "ok" and voice.since is not None
+    since = None
+    if status != "ok":
+        since = voice.since if was_failing and voice is not None else time
+    rounds, run_since, run_heard = 0, None, None
+    if voice is not None and status != "ok" and voice.strong_heard is not None:
+        rounds, run_since, run_heard = voice.strong_rounds, voice.strong_since, voice.strong_heard
+    if status == "strong":
+        if run_heard is None:
+            rounds, run_since, run_heard = 1, heard, heard
+        elif heard - run_heard >= cfg.round_gap.total_seconds():
+            rounds, run_heard = rounds + 1, heard
+    methods = sorted(set(obs.methods)) if status != "ok" else []
+    return Voice(
+        status, heard, time, obs.weight, since, rounds, run_since, run_heard, methods,
+        obs.confidence,
+    )  # fmt: skip
+
+
+def _observe_control(state: DetectorState, obs: Observation) -> None:
+    last = state.control_last.setdefault(obs.service, [0.0, 0.0])
+    if obs.verdict == "ok":
+        last[0] = max(last[0], _ts(obs.heard))
+        state.control_ok[obs.service] = state.control_ok.get(obs.service, 0) + 1
+        for incident in state.open.values():
+            if incident.service == obs.service and incident.cc != obs.cc:
+                incident.control_ok += 1
+                _add_unique(incident.rules, RULE_CONTROL)
+    elif obs.verdict in ("anomaly", "blocked", "down"):
+        last[1] = max(last[1], _ts(obs.heard))
+
+
+# --- blocking: tests ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One test's outcome in one scope (an ASN, or `NATIONAL`)."""
+
+    family: Family
+    asn: int
+    k: int
+    n: int
+    p: float
+    baseline: float
+    voices: dict[str, Voice]  # the failing voices it counted
+    asns: tuple[int, ...]
+
+    def fires(self, cfg: DetectorConfig) -> bool:
+        return self.family == "repeat" or self.p < cfg.alpha
+
+    def holds(self, cfg: DetectorConfig) -> bool:
+        return self.family == "repeat" or self.p < cfg.keep_alpha
+
+
+@dataclass
+class _Index:
+    """Cells grouped by (service, country) and by (country, ASN), counted fresh this cycle."""
+
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    networks: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    countries: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cells: Iterable[str]) -> _Index:
+        index = cls()
+        for key in cells:
+            service, cc, asn = _split(key)
+            index.groups.setdefault(_key(service, cc), []).append(key)
+            index.networks.setdefault((cc, asn), []).append(key)
+            index.countries.setdefault(cc, []).append(key)
+        return index
+
+
+def _judge_blocking(
+    draft: _Draft,
+    touched: set[str],
+    now: datetime,
+    cfg: DetectorConfig,
+    resolved: list[OpenIncident],
+) -> None:
+    state = draft.state
+    t = _ts(now)
+    index = _Index.of(state.cells)
+    groups = {_group_of(key) for key in touched}
+    groups.update(k for k, inc in state.open.items() if inc.kind == "blocking")
+    for group in groups:
+        for key in index.groups.get(group, ()):
+            _recount(draft, key, t, cfg)
+    suspicious: set[str] = set()
+    for group in sorted(groups):
+        findings = _findings(state, index, group, t, cfg)
+        suspicious.update(
+            _cell_key(*_split_group(group), f.asn) for f in findings if f.p < cfg.learn_guard
+        )
+        if any(f.asn == NATIONAL and f.p < cfg.learn_guard for f in findings):
+            suspicious.update(index.groups.get(group, ()))
+        _decide(state, group, findings, now, cfg, resolved)
+    for key in touched:
+        _learn(state, key, t, cfg, learn=key not in suspicious and not _in_incident(state, key))
+
+
+def _recount(draft: _Draft, key: str, t: float, cfg: DetectorConfig) -> None:
+    horizon = t - cfg.window.total_seconds()
+    cell = draft.state.cells[key]
+    if any(v.heard < horizon for v in cell.voices.values()):
+        cell = draft.cell(key)
+        cell.voices = {k: v for k, v in cell.voices.items() if v.heard >= horizon}
+    elif cell.counted_at == t:
+        return
+    else:
+        cell = draft.cell(key)
+    voices = cell.voices.values()
+    cell.n = len(cell.voices)
+    cell.failing = sum(v.status != "ok" for v in voices)
+    cell.strong = sum(v.status == "strong" for v in voices)
+    cell.counted_at = t
+
+
+def _now_rate(
+    state: DetectorState, keys: Iterable[str], exclude: str, t: float, cfg: DetectorConfig
+) -> float:
+    """The failing share of voices in these cells now, outside the service under test."""
+    horizon = t - cfg.window.total_seconds()
+    n = failing = 0
+    for key in keys:
+        cell = state.cells[key]
+        if _split(key)[0] != exclude and cell.counted_at >= horizon:
+            n += cell.n
+            failing += cell.failing
+    return failing / n if n else 0.0
+
+
+def _history(cells: Iterable[Cell], cfg: DetectorConfig) -> tuple[float, float]:
+    """(failing rate, strong rate) the cells' history and the prior say to expect."""
+    fail = strong = total = 0.0
+    for cell in cells:
+        fail, strong, total = (
+            fail + cell.hist_fail,
+            strong + cell.hist_strong,
+            total + cell.hist_total,
+        )
+    weight = cfg.prior_weight
+    rate = (fail + cfg.prior_rate * weight) / (total + weight)
+    strong_rate = (strong + cfg.strong_floor * weight) / (total + weight)
+    return rate, strong_rate
+
+
+def _findings(
+    state: DetectorState, index: _Index, group: str, t: float, cfg: DetectorConfig
+) -> list[Finding]:
+    service, cc = _split_group(group)
+    if _service_down(state, service, t, cfg):
+        return []
+    keys = index.groups.get(group, [])
+    found: list[Finding] = []
+    national: dict[str, Voice] = {}
+    national_asns: dict[str, int] = {}
+    for key in keys:
+        cell, asn = state.cells[key], _split(key)[2]
+        net_now = _now_rate(state, index.networks.get((cc, asn), ()), service, t, cfg)
+        found += _tests(cell.voices, asn, [cell], net_now, cfg)
+        found += _repeats(cell.voices, asn, cfg)
+        for vid, voice in cell.voices.items():
+            if vid not in national or _rank(voice) > _rank(national[vid]):
+                national[vid], national_asns[vid] = voice, asn
+    if len({_split(k)[2] for k in keys}) > 1:
+        cc_now = _now_rate(state, index.countries.get(cc, ()), service, t, cfg)
+        cells = [state.cells[k] for k in keys]
+        national_found = _tests(national, NATIONAL, cells, cc_now, cfg)
+        found += [_with_asns(f, keys, state, national_asns, cfg) for f in national_found]
+    return found
+
+
+def _tests(
+    voices: dict[str, Voice],
+    asn: int,
+    cells: list[Cell],
+    now_rate: float,
+    cfg: DetectorConfig,
+) -> list[Finding]:
+    n = len(voices)
+    if n == 0:
+        return []
+    rate, strong_rate = _history(cells, cfg)
+    strong = {k: v for k, v in voices.items() if v.status == "strong"}
+    failing = {k: v for k, v in voices.items() if v.status != "ok"}
+    out: list[Finding] = []
+    if strong:
+        q0 = max(cfg.strong_floor, strong_rate)
+        p = binomial_tail(len(strong), n, q0)
+        out.append(Finding("strong", asn, len(strong), n, p, q0, strong, (asn,)))
+    if len(failing) >= cfg.pattern_min:
+        p0 = max(cfg.weak_floor, rate, now_rate)
+        p = binomial_tail(len(failing), n, p0)
+        out.append(Finding("pattern", asn, len(failing), n, p, p0, failing, (asn,)))
+    return out
+
+
+def _with_asns(
+    finding: Finding,
+    keys: list[str],
+    state: DetectorState,
+    asn_of: dict[str, int],
+    cfg: DetectorConfig,
+) -> Finding:
+    """A national finding names the ASNs whose own share stands out from its baseline,
+    not every ASN where one probe's noise happened to fail at the time."""
+    asns = []
+    for key in keys:
+        cell = state.cells[key]
+        mine = [v for v in cell.voices.values() if v.status != "ok"]
+        if finding.family == "strong":
+            mine = [v for v in mine if v.status == "strong"]
+        if mine and binomial_tail(len(mine), len(cell.voices), finding.baseline) < cfg.join_alpha:
+            asns.append(_split(key)[2])
+    voices = {k: v for k, v in finding.voices.items() if asn_of[k] in asns}
+    return replace(finding, asns=tuple(sorted(asns)), voices=voices or finding.voices)
+
+
+def _repeats(voices: dict[str, Voice], asn: int, cfg: DetectorConfig) -> list[Finding]:
+    if any(v.status == "ok" for v in voices.values()):
+        return []  # another voice of the same network reaches it
+    out = []
+    for vid, v in voices.items():
+        if v.status != "strong" or v.strong_since is None or v.strong_heard is None:
+            continue
+        span = v.strong_heard - v.strong_since
+        long_enough = (
+            v.strong_rounds >= cfg.repeat_count and span >= cfg.repeat_span.total_seconds()
+        )
+        if long_enough and v.weight >= cfg.repeat_weight:
+            out.append(
+                Finding("repeat", asn, v.strong_rounds, len(voices), 0.0, 0.0, {vid: v}, (asn,))
+            )
+    return out
+
+
+def _service_down(state: DetectorState, service: str, t: float, cfg: DetectorConfig) -> bool:
+    ok_at, fail_at = state.control_last.get(service, (0.0, 0.0))
+    return fail_at > ok_at and t - fail_at <= cfg.window.total_seconds()
+
+
+def _rank(voice: Voice) -> int:
+    return {"ok": 0, "weak": 1, "strong": 2}[voice.status]
+
+
+def _learn(state: DetectorState, key: str, t: float, cfg: DetectorConfig, *, learn: bool) -> None:
+    cell = state.cells[key]  # touched this cycle: already the draft's own copy
+    if learn and cell.fresh_total:
+        decay = 0.5 ** (max(0.0, t - cell.hist_at) / cfg.history_half_life.total_seconds())
+        if not cell.hist_at:
+            decay = 1.0
+        cell.hist_fail = cell.hist_fail * decay + cell.fresh_fail
+        cell.hist_strong = cell.hist_strong * decay + cell.fresh_strong
+        cell.hist_total = cell.hist_total * decay + cell.fresh_total
+        cell.hist_at = t
+    cell.fresh_fail = cell.fresh_strong = cell.fresh_total = 0.0
+
+
+def _in_incident(state: DetectorState, key: str) -> bool:
+    service, cc, asn = _split(key)
+    incident = state.open.get(_key(service, cc))
+    return incident is not None and asn in incident.asns
+
+
+# --- blocking: incidents ------------------------------------------------------------------
+
+
+def _decide(
+    state: DetectorState,
+    group: str,
+    findings: list[Finding],
+    now: datetime,
+    cfg: DetectorConfig,
+    resolved: list[OpenIncident],
+) -> None:
+    firing = sorted((f for f in findings if f.fires(cfg)), key=_strength)
+    incident = state.open.get(group)
+    if incident is None:
+        if firing and _after_resolution(state, group, _onset(firing)):
+            _open(state, group, firing, now, cfg)
+        return
+    if firing:
+        _extend(incident, firing, now, cfg)
+    if any(f.holds(cfg) for f in findings):
+        incident.last_evidence = now
+        incident.recovery_start, incident.recovery_ok = None, 0
+        return
+    _maybe_resolve(state, group, incident, now, cfg, resolved)
+
+
+def _strength(finding: Finding) -> tuple[int, float]:
+    return ({"strong": 0, "pattern": 1, "repeat": 2}[finding.family], finding.p)
+
+
+def _onset(firing: list[Finding]) -> datetime:
+    since = [v.since for v in firing[0].voices.values() if v.since is not None]
+    return _dt(_median(since)) if since else _dt(max(v.time for v in firing[0].voices.values()))
 
 
 def _after_resolution(state: DetectorState, key: str, at: datetime) -> bool:
-    """Spooled evidence from before the last resolution must not reopen that incident."""
+    """Evidence from before the last resolution must not reopen that incident."""
     until = state.resolved_until.get(key)
     return until is None or at > until
 
 
-def _observe_control(state: DetectorState, obs: Observation) -> None:
-    if obs.verdict != "ok":
-        return
-    state.control_ok[obs.service] = state.control_ok.get(obs.service, 0) + 1
-    for incident in state.open.values():
-        if incident.service == obs.service and incident.cc != obs.cc:
-            incident.control_ok += 1
-            _add_unique(incident.rules, RULE_CONTROL)
-
-
-def _advance(run: RunTrack | None, obs: Observation) -> RunTrack:
-    run = run or RunTrack(asn=obs.asn, last=obs.time)
-    run.asn, run.last = obs.asn, obs.time
-    if obs.verdict == "blocked":
-        run.run_start = run.run_start if run.run_count else obs.time
-        run.run_count += 1
-        run.last_blocked = obs.time
-        run.confidence_sum += obs.confidence
-        run.methods = sorted(set(run.methods) | set(obs.methods))
-    elif obs.verdict == "ok":
-        run.run_start, run.run_count, run.methods, run.confidence_sum = None, 0, [], 0.0
-    return run
-
-
-def _maybe_open(
-    state: DetectorState,
-    key: str,
-    runs: dict[str, RunTrack],
-    obs: Observation,
-    cfg: DetectorConfig,
+def _open(
+    state: DetectorState, group: str, firing: list[Finding], now: datetime, cfg: DetectorConfig
 ) -> None:
-    recent = {
-        pid: run
-        for pid, run in runs.items()
-        if run.run_count and run.last_blocked and obs.time - run.last_blocked <= cfg.confirm_window
-    }
-    rules = []
-    if len(recent) >= cfg.confirm_probes:
-        rules.append(RULE_OPEN_PROBES)
-    if any(_repeated(run, cfg) for run in recent.values()):
-        rules.append(RULE_OPEN_REPEAT)
-    if not rules:
-        return
-    if state.control_ok.get(obs.service, 0):
-        rules.append(RULE_CONTROL)
+    service, cc = _split_group(group)
     incident = OpenIncident(
-        id=_incident_id("blocking", obs.service, obs.cc, obs.time),
+        id=_incident_id("blocking", service, cc, now),
         kind="blocking",
-        service=obs.service,
-        cc=obs.cc,
-        onset=min(run.run_start or obs.time for run in recent.values()),
-        last_seen=obs.time,
-        rules=rules,
-        probes=sorted(recent),
-        asns=sorted({run.asn for run in recent.values()}),
-        methods=sorted({m for run in recent.values() for m in run.methods}),
-        blocked=sum(run.run_count for run in recent.values()),
-        confidence_sum=sum(run.confidence_sum for run in recent.values()),
-        last_blocked=obs.time,
-        control_ok=state.control_ok.get(obs.service, 0),
+        service=service,
+        cc=cc,
+        onset=_onset(firing),
+        last_seen=now,
+        rules=[],
+        control_ok=state.control_ok.get(service, 0),
     )
-    state.open[key] = incident
+    if incident.control_ok:
+        incident.rules.append(RULE_CONTROL)
+    state.open[group] = incident
+    _extend(incident, firing, now, cfg, opening=True)
+    incident.last_evidence = now
 
 
-def _repeated(run: RunTrack, cfg: DetectorConfig) -> bool:
-    if run.run_start is None or run.last_blocked is None:
-        return False
-    span = run.last_blocked - run.run_start
-    return run.run_count >= cfg.repeat_count and span >= cfg.repeat_span
+def _extend(
+    incident: OpenIncident, firing: list[Finding], now: datetime, cfg: DetectorConfig,
+    *, opening: bool = False,
+) -> None:  # fmt: skip
+    voices: dict[str, Voice] = {}
+    for finding in firing:
+        _add_unique(incident.rules, _family_rule(finding.family))
+        for asn in finding.asns:
+            if asn not in incident.asns:
+                incident.asns.append(asn)
+                if not opening:
+                    _add_unique(incident.rules, RULE_JOIN_ASN)
+        voices.update(finding.voices)
+    for vid in voices:
+        _add_unique(incident.probes, vid)
+    incident.methods = sorted(
+        set(incident.methods) | {m for v in voices.values() for m in v.methods}
+    )
+    incident.voices = max(incident.voices, sum(v.weight for v in voices.values()))
+    incident.last_seen = max(incident.last_seen, _dt(max(v.time for v in voices.values())))
+    confirmable = any(f.family != "repeat" for f in firing)
+    if incident.confirmed_at is None and confirmable and incident.voices >= cfg.min_voices:
+        incident.confirmed_at = now
+        if RULE_UNCONFIRMED in incident.rules:
+            incident.rules.remove(RULE_UNCONFIRMED)
+    if incident.confirmed_at is None:
+        _add_unique(incident.rules, RULE_UNCONFIRMED)
+    incident.confidence = _confidence(firing[0], incident.confirmed_at is not None)
+    incident.evidence = [_line(incident, f) for f in firing[:3]]
+    incident.evidence += _context_lines(incident, cfg)
 
 
-def _update_blocking(
-    incident: OpenIncident, run: RunTrack, obs: Observation, cfg: DetectorConfig
-) -> None:
-    if obs.verdict == "blocked":
-        _add_unique(incident.probes, obs.probe_id)
-        if obs.asn not in incident.asns:
-            incident.asns.append(obs.asn)
-            _add_unique(incident.rules, RULE_JOIN_ASN)
-        incident.methods = sorted(set(incident.methods) | set(obs.methods))
-        incident.blocked += 1
-        incident.confidence_sum += obs.confidence
-        incident.last_blocked = incident.last_seen = max(incident.last_seen, obs.time)
-        incident.recovery_start, incident.recovery_ok, incident.recovery_probes = None, 0, []
-    elif obs.verdict == "ok":
-        incident.recovery_start = incident.recovery_start or obs.time
-        incident.recovery_ok += 1
-        _add_unique(incident.recovery_probes, obs.probe_id)
-    elif obs.verdict == "anomaly":
-        _add_unique(incident.anomaly_probes, obs.probe_id)
-        _add_unique(incident.anomaly_asns, obs.asn)
-        if len(incident.anomaly_asns) >= cfg.anomaly_asns:
-            _add_unique(incident.rules, RULE_ANOMALY)
+def _family_rule(family: Family) -> str:
+    return {"strong": RULE_STRONG, "pattern": RULE_PATTERN, "repeat": RULE_OPEN_REPEAT}[family]
 
 
-def _late(incident: OpenIncident, obs: Observation, cfg: DetectorConfig) -> None:
-    """A spooled measurement from before what we saw: it may move the onset earlier."""
-    if obs.verdict != "blocked" or obs.time >= incident.onset:
-        return
-    if incident.onset - obs.time <= cfg.confirm_window:
-        incident.onset = obs.time
-        incident.blocked += 1
-        incident.confidence_sum += obs.confidence
+def _confidence(best: Finding, confirmed: bool) -> float:
+    if best.family == "repeat":
+        value = 0.6
+    else:
+        cap = 0.99 if best.family == "strong" else 0.9
+        value = min(cap, 1 - best.p**0.25)
+    return round(value if confirmed else value / 2, 3)
+
+
+def _line(incident: OpenIncident, finding: Finding) -> str:
+    where = f"in {incident.cc}" if finding.asn == NATIONAL else f"in AS{finding.asn}"
+    since = _median([v.since for v in finding.voices.values() if v.since is not None] or [0.0])
+    clock = f"{_dt(since):%H:%M} UTC"
+    if finding.family == "repeat":
+        return (
+            f"1 probe {where} saw {incident.service} blocked with on-probe evidence in "
+            f"{finding.k} rounds since {clock}, and no other probe there reaches it "
+            f"({RULE_OPEN_REPEAT})."
+        )
+    what = "see it blocked with on-probe evidence" if finding.family == "strong" else "fail"
+    return (
+        f"{finding.k} of {finding.n} independent probes {where} {what} since {clock} "
+        f"against {format_rate(finding.baseline)} before; {format_p(finding.p)} "
+        f"({_family_rule(finding.family)})."
+    )
+
+
+def _context_lines(incident: OpenIncident, cfg: DetectorConfig) -> list[str]:
+    lines = []
+    if incident.confirmed_at is None:
+        lines.append(
+            f"Unconfirmed: the failing probes weigh {incident.voices:.2g} independent voices, "
+            f"fewer than the {cfg.min_voices:g} needed ({RULE_UNCONFIRMED})."
+        )
+    if RULE_CONTROL in incident.rules:
+        lines.append(
+            f"Control vantage points outside {incident.cc} reached {incident.service} "
+            f"({_n(incident.control_ok, 'measurement')})."
+        )
+    return lines
 
 
 def _maybe_resolve(
     state: DetectorState,
-    key: str,
+    group: str,
     incident: OpenIncident,
-    at: datetime,
+    now: datetime,
     cfg: DetectorConfig,
     resolved: list[OpenIncident],
-    reporting: int,
 ) -> None:
-    if incident.kind != "blocking" or incident.recovery_start is None:
+    if incident.last_evidence is not None and now - incident.last_evidence < cfg.recovery_quiet:
         return
-    quiet = incident.last_blocked is None or at - incident.last_blocked >= cfg.recovery_quiet
-    need_probes = min(cfg.recovery_probes, reporting)
-    enough = incident.recovery_ok >= cfg.recovery_ok
-    if quiet and enough and len(incident.recovery_probes) >= need_probes:
-        incident.resolved_at = incident.recovery_start
+    service, cc = _split_group(group)
+    cells = [state.cells.get(_cell_key(service, cc, asn)) for asn in incident.asns]
+    voices = [v for c in cells if c is not None for v in c.voices.values()]
+    ok = sum(v.status == "ok" for v in voices)
+    need = max(1, min(cfg.recovery_probes, len(voices)))
+    if incident.recovery_ok >= cfg.recovery_ok and ok >= need:
+        incident.resolved_at = incident.recovery_start or now
+        incident.last_seen = max(incident.last_seen, incident.resolved_at)
         incident.rules.append(RULE_RESOLVE)
-        _close(state, key, incident, resolved)
-
-
-def _check_recoveries(
-    state: DetectorState, now: datetime, cfg: DetectorConfig, resolved: list[OpenIncident]
-) -> None:
-    for key, incident in list(state.open.items()):
-        if incident.kind == "blocking":
-            reporting = len(state.runs.get(key, {}))
-            _maybe_resolve(state, key, incident, now, cfg, resolved, reporting)
+        incident.evidence.append(
+            f"Recovered: {_n(incident.recovery_ok, 'ok measurement')} from "
+            f"{_n(ok, 'probe')} and no test holding since."
+        )
+        _close(state, group, incident, resolved)
 
 
 def _close(
@@ -574,20 +963,29 @@ def _changes(
     for key, incident in state.open.items():
         now = _snapshot(incident)
         old = before.get(key)
-        if old is None:
-            changes.append(Change("incident.opened", now))
+        if old is None or (old.status == "unconfirmed" and now.status == "open"):
+            changes.append(Change("incident.opened", now))  # confirmation opens it for all
         elif _significant(old) != _significant(now):
             changes.append(Change("incident.updated", now))
     return changes
 
 
 def _significant(incident: Incident) -> tuple[object, ...]:
-    return (incident.asns, incident.methods, incident.onset)
+    return (incident.asns, incident.methods, incident.onset, incident.status)
 
 
 def _snapshot(incident: OpenIncident) -> Incident:
     kind: IncidentKind = "shutdown" if incident.kind == "shutdown" else "blocking"
-    probes = len(incident.down) if kind == "shutdown" else len(incident.probes)
+    if kind == "shutdown":
+        probes, evidence, confidence = (
+            len(incident.down),
+            _shutdown_evidence(incident),
+            _shutdown_confidence(incident),
+        )
+        voices = float(len(incident.down))
+    else:
+        probes, evidence, confidence = len(incident.probes), incident.evidence, incident.confidence
+        voices = incident.voices
     return Incident(
         id=incident.id,
         kind=kind,
@@ -598,50 +996,19 @@ def _snapshot(incident: OpenIncident) -> Incident:
         last_seen=incident.last_seen,
         resolved_at=incident.resolved_at,
         methods=tuple(incident.methods),
-        confidence=_confidence(incident),
+        confidence=confidence,
         probes=probes,
-        evidence=tuple(_evidence(incident)),
+        evidence=tuple(evidence),
         rules=tuple(incident.rules),
         rules_version=RULES_VERSION,
+        confirmed_at=incident.confirmed_at,
+        voices=round(voices, 3),
     )
 
 
-def _confidence(incident: OpenIncident) -> float:
-    if incident.kind == "shutdown":
-        share = len(incident.down) / max(incident.population, len(incident.down), 1)
-        return round(min(0.99, 0.5 + 0.5 * share), 3)
-    mean = incident.confidence_sum / max(incident.blocked, 1)
-    value = 1 - (1 - min(mean, 1.0)) ** min(len(incident.probes), 5)
-    if RULE_ANOMALY in incident.rules:
-        value += 0.05
-    if RULE_CONTROL in incident.rules:
-        value += 0.05
-    return round(min(0.99, max(0.0, value)), 3)
-
-
-def _evidence(incident: OpenIncident) -> list[str]:
-    if incident.kind == "shutdown":
-        return _shutdown_evidence(incident)
-    lines = [
-        f"{incident.blocked} blocked measurements from {_n(len(incident.probes), 'probe')} "
-        f"in {_n(len(incident.asns), 'network')} ({', '.join(incident.methods) or 'no method'})."
-    ]
-    if RULE_ANOMALY in incident.rules:
-        lines.append(
-            f"Unconfirmed anomalies from {_n(len(incident.anomaly_probes), 'more probe')} "
-            f"in {_n(len(incident.anomaly_asns), 'network')}."
-        )
-    if RULE_CONTROL in incident.rules:
-        lines.append(
-            f"Control vantage points outside {incident.cc} reached {incident.service} "
-            f"({_n(incident.control_ok, 'measurement')})."
-        )
-    if incident.recovery_ok and incident.resolved_at is not None:
-        lines.append(
-            f"Recovered: {_n(incident.recovery_ok, 'ok measurement')} from "
-            f"{_n(len(incident.recovery_probes), 'probe')} and no blocking since."
-        )
-    return lines
+def _shutdown_confidence(incident: OpenIncident) -> float:
+    share = len(incident.down) / max(incident.population, len(incident.down), 1)
+    return round(min(0.99, 0.5 + 0.5 * share), 3)
 
 
 def _shutdown_evidence(incident: OpenIncident) -> list[str]:
@@ -662,6 +1029,37 @@ def _shutdown_evidence(incident: OpenIncident) -> list[str]:
 
 def _key(service: str, cc: str) -> str:
     return f"{service}|{cc}"
+
+
+def _cell_key(service: str, cc: str, asn: int) -> str:
+    return f"{service}|{cc}|{asn}"
+
+
+def _split(key: str) -> tuple[str, str, int]:
+    service, cc, asn = key.rsplit("|", 2)
+    return service, cc, int(asn)
+
+
+def _split_group(group: str) -> tuple[str, str]:
+    service, cc = group.rsplit("|", 1)
+    return service, cc
+
+
+def _group_of(key: str) -> str:
+    return key.rsplit("|", 1)[0]
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _median(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _incident_id(kind: str, service: str | None, cc: str, at: datetime) -> str:

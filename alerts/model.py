@@ -30,6 +30,18 @@ class Observation:
     methods: tuple[str, ...]
     confidence: float
     control: bool  # measured from a control vantage point
+    received: datetime | None = None  # when the collector received it (UTC); None: ``time``
+    voice: str = ""  # independence group: probes that count as one voice; "" = the probe
+    weight: float = 1.0  # how much this voice counts towards confirmation (0-1]
+
+    @property
+    def heard(self) -> datetime:
+        """When the collector heard of it: spans and windows never trust the probe's clock."""
+        return self.received or self.time
+
+    @property
+    def speaker(self) -> str:
+        return self.voice or self.probe_id
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,19 @@ class Incident:
     evidence: tuple[str, ...]
     rules: tuple[str, ...]
     rules_version: str
+    confirmed_at: datetime | None = None  # None: too few independent voices so far
+    voices: float = 0.0  # weighted independent voices that saw it
 
     @property
-    def status(self) -> Literal["open", "resolved"]:
-        return "open" if self.resolved_at is None else "resolved"
+    def status(self) -> Literal["open", "unconfirmed", "resolved"]:
+        if self.resolved_at is not None:
+            return "resolved"
+        return "open" if self.confirmed_at is not None else "unconfirmed"
+
+    @property
+    def confirmed(self) -> bool:
+        """Ever confirmed by enough independent voices (a resolved one keeps its history)."""
+        return self.confirmed_at is not None
 
 
 @dataclass(frozen=True)

@@ -71,12 +71,15 @@ def headline(change: Change) -> str:
     what = service_title(inc.service)
     if change.kind == "incident.resolved":
         assert inc.resolved_at is not None
+        never = "" if inc.confirmed else "UNCONFIRMED report: "
         lost = "shut down" if inc.kind == "shutdown" else "blocked"
         return (
-            f"{what} back {where} since {_clock(inc.resolved_at)}, "
+            f"{never}{what} back {where} since {_clock(inc.resolved_at)}, "
             f"after being {lost} from {_clock(inc.onset)} ({_span(inc)})."
         )
     prefix = "Update: " if change.kind == "incident.updated" else ""
+    if not inc.confirmed:
+        prefix = f"UNCONFIRMED ({inc.voices:g} independent voices): {prefix}"
     if inc.kind == "shutdown":
         return (
             f"{prefix}Internet shutdown {where} since {_clock(inc.onset)} "

@@ -104,6 +104,8 @@ def _json_payload(
             "id": inc.id,
             "kind": inc.kind,
             "status": inc.status,
+            "confirmed_at": _iso(inc.confirmed_at) if inc.confirmed_at else None,
+            "voices": inc.voices,
             "service": inc.service,
             "cc": inc.cc,
             "asns": list(inc.asns),

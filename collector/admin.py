@@ -141,6 +141,11 @@ def _subscriber_commands(
     add.add_argument("--service", action="append", default=[], metavar="S", dest="services")
     add.add_argument("--min-confidence", default="0", metavar="X", help="0 to 1")
     add.add_argument("--no-resolutions", action="store_true", help="do not send resolutions")
+    add.add_argument(
+        "--unconfirmed",
+        action="store_true",
+        help="also send incidents too few independent probes confirm (labelled UNCONFIRMED)",
+    )
     add.add_argument("--chat-id", metavar="ID", help="Telegram chat (format telegram)")
     listing = sub.add_parser("list", help="list subscribers (never their secrets)")
     common(listing)
@@ -258,6 +263,7 @@ def subscriber_from(args: argparse.Namespace) -> NewSubscriber:
         services=tuple(sorted(set(args.services))),
         min_confidence=_confidence(args.min_confidence),
         send_resolutions=not args.no_resolutions,
+        unconfirmed=args.unconfirmed,
     )
 
 

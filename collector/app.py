@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from alerts.incidents import DetectorConfig
 from collector import auth
 from collector.alerting import delivery
 from collector.alerting import detection as alerting
@@ -155,6 +156,7 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
                     settle,
                     Windows.of(c),
                     lambda result: observe(result.seconds),
+                    detector=alerting.scaled(DetectorConfig(), c.detector_time_scale),
                 )
             )
         )

@@ -68,7 +68,9 @@ class Config:
     shutdown_timeout_seconds: float = 30.0
     log_level: str = "INFO"
     alert_interval_seconds: float = 5.0  # detection cycle; 0 turns the detector off
-    alert_settle_seconds: float = 2.0  # rows younger than this wait for the next cycle
+    alert_settle_seconds: float = 2.0  # ignored since the commit-ordered cursor (0002_trust)
+    # Every duration of the detector times this (benchmarks replay a day in minutes); 1 in use.
+    detector_time_scale: float = 1.0
     delivery_interval_seconds: float = 1.0  # 0 turns webhook delivery off
     delivery_timeout_seconds: float = 10.0
     delivery_lease_seconds: float = 60.0  # a claimed delivery is retried after this if lost
@@ -213,6 +215,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "log_level": _log_level,
     "alert_interval_seconds": _positive_float,
     "alert_settle_seconds": _positive_float,
+    "detector_time_scale": _positive_float,
     "delivery_interval_seconds": _positive_float,
     "delivery_timeout_seconds": _positive_float,
     "delivery_lease_seconds": _positive_float,

@@ -24,7 +24,8 @@ from probe.vocabulary import Verdict as Verdict
 FORMAT_VERSION: Final = "1.1.0"
 """1.1.0: a DNS observation's ``resolver`` names only a well-known public resolver; any other
 is one of ``probe.measure.public_resolvers.CLASSES`` (1.0.0 probes sent any resolver's
-address). Readers accept every 1.x."""
+address); ``probe.attestation`` carries the network the collector attested at check-in.
+Readers accept every 1.x."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -56,6 +57,9 @@ class ProbeInfo(Strict, frozen=True, kw_only=True):
     network_resolver_asn: ASN | None = None
     raw_evidence: bool = False
     missing_evidence: list[ShortText] = []
+    # 1.1.0: the collector's signed word on the network this was measured from (from
+    # check-in); the collector takes country and ASN from it, not from ``asn``/``cc``.
+    attestation: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
 
 
 class Endpoint(Strict, frozen=True, kw_only=True):

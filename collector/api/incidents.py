@@ -49,8 +49,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, frozenset({"service", "cc", "kind", "status", "since", "limit"}))
     status = params.get("status") or None
-    if status not in (None, "open", "resolved"):
-        raise bad_request("status: expected open or resolved")
+    if status not in (None, "open", "unconfirmed", "resolved"):
+        raise bad_request("status: expected open, unconfirmed or resolved")
     if params.get("kind") not in (None, "", "blocking", "shutdown"):
         raise bad_request("kind: expected blocking or shutdown")
     limit = parse_limit(params, 100, MAX_INCIDENTS)
@@ -58,7 +58,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         service=params.get("service") or None,
         cc=params.get("cc", "").upper() or None,
         kind=params.get("kind") or None,
-        open_only=status == "open",
+        open_only=status in ("open", "unconfirmed"),
         since=optional_time(params, "since"),
     )
     state = request.app[STATE]
@@ -66,7 +66,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     async with state.db.reading() as connection:
         found = [
             i for i in await incidentstore.load(connection, query)
-            if status != "resolved" or i.resolved_at is not None
+            if status is None or i.status == status
         ][:limit]  # fmt: skip
         views = [incident_view(i, await context_for(connection, i, windows, now)) for i in found]
     return json_response({"incidents": views})

@@ -167,11 +167,11 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/probes/{probe_id}": {
             "patch": {
-                "summary": "Set the control flag",
+                "summary": "Set the control flag and/or whether an operator vetted the probe",
                 "security": _ADMIN,
                 "parameters": [_path("probe_id")],
                 "requestBody": _body("ProbeUpdate"),
-                "responses": {"200": _json(generic), **_errors(400, 401, 404, 413)},
+                "responses": {"200": _json(generic), **_errors(400, 401, 404, 413, 422)},
             }
         },
         "/api/v1/probes/{probe_id}/revoke": {
@@ -287,7 +287,11 @@ def _alert_paths() -> dict[str, Any]:
         _query("service", "service name"),
         _query("cc", "two-letter country code"),
         _query("kind", "blocking or shutdown", _or_empty({"enum": ["blocking", "shutdown"]})),
-        _query("status", "open or resolved", _or_empty({"enum": ["open", "resolved"]})),
+        _query(
+            "status",
+            "open, unconfirmed (too few independent voices) or resolved",
+            _or_empty({"enum": ["open", "unconfirmed", "resolved"]}),
+        ),
         _query("since", "ISO 8601: onset at or after (open ones always)", _or_empty(_TIME)),
         _query("limit", "at most this many", _or_empty(limit)),
     ]

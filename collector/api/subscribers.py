@@ -35,6 +35,7 @@ class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
     services: list[Service] = []
     min_confidence: Confidence = 0.0
     send_resolutions: bool = True
+    unconfirmed: bool = False  # also send incidents too few independent voices confirm
 
     def wanted(self) -> NewSubscriber:
         if self.format == "telegram" and not self.chat_id:
@@ -47,6 +48,7 @@ class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
             tuple(self.services),
             self.min_confidence,
             self.send_resolutions,
+            self.unconfirmed,
         )
 
 
@@ -57,6 +59,7 @@ class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     services: list[Service] | None = None
     min_confidence: Confidence | None = None
     send_resolutions: bool | None = None
+    unconfirmed: bool | None = None
     enabled: bool | None = None
 
 

@@ -4,7 +4,7 @@ A small network on loopback (collector.demo.servers: the "ISP resolver", a trust
 servers for Telegram and a control site), a collector with SQLite in a temporary directory,
 three probes that run the real ``censorwatch-probe check`` and upload from their own
 loopback addresses (the collector's IP-to-ASN table puts each in a different Kazakh test
-ASN), the newsroom's calendar (an iCalendar feed with a recurring livestream series, which
+ASN; the operator vets them, so each is a full independent voice), the newsroom's calendar (an iCalendar feed with a recurring livestream series, which
 the collector subscribes to as an event source), and a webhook receiver that checks the
 Standard Webhooks signature itself. Shortly after tonight's livestream starts the ISP
 resolver answers NXDOMAIN for web.telegram.org; the probes see it, the collector opens one
@@ -261,6 +261,14 @@ async def _subscribe(session: aiohttp.ClientSession, base: str, token: str, url:
     raise RuntimeError("the collector never polled the calendar")
 
 
+async def vet(session: aiohttp.ClientSession, url: str, token: str) -> None:
+    """New probes weigh half a voice; the operator knows these three and vouches for them."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.patch(url, json={"vetted": True}, headers=headers) as r:
+        if r.status != 200:
+            raise RuntimeError(f"{url}: {r.status} {await r.text()}")
+
+
 async def run(
     probe_interval: float = 5.0, censor_after: float = 12.0, give_up_after: float = 120.0
 ) -> int:
@@ -328,8 +336,10 @@ async def _story(
                 "token"
             ]
             info = await probe.register(enrolment)
+            await vet(session, f"{base}/api/v1/probes/{info['probe_id']}", token)
             say(
-                f"probe {info['probe_id'][:8]} from {probe.address}: AS{info['asn']} {info['cc']}",
+                f"probe {info['probe_id'][:8]} from {probe.address}: AS{info['asn']} {info['cc']}, "
+                "vetted by the operator",
                 started,
             )
     censor_at = started + censor_after

@@ -3,6 +3,12 @@
 A probe's network (ASN and country) is looked up from the address its request came from,
 in the operator's IP-to-ASN table; the address is used for that lookup and then dropped.
 It is never stored, logged or returned. Tokens are stored as SHA-256 hashes only.
+
+Registration and check-in return a signed network attestation (collector.enrolment.
+attestation) for what that lookup found. Each probe remembers its enrolment group: the
+enrolment token it used, or for open enrolment the hour it registered in, so probes one
+person enrolled in bulk count as one voice until they have history; an operator can vet
+a probe (``PATCH /api/v1/probes/{id}`` with ``{"vetted": true}``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
 from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
-from collector.enrolment import proxies, watch
+from collector.enrolment import attestation, proxies, watch
 from collector.enrolment.iptoasn import Network
 from collector.state import STATE, State
 from collector.store import schema
@@ -36,6 +42,8 @@ class ProbeRecord:
     control: bool
     cc: str | None
     asn: int | None
+    vetted: bool = False
+    enrolment: str | None = None
 
 
 class EnrolmentRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,7 +53,8 @@ class EnrolmentRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ProbeUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    control: bool
+    control: bool | None = None
+    vetted: bool | None = None
 
 
 class Registration(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,15 +64,15 @@ class Registration(msgspec.Struct, forbid_unknown_fields=True):
 async def authenticate(connection: AsyncConnection, header: str | None) -> ProbeRecord:
     token = bearer_token(header, "probe")
     p = schema.probes
-    query = select(p.c.id, p.c.control, p.c.cc, p.c.asn, p.c.revoked_at).where(
-        p.c.token_hash == token_hash(token)
-    )
+    query = select(
+        p.c.id, p.c.control, p.c.cc, p.c.asn, p.c.revoked_at, p.c.vetted, p.c.enrolment
+    ).where(p.c.token_hash == token_hash(token))
     row = (await connection.execute(query)).first()
     if row is None:
         raise AuthError(401, "unknown probe token")
     if row.revoked_at is not None:
         raise AuthError(403, f"probe {row.id} has been revoked")
-    return ProbeRecord(row.id, bool(row.control), row.cc, row.asn)
+    return ProbeRecord(row.id, bool(row.control), row.cc, row.asn, bool(row.vetted), row.enrolment)
 
 
 def network_of(state: State, request: web.Request) -> Network | None:
@@ -88,8 +97,17 @@ async def touch(
     )
 
 
-async def _use_enrolment_token(connection: AsyncConnection, header: str | None) -> bool:
-    """Spend one use of an enrolment token; returns whether it enrols control probes."""
+def open_group(now: dt.datetime) -> str:
+    """Probes that enrolled openly in one hour are one group: nobody vouched for them."""
+    return f"open:{now:%Y%m%d%H}"
+
+
+def token_group(token: str) -> str:
+    return f"token:{token_hash(token)[:16]}"
+
+
+async def _use_enrolment_token(connection: AsyncConnection, header: str | None) -> tuple[bool, str]:
+    """Spend one use of an enrolment token; returns (enrols control probes, its group)."""
     token = bearer_token(header, "enrolment")
     e = schema.enrolment_tokens
     now = utc_now()
@@ -104,7 +122,7 @@ async def _use_enrolment_token(connection: AsyncConnection, header: str | None) 
     row = (await connection.execute(statement)).first()
     if row is None:
         raise AuthError(401, "unknown, used up or expired enrolment token")
-    return bool(row.control)
+    return bool(row.control), token_group(token)
 
 
 async def _check_enrolment_token(connection: AsyncConnection, header: str | None) -> None:
@@ -131,11 +149,12 @@ async def register(request: web.Request) -> web.Response:
     token = new_token("probe")
     probe_id = str(uuid.uuid4())
 
-    async def work(connection: AsyncConnection) -> bool:
+    async def work(connection: AsyncConnection) -> tuple[bool, str | None]:
+        now = utc_now()
         if header is None and state.config.open_enrolment:
-            control = False
+            control, group = False, open_group(now)
         else:
-            control = await _use_enrolment_token(connection, header)
+            control, group = await _use_enrolment_token(connection, header)
         await connection.execute(
             schema.probes.insert().values(
                 id=probe_id,
@@ -143,13 +162,20 @@ async def register(request: web.Request) -> web.Response:
                 control=control,
                 cc=network.cc if network else None,
                 asn=network.asn if network else None,
-                created_at=utc_now(),
+                created_at=now,
+                enrolment=group,
             )
         )
-        return control
+        return control, await _attest(state, connection, probe_id, network, now)
 
-    control = await state.db.transaction(work)
-    body = {"probe_id": probe_id, "token": token, "control": control, **_network_view(network)}
+    control, attested = await state.db.transaction(work)
+    body = {
+        "probe_id": probe_id,
+        "token": token,
+        "control": control,
+        **_network_view(network),
+        "attestation": attested,
+    }
     return json_response(body, status=201)
 
 
@@ -157,26 +183,41 @@ def _network_view(network: Network | None) -> dict[str, Any]:
     return {"cc": network.cc if network else None, "asn": network.asn if network else None}
 
 
+async def _attest(
+    state: State,
+    connection: AsyncConnection,
+    probe_id: str,
+    network: Network | None,
+    now: dt.datetime,
+) -> str | None:
+    """A signed attestation of the network the collector itself found, if it found one."""
+    if network is None:
+        return None
+    key = await attestation.ensure_key(state.db, connection, now)
+    return attestation.issue(probe_id, network.cc, network.asn, now, key)
+
+
 async def check_in(request: web.Request) -> web.Response:
     state = request.app[STATE]
     network = network_of(state, request)
 
-    async def work(connection: AsyncConnection) -> tuple[ProbeRecord, list[Window]]:
-        probe = await authenticate(connection, request.headers.get("Authorization"))
+    async def work(connection: AsyncConnection) -> tuple[ProbeRecord, str | None, list[Window]]:
         now = utc_now()
+        probe = await authenticate(connection, request.headers.get("Authorization"))
         await touch(connection, probe.id, now, network)
         cc = network.cc if network is not None else None
         found = (
             await watch.windows(connection, state.config, state.targets.text, cc, now) if cc else []
         )
-        return probe, found
+        return probe, await _attest(state, connection, probe.id, network, now), found
 
-    probe, windows = await state.db.transaction(work)
+    probe, attested, windows = await state.db.transaction(work)
     config = state.config
     body = {
         "probe_id": probe.id,
         "control": probe.control,
         **_network_view(network),
+        "attestation": attested,
         "schedule": {
             "interval_seconds": config.schedule_interval_seconds,
             "jitter_seconds": config.schedule_jitter_seconds,
@@ -242,9 +283,13 @@ async def _update_probe(request: web.Request, values: dict[str, Any]) -> web.Res
 
 
 async def set_control(request: web.Request) -> web.Response:
+    """Change a probe's control flag and/or whether an operator vetted it."""
     await require_admin(request)
     change = await read_json(request, ProbeUpdate)
-    return await _update_probe(request, {"control": change.control})
+    values = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
+    if not values:
+        raise APIError(422, "unprocessable", "expected control and/or vetted")
+    return await _update_probe(request, values)
 
 
 async def revoke(request: web.Request) -> web.Response:
@@ -268,6 +313,7 @@ def public_view(row: Any, state: State, now: dt.datetime) -> dict[str, Any]:
         "cc": row["cc"],
         "asn": row["asn"],
         "control": bool(row["control"]),
+        "vetted": bool(row["vetted"]),
         "active": active,
         "revoked": row["revoked_at"] is not None,
         "registered": created.date().isoformat() if created else None,

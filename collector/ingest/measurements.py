@@ -6,6 +6,14 @@ re-judged with context from the rollups, inserted with ``ON CONFLICT DO NOTHING`
 UUID, and counted into the rollups for exactly the rows that insert returned — all in one
 transaction, so a replay, a retry to another replica, or a crash halfway can neither
 double-count nor lose a measurement.
+
+A measurement's country and ASN are the collector's own: from the signed attestation the
+probe attached (``probe.attestation``, issued at check-in for the network it checked in
+from), else from the collector's last lookup for that probe. The body's ``probe.cc`` and
+``probe.asn`` are only compared: a claim that differs, an attestation that does not verify,
+and a network nobody determined are stored with a flag (an attestation that did not cover
+the measurement's time is ignored: the lookup places it), shown on the measurement, and kept out of detection (and, but for the last, out of
+the rollups).
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from typing import Any, Final, Literal
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.errors import APIError
 from collector.auth import utc_now
-from collector.enrolment import probes
+from collector.enrolment import attestation, probes
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import reanalysis
 from collector.ingest.payload import Batch, read_batch
@@ -44,6 +53,13 @@ from collector.store import rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
 
 Result = Literal["accepted", "duplicate", "rejected"]
+FLAG_MISMATCH: Final = "network_mismatch"  # the body claims another country or ASN
+FLAG_UNVERIFIED: Final = "network_unverified"  # the collector determined no network
+FLAG_ATTESTATION: Final = "attestation_invalid"  # forged, malformed or another probe's
+NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATION})
+# Without an IP-to-ASN table the claim is all anyone has: aggregation still counts it (the
+# flag is on each measurement), detection never does.
+_UNCOUNTED: Final = NETWORK_FLAGS - {FLAG_UNVERIFIED}
 _CONTEXT_HOURS: Final = 1  # look this many hours either side for other vantage points
 
 
@@ -73,25 +89,65 @@ class Stored:
 
     inserted: frozenset[uuid.UUID]
     outcomes: dict[uuid.UUID, Outcome]
+    flags: dict[uuid.UUID, tuple[str, ...]]
 
 
-def network_columns(valid: Valid, probe: ProbeRecord) -> tuple[str, int]:
-    """Country and ASN as the measurement says, else as the probe last checked in."""
+@dataclass(frozen=True)
+class Placed:
+    """Where the collector places a measurement, and what it could not vouch for."""
+
+    cc: str
+    asn: int
+    flags: tuple[str, ...]
+
+
+def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Placed:
+    """Country and ASN from the probe's attestation or the collector's lookup, never the body."""
     info = valid.measurement.probe
-    cc = info.cc or probe.cc or "ZZ"
-    asn = info.asn if info.asn is not None else (probe.asn or 0)
-    return cc, asn
+    flags: list[str] = []
+    found = _attested(valid, probe, key, flags)
+    if found is None and (probe.cc is not None or probe.asn is not None):
+        found = (probe.cc or "ZZ", probe.asn or 0)
+    if found is None:  # no IP-to-ASN table and no attestation: the claim is all there is
+        flags.append(FLAG_UNVERIFIED)
+        found = (info.cc or "ZZ", info.asn if info.asn is not None else 0)
+    cc, asn = found
+    if (info.cc is not None and info.cc != cc) or (info.asn is not None and info.asn != asn):
+        flags.append(FLAG_MISMATCH)
+    return Placed(cc, asn, tuple(flags))
 
 
-def reading_of(valid: Valid, probe: ProbeRecord) -> Reading:
+def _attested(
+    valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str]
+) -> tuple[str, int] | None:
+    text = valid.measurement.probe.attestation
+    if text is None:
+        return None
+    if key is None:
+        flags.append(FLAG_ATTESTATION)
+        return None
+    try:
+        found = attestation.verify(text, probe.id, key)
+    except attestation.InvalidAttestation:
+        flags.append(FLAG_ATTESTATION)
+        return None
+    if not found.covers(valid.measurement.start_time):
+        # Stale, not forged (a probe restarted with an old check-in): the collector's own
+        # lookup places it, and a claim that contradicts that is still a mismatch.
+        return None
+    return found.cc, found.asn
+
+
+def reading_of(valid: Valid, probe: ProbeRecord, placed: Placed) -> Reading:
     analysis = valid.measurement.analysis
-    _, asn = network_columns(valid, probe)
-    return Reading(analysis.verdict, tuple(analysis.methods), asn, probe.control)
+    return Reading(analysis.verdict, tuple(analysis.methods), placed.asn, probe.control)
 
 
-def to_row(valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime) -> dict[str, Any]:
+def to_row(
+    valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime, placed: Placed
+) -> dict[str, Any]:
     m = valid.measurement
-    cc, asn = network_columns(valid, probe)
+    cc, asn = placed.cc, placed.asn
     return {
         "id": m.id,
         "probe_id": probe.id,
@@ -106,9 +162,10 @@ def to_row(valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime)
         "methods": " ".join(dict.fromkeys(m.analysis.methods)),
         "rule": outcome.rule,
         "rules_version": outcome.rules_version,
-        "flags": ",".join(valid.flags),
+        "flags": ",".join((*valid.flags, *placed.flags)),
         "body": valid.body,
         "confidence": m.analysis.confidence,
+        "seq": None,  # PostgreSQL: the transaction id (server default); SQLite: insert_rows
     }
 
 
@@ -157,7 +214,7 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
     return unique
 
 
-_COLUMNS: Final = tuple(c.name for c in schema.measurements.columns)
+_COLUMNS: Final = tuple(c.name for c in schema.measurements.columns if c.name != "seq")
 _PG_TYPES: Final = {
     "id": "uuid", "asn": "bigint", "control": "boolean", "start_time": "timestamptz",
     "received_at": "timestamptz", "body": "bytea", "confidence": "float8",
@@ -186,6 +243,10 @@ async def insert_rows(
     if db.dialect == "postgresql":
         return await _insert_rows_postgresql(connection, rows)
     m = schema.measurements
+    # Writers are serialised on SQLite (one process, one write lock), so numbering after
+    # the last row is commit order: the detector's cursor can never skip a row.
+    last = await connection.scalar(select(func.coalesce(func.max(m.c.seq), 0)))
+    rows = [{**row, "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
     statement = db.insert(m).on_conflict_do_nothing(index_elements=["id"]).returning(m.c.id)
     result = await connection.execute(statement, rows)
     return frozenset(result.scalars())
@@ -196,7 +257,7 @@ async def store(
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
-        return Stored(frozenset(), {})
+        return Stored(frozenset(), {}, {})
     # Only items inside the time window get context: their hours span at most the window
     # (max_past + max_future), so one bounded query serves the batch. A flagged item's
     # hour is not to be believed; it is judged on its own facts.
@@ -212,24 +273,34 @@ async def store(
                 connection, services, min(hours) - _CONTEXT_HOURS, max(hours) + _CONTEXT_HOURS
             )
         )
+        key = await attestation.signing_key(connection)
         outcomes: dict[uuid.UUID, Outcome] = {}
+        flags: dict[uuid.UUID, tuple[str, ...]] = {}
         rows: list[dict[str, Any]] = []
-        for key, item in sorted(unique.items()):
+        for mid, item in sorted(unique.items()):
             hour = rollups.hour_of(item.measurement.start_time)
             vantages = () if item.flags else context.vantages(item.measurement.service, hour)
-            outcomes[key] = reanalysis.reanalyse(reading_of(item, probe), vantages)
-            rows.append(to_row(item, probe, outcomes[key], now))
+            placed = network_columns(item, probe, key)
+            outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
+            flags[mid] = placed.flags
+            rows.append(to_row(item, probe, outcomes[mid], now, placed))
         inserted = await insert_rows(connection, db, rows)
-        counted = (
-            contribution(r)
-            for r in rows
-            if r["id"] in inserted and not UNCOUNTED.intersection(r["flags"].split(","))
-        )
-        await rollups.add(connection, db, rollups.tally(counted))
+        await rollups.add(connection, db, rollups.tally(counted(rows, inserted)))
         await probes.touch(connection, probe.id, now)
-        return Stored(inserted, outcomes)
+        return Stored(inserted, outcomes, flags)
 
     return await db.transaction(work)
+
+
+def counted(
+    rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
+) -> Iterable[rollups.Contribution]:
+    """What the rollups count: inserted rows, minus far-future ones, services the collector
+    does not serve and contradicted networks."""
+    for row in rows:
+        flags = set(row["flags"].split(","))
+        if row["id"] in inserted and not flags & (UNCOUNTED | _UNCOUNTED):
+            yield contribution(row)
 
 
 def results(checked: Sequence[Valid | Invalid], stored: Stored) -> list[ItemResult]:
@@ -250,7 +321,7 @@ def results(checked: Sequence[Valid | Invalid], stored: Stored) -> list[ItemResu
                 str(key),
                 verdict=outcome.verdict if fresh else None,
                 rule=outcome.rule if fresh else None,
-                flags=list(item.flags),
+                flags=[*item.flags, *stored.flags.get(key, ())],
             )
         )
     return out

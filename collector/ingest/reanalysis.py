@@ -5,8 +5,13 @@ recently from other vantage points: control probes on uncensored networks and pr
 other ASNs. Pure functions over plain data; every outcome names its rule and the rules'
 version so a verdict can be traced and recomputed when the rules change.
 
-- A failure (``anomaly``/``blocked``) while another vantage reaches the service is
-  interference: ``blocked`` (raised from ``anomaly``, or kept).
+- A failure while another vantage reaches the service proves the service is up, not that
+  this one failure was interference: a lone failure fits a bad Wi-Fi just as well. The
+  verdict stands (``anomaly`` stays ``anomaly``) and the rule says the service was
+  reachable elsewhere; only the incident detector, counting independent voices against a
+  baseline, may call a pattern of such failures blocking. Reanalysis never raises a
+  verdict to ``blocked`` (rules version 2; version 1 did, and one flaky probe among 24
+  became an incident).
 - A failure while every vantage that tried fails, control probes included, is the service
   being ``down`` — unless the probe saw a fingerprint of censorship (bogon answer,
   injected packet, blockpage, rogue certificate), which no outage produces.
@@ -21,7 +26,7 @@ from typing import Final
 
 from probe.vocabulary import Verdict, rule
 
-RULES_VERSION: Final = "1"
+RULES_VERSION: Final = "2"
 FAILING: Final = frozenset({"anomaly", "blocked", "down"})
 FINGERPRINTS: Final = frozenset(
     {"dns.bogon", "dns.injection", "dns.hijack", "http.blockpage", "tls.mitm"}
@@ -33,12 +38,14 @@ KEEP_FINGERPRINT: Final = rule(
     "cw.keep.fingerprint", "everyone fails, but the probe saw a censorship fingerprint", "collector"
 )
 CONTROL_REACHES: Final = rule(
-    "cw.blocked.control_reaches",
-    "a control probe reached the service while this one failed",
+    "cw.context.control_reaches",
+    "a control probe reached the service while this one failed: the verdict stands",
     "collector",
 )
 OTHER_ASN_REACHES: Final = rule(
-    "cw.blocked.other_asn_reaches", "a probe in another ASN reached the service", "collector"
+    "cw.context.other_asn_reaches",
+    "a probe in another ASN reached the service while this one failed: the verdict stands",
+    "collector",
 )
 ALL_FAIL: Final = rule(
     "cw.down.all_vantages_fail", "every vantage point, control probes included, fails", "collector"
@@ -101,9 +108,9 @@ def reanalyse(reading: Reading, context: Iterable[Vantage]) -> Outcome:
         # Control networks are uncensored by assumption: a lone failure there is local.
         return Outcome(reading.verdict, KEEP.id)
     if any(v.control and v.reaches for v in vantages):
-        return Outcome("blocked", CONTROL_REACHES.id)
+        return Outcome(reading.verdict, CONTROL_REACHES.id)
     if any(v.asn != reading.asn and v.reaches for v in vantages):
-        return Outcome("blocked", OTHER_ASN_REACHES.id)
+        return Outcome(reading.verdict, OTHER_ASN_REACHES.id)
     controls_fail = any(v.control and v.fails for v in vantages)
     if controls_fail and not any(v.reaches for v in vantages):
         if FINGERPRINTS.intersection(reading.methods):

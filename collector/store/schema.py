@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
 )
 
 metadata: Final = MetaData()
@@ -50,11 +51,15 @@ measurements: Final = Table(
     Column("flags", String(64), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("confidence", Float, nullable=True),  # the probe's; null before revision 0002
+    # Commit order for the detector's cursor (revision 0002_trust): the inserting
+    # transaction's id on PostgreSQL (a server default), the next number on SQLite.
+    Column("seq", BigInteger, nullable=True),
     Index("ix_measurements_received_id", "received_at", "id"),
     Index("ix_measurements_start_id", "start_time", "id"),
     Index("ix_measurements_service_start_id", "service", "start_time", "id"),
     Index("ix_measurements_cc_start_id", "cc", "start_time", "id"),
     Index("ix_measurements_asn_start_id", "asn", "start_time", "id"),
+    Index("ix_measurements_seq_id", "seq", "id"),
 )
 
 rollups: Final = Table(
@@ -121,6 +126,10 @@ probes: Final = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Probes enrolled through one token (or open enrolment in one hour) share a group: they
+    # count as one voice until they have history. An operator may vet a probe.
+    Column("enrolment", String(64), nullable=True),
+    Column("vetted", Boolean, nullable=False, server_default=false()),
 )
 
 enrolment_tokens: Final = Table(
@@ -168,6 +177,7 @@ detector_state: Final = Table(
     Column("id", Integer, primary_key=True),  # always 1
     Column("cursor_received_at", DateTime(timezone=True), nullable=True),
     Column("cursor_id", Uuid(), nullable=True),
+    Column("cursor_seq", BigInteger, nullable=True),
     Column("state", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -232,6 +242,7 @@ subscribers: Final = Table(
     Column("min_confidence", Float, nullable=False),
     Column("send_resolutions", Boolean, nullable=False),
     Column("enabled", Boolean, nullable=False),
+    Column("unconfirmed", Boolean, nullable=False, server_default=false()),  # opted in
     Column("disabled_reason", String(512), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -284,6 +295,16 @@ collector_keys: Final = Table(
     "collector_keys",
     metadata,
     Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The collector's own secrets, shared by every replica: the key that signs the network
+# attestations a probe gets at check-in.
+collector_secrets: Final = Table(
+    "collector_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

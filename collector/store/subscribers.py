@@ -40,6 +40,7 @@ class Subscriber:
     send_resolutions: bool
     enabled: bool
     disabled_reason: str | None
+    unconfirmed: bool = False  # opted in to incidents too few independent voices confirm
 
     def secrets(self, now: dt.datetime) -> tuple[str, ...]:
         """Secrets that sign a message sent now: the current one, and the previous one
@@ -52,6 +53,8 @@ class Subscriber:
     def wants(self, change: Change) -> bool:
         incident = change.incident
         if not self.enabled:
+            return False
+        if not incident.confirmed and not self.unconfirmed:
             return False
         if change.kind == "incident.resolved" and not self.send_resolutions:
             return False
@@ -74,6 +77,7 @@ class Subscriber:
             "send_resolutions": self.send_resolutions,
             "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
+            "unconfirmed": self.unconfirmed,
         }
 
 
@@ -96,6 +100,7 @@ def from_row(row: RowMapping) -> Subscriber:
         send_resolutions=bool(row["send_resolutions"]),
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
+        unconfirmed=bool(row["unconfirmed"]),
     )
 
 
@@ -108,6 +113,7 @@ class NewSubscriber:
     services: tuple[str, ...] = ()
     min_confidence: float = 0.0
     send_resolutions: bool = True
+    unconfirmed: bool = False
 
 
 async def add(connection: AsyncConnection, wanted: NewSubscriber, now: dt.datetime) -> Subscriber:
@@ -124,6 +130,7 @@ async def add(connection: AsyncConnection, wanted: NewSubscriber, now: dt.dateti
         "services": json.dumps(sorted(wanted.services)),
         "min_confidence": wanted.min_confidence,
         "send_resolutions": wanted.send_resolutions,
+        "unconfirmed": wanted.unconfirmed,
         "enabled": True,
         "disabled_reason": None,
         "created_at": now,

@@ -49,6 +49,7 @@ def measurement(
     start: dt.datetime | None = None,
     probe_id: str | None = None,
     measurement_id: uuid.UUID | None = None,
+    attestation: str | None = None,
 ) -> model.Measurement:
     """About 2 KB of JSON: DNS (network and control), TCP and TLS (SNI and control SNI)."""
     host = f"web.{service}.org"
@@ -74,7 +75,9 @@ def measurement(
         id=measurement_id or uuid.uuid4(),
         format_version=model.FORMAT_VERSION,
         software=model.Software(name="censorwatch-probe", version="0.1.0"),
-        probe=model.ProbeInfo(id=probe_id, asn=asn, cc=cc, network_resolver_asn=asn),
+        probe=model.ProbeInfo(
+            id=probe_id, asn=asn, cc=cc, network_resolver_asn=asn, attestation=attestation
+        ),
         service=service,
         category="messenger",
         start_time=start or dt.datetime.now(dt.UTC).replace(microsecond=123000),

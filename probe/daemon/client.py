@@ -86,6 +86,7 @@ class CheckIn(msgspec.Struct, kw_only=True):
     control: bool = False
     cc: str | None = None
     asn: int | None = None
+    attestation: str | None = None  # the collector's signed word on this network, for a while
     schedule: Schedule
     targets: TargetText
     watch: Watch = msgspec.field(default_factory=Watch)

@@ -313,12 +313,14 @@ class Daemon:
         cc = self.check_in.cc if self.check_in else None
         asn = self.check_in.asn if self.check_in else None
         resolver_asn = self.network_resolver.asn if self.network_resolver else None
+        attested = self.check_in.attestation if self.check_in else None
         return ProbeInfo(
             id=self.credentials.probe_id,
             asn=asn,
             cc=cc,
             network_resolver_asn=resolver_asn,
             missing_evidence=settings.MISSING_EVIDENCE,
+            attestation=attested,
         )
 
     # -- the loops --------------------------------------------------------------------

@@ -24,6 +24,9 @@ def obs(
     methods: Sequence[str] = (),
     control: bool = False,
     confidence: float = 0.9,
+    received: datetime | None = None,
+    voice: str = "",
+    weight: float = 1.0,
 ) -> Observation:
     if verdict == "blocked" and not methods:
         methods = ("dns.nxdomain",)
@@ -38,6 +41,9 @@ def obs(
         methods=tuple(methods),
         confidence=confidence,
         control=control,
+        received=received,
+        voice=voice,
+        weight=weight,
     )
 
 

@@ -45,5 +45,5 @@ def test_a_quiet_cycle_shares_untouched_probes_and_copies_touched_ones() -> None
     nxt, _ = detect(state, [obs("a", 2, "blocked")], at(3))
     assert nxt.probes["b"] is state.probes["b"]
     assert nxt.probes["a"] is not state.probes["a"]
-    assert state.runs["telegram|KZ"]["a"].run_count == 0
-    assert nxt.runs["telegram|KZ"]["a"].run_count == 1
+    assert state.cells["telegram|KZ|9198"].voices["a"].status == "ok"
+    assert nxt.cells["telegram|KZ|9198"].voices["a"].status == "strong"

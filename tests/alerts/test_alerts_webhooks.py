@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -16,6 +17,7 @@ from alerts.correlation import Link, Stats
 from alerts.model import Change, Incident
 from alerts.webhooks import (
     MAX_DELAY,
+    Format,
     WebhookSecretError,
     new_secret,
     next_attempt,
@@ -37,8 +39,10 @@ INCIDENT = Incident(
     confidence=0.97,
     probes=14,
     evidence=("30 blocked measurements from 14 probes in 2 networks (dns.nxdomain, tls.reset).",),
-    rules=("block.open.probes",),
-    rules_version="1",
+    rules=("block.open.strong",),
+    rules_version="2",
+    confirmed_at=ONSET,
+    voices=14.0,
 )
 CHANGE = Change("incident.opened", INCIDENT)
 LINKS = [Link("ev-1", 240.0, "Evening stream", "livestream")]
@@ -160,3 +164,14 @@ def test_retry_plan_actions(status: int | None, attempt: int, action: str) -> No
     assert decision.action == action
     if action != "retry":
         assert decision.delay == 0
+
+
+@pytest.mark.parametrize("format", ["json", "slack", "telegram"])
+def test_an_unconfirmed_incident_is_labelled_in_every_format(format: Format) -> None:
+    unconfirmed = dataclasses.replace(INCIDENT, confirmed_at=None, voices=1.0)
+    _, body = render(format, Change("incident.opened", unconfirmed), [], [], chat_id="-1")
+    assert "UNCONFIRMED" in body.decode()
+    _, confirmed = render(format, CHANGE, [], [], chat_id="-1")
+    assert "UNCONFIRMED" not in confirmed.decode()
+    if format == "json":
+        assert json.loads(body)["data"]["status"] == "unconfirmed"

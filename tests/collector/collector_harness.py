@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gzip
 import io
 import json
@@ -14,15 +15,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import build_state, create_app
+from collector.auth import AuthError, utc_now
 from collector.config import Config
 from collector.demo.servers.base import free_port
+from collector.enrolment import attestation, probes
 from collector.state import STATE, State
 from probe import model
 
@@ -33,6 +37,7 @@ class Collector:
 
     client: TestClient[Any, Any]
     state: State
+    issued: dict[tuple[str, str, int, dt.datetime], str] = field(default_factory=dict)
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -56,6 +61,48 @@ class Collector:
         body = await response.json()
         return body["probe_id"], body["token"]
 
+    async def attestation(
+        self, token: str, cc: str, asn: int, at: dt.datetime | None = None
+    ) -> str | None:
+        """What check-in at ``at`` (default now) would have given this probe had it checked
+        in from that network; None for a token the collector refuses."""
+        hour = (at or utc_now()).replace(minute=0, second=0, microsecond=0)
+        if (token, cc, asn, hour) in self.issued:
+            return self.issued[(token, cc, asn, hour)]
+        async with self.state.db.writing() as connection:
+            try:
+                probe = await probes.authenticate(connection, f"Bearer {token}")
+            except AuthError:
+                return None
+            key = await attestation.ensure_key(self.state.db, connection, utc_now())
+        text = attestation.issue(probe.id, cc, asn, hour, key)
+        self.issued[(token, cc, asn, hour)] = text
+        return text
+
+    async def attested(
+        self, token: str, items: Sequence[model.Measurement]
+    ) -> list[model.Measurement]:
+        """Each measurement with an attestation for the network it claims, as a probe that
+        checked in from there when it measured would send it."""
+        out = []
+        for m in items:
+            info = m.probe
+            if info.attestation is None and info.cc is not None and info.asn is not None:
+                text = await self.attestation(token, info.cc, info.asn, m.start_time)
+                m = msgspec.structs.replace(
+                    m, probe=msgspec.structs.replace(info, attestation=text)
+                )
+            out.append(m)
+        return out
+
+    async def vet(self, probe_id: str, vetted: bool = True) -> dict[str, Any]:
+        response = await self.client.patch(
+            f"/api/v1/probes/{probe_id}", json={"vetted": vetted}, headers=self.admin_headers
+        )
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
     async def ingest(
         self,
         token: str,
@@ -63,7 +110,11 @@ class Collector:
         *,
         gzipped: bool = False,
         content_type: str = "application/json",
+        attest: bool = True,
     ) -> tuple[int, Any]:
+        """Upload a batch; unless ``attest`` is False, each claim comes with an attestation."""
+        if not isinstance(items, bytes) and attest:
+            items = await self.attested(token, items)
         if isinstance(items, bytes):
             body = items
         elif content_type == "application/x-ndjson":
@@ -152,6 +203,28 @@ class ServerProcess:
         )
         assert status == 201, body
         return str(json.loads(body)["token"])
+
+    def enrol_vetted(self) -> tuple[str, dict[str, Any]]:
+        """A new probe, vetted by the operator, and its first check-in (network, attestation)."""
+        status, body = http(
+            "POST", self.url + "/api/v1/enrolment-tokens", b"{}", self.admin_headers()
+        )
+        assert status == 201, body
+        enrolment = json.loads(body)["token"]
+        status, body = http(
+            "POST", self.url + "/api/v1/probes", headers={"Authorization": f"Bearer {enrolment}"}
+        )
+        assert status == 201, body
+        probe = json.loads(body)
+        headers = {**self.admin_headers(), "Content-Type": "application/json"}
+        vet = json.dumps({"vetted": True}).encode()
+        status, body = http("PATCH", f"{self.url}/api/v1/probes/{probe['probe_id']}", vet, headers)
+        assert status == 200, body
+        token = probe["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        status, body = http("POST", self.url + "/api/v1/probes/check-in", b"", auth)
+        assert status == 200, body
+        return token, json.loads(body)
 
 
 def http(

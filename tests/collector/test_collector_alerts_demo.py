@@ -24,3 +24,5 @@ def test_demo_prints_the_verified_alert() -> None:
     assert "livestreams of this series; p = " in done.stdout
     assert "comparable windows without one" in done.stdout
     assert "of the last 1 livestream" not in done.stdout
+    assert '"status": "open"' in done.stdout  # three vetted probes: confirmed
+    assert "block.open.strong" in done.stdout

@@ -35,14 +35,16 @@ async def _subscribe(server: ServerProcess, receiver: Receiver) -> None:
 
 async def _block(server: ServerProcess, service: str, probes: int = 2) -> None:
     now = dt.datetime.now(dt.UTC)
-    for n in range(probes):
-        token = await asyncio.to_thread(server.register)
+    for _ in range(probes):
+        token, checked_in = await asyncio.to_thread(server.enrol_vetted)
         items = [
             measurement(
                 service=service,
                 verdict="blocked",
-                asn=9198 + n,
+                cc=checked_in["cc"],
+                asn=checked_in["asn"],
                 start=now - dt.timedelta(seconds=s),
+                attestation=checked_in["attestation"],
             )
             for s in (60, 30)
         ]
@@ -55,7 +57,9 @@ async def _block(server: ServerProcess, service: str, probes: int = 2) -> None:
 
 
 def _serve(workdir: Path, db: str) -> ServerProcess:
-    server = ServerProcess(workdir, db, env=FAST_ENV)
+    table = workdir / "ip2asn.tsv"
+    table.write_text("127.0.0.0\t127.255.255.255\t64500\tKZ\tTEST-KZ\n")
+    server = ServerProcess(workdir, db, "--ip-asn-db", str(table), env=FAST_ENV)
     server.wait_ready()
     return server
 

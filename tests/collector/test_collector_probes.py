@@ -111,7 +111,7 @@ async def test_public_probe_list_has_no_secrets(collector: Collector) -> None:
     _, token = await collector.register(control=True)
     _status, body = await collector.get_json("/api/v1/probes")
     [probe] = body["probes"]
-    assert set(probe) == {"id", "cc", "asn", "control", "active", "revoked", "registered"}
+    assert set(probe) == {"id", "cc", "asn", "control", "vetted", "active", "revoked", "registered"}
     assert probe["control"] is True
     assert token not in repr(body)
 

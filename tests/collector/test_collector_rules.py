@@ -40,10 +40,10 @@ def reading(verdict: str, methods: tuple[str, ...] = (), control: bool = False) 
         ("ok stays ok", reading("ok"), [Vantage(1, True, 0, 9)], "ok", KEEP.id),
         ("offline stays offline", reading("offline"), [Vantage(1, True, 9, 0)], "offline", KEEP.id),
         (
-            "control reaches: anomaly raised",
+            "control reaches: a lone anomaly stays anomaly",
             reading("anomaly"),
             [Vantage(1, True, 5, 0)],
-            "blocked",
+            "anomaly",
             CONTROL_REACHES.id,
         ),
         (
@@ -54,10 +54,10 @@ def reading(verdict: str, methods: tuple[str, ...] = (), control: bool = False) 
             CONTROL_REACHES.id,
         ),
         (
-            "other ASN reaches",
+            "other ASN reaches: a lone anomaly stays anomaly",
             reading("anomaly"),
             [Vantage(2, False, 3, 0)],
-            "blocked",
+            "anomaly",
             OTHER_ASN_REACHES.id,
         ),
         (
@@ -113,6 +113,17 @@ def test_reanalysis_rules(
         rule,
         RULES_VERSION,
     ), name
+
+
+VANTAGES = st.builds(
+    Vantage, st.integers(1, 5), st.booleans(), st.integers(0, 9), st.integers(0, 9)
+)
+
+
+@given(st.sampled_from(["anomaly", "ok", "down", "offline"]), st.lists(VANTAGES, max_size=6))
+def test_reanalysis_never_raises_a_verdict_to_blocked(verdict: str, context: list[Vantage]) -> None:
+    """A lone failure fits a bad Wi-Fi as well as a censor: context never makes it blocked."""
+    assert reanalyse(reading(verdict), context).verdict != "blocked"
 
 
 vantages = st.lists(

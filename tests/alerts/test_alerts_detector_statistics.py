@@ -1,0 +1,143 @@
+"""The detector's statistics: the exact binomial tail, and the false-alarm rate by simulation.
+
+Pure and seeded: a population of probes measured round by round, every measurement failing
+independently with some probability, fed to `detect` as a collector would.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerts.incidents import DetectorConfig, DetectorState, detect
+from alerts.model import Change, Observation
+from alerts.significance import binomial_tail
+from tests.alerts.factory import at, obs
+
+SERVICES = ("telegram", "whatsapp", "signal", "youtube", "x", "control_a")
+
+
+@given(st.integers(0, 30), st.integers(0, 30), st.floats(0.0, 1.0))
+def test_binomial_tail_is_the_sum_of_the_binomial_terms(k: int, n: int, p: float) -> None:
+    exact = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(k, 0), n + 1))
+    assert math.isclose(binomial_tail(k, n, p), min(1.0, exact), rel_tol=1e-9, abs_tol=1e-300)
+
+
+def test_binomial_tail_stays_exact_far_below_float_sums() -> None:
+    assert math.isclose(binomial_tail(200, 200, 0.05), 0.05**200, rel_tol=1e-9)
+
+
+def _population(probes: int, asns: int) -> list[tuple[str, int]]:
+    return [(f"p{i}", 1000 + i % asns) for i in range(probes)]
+
+
+def _round(
+    rng: random.Random,
+    population: list[tuple[str, int]],
+    minute: float,
+    noise: float,
+    fail: dict[tuple[int, str], str] | None = None,
+) -> list[Observation]:
+    """One measuring round; `fail` maps (asn, service) to the verdict a censor forces."""
+    out = []
+    for probe, asn in population:
+        for service in SERVICES:
+            forced = (fail or {}).get((asn, service)) or (fail or {}).get((0, service))
+            if forced:
+                verdict, methods = (
+                    forced,
+                    ("dns.nxdomain",) if forced == "blocked" else ("tls.timeout",),
+                )
+            elif rng.random() < noise:
+                verdict, methods = "anomaly", ("tls.timeout",)
+            else:
+                verdict, methods = "ok", ()
+            t = minute + rng.random() * 0.5
+            out.append(
+                obs(
+                    probe,
+                    t,
+                    verdict,
+                    asn=asn,
+                    service=service,
+                    methods=methods,
+                    received=at(t + 0.6),
+                )
+            )
+    return out
+
+
+def _simulate(
+    rounds: int,
+    noise: float,
+    config: DetectorConfig,
+    *,
+    probes: int = 120,
+    asns: int = 6,
+    seed: int = 1,
+) -> list[Change]:
+    rng = random.Random(seed)
+    population = _population(probes, asns)
+    state, changes = DetectorState(), []
+    for r in range(rounds):
+        state, new = detect(state, _round(rng, population, r * 5, noise), at(r * 5 + 1), config)
+        changes.extend(new)
+    return changes
+
+
+def _opened(changes: list[Change]) -> list[Change]:
+    return [c for c in changes if c.kind == "incident.opened"]
+
+
+def test_independent_noise_of_five_per_cent_opens_nothing_in_a_day() -> None:
+    assert _opened(_simulate(288, 0.05, DetectorConfig())) == []
+
+
+def test_independent_noise_of_ten_per_cent_opens_nothing_in_half_a_day() -> None:
+    assert _opened(_simulate(144, 0.10, DetectorConfig(), seed=2)) == []
+
+
+def test_false_alarms_stay_under_the_union_bound_at_a_larger_alpha() -> None:
+    """At alpha = 1e-3 false incidents happen; their rate must stay under tests x alpha."""
+    config = replace(DetectorConfig(), alpha=1e-3, recovery_quiet=timedelta(minutes=5))
+    rounds, asns = 288, 6
+    tests_per_round = 2 * (asns + 1) * len(SERVICES)
+    bound = rounds * tests_per_round * config.alpha
+    found = len(_opened(_simulate(rounds, 0.05, config, asns=asns, seed=3)))
+    assert found <= bound, (found, bound)
+
+
+def test_a_national_block_opens_in_the_first_round() -> None:
+    rng = random.Random(4)
+    population = _population(120, 6)
+    state = DetectorState()
+    for r in range(12):
+        state, changes = detect(state, _round(rng, population, r * 5, 0.05), at(r * 5 + 1))
+        assert changes == []
+    blocked = _round(rng, population, 60, 0.05, {(0, "telegram"): "blocked"})
+    _, changes = detect(state, blocked, at(61))
+    [change] = _opened(changes)
+    assert change.incident.service == "telegram"
+    assert change.incident.status == "open"
+    assert len(change.incident.asns) == 6
+
+
+def test_one_isps_sni_drop_opens_within_three_rounds_and_only_there() -> None:
+    rng = random.Random(5)
+    population = _population(120, 6)
+    state, changes = DetectorState(), []
+    for r in range(12):
+        state, _ = detect(state, _round(rng, population, r * 5, 0.05), at(r * 5 + 1))
+    for r in range(12, 15):
+        drop = _round(rng, population, r * 5, 0.05, {(1002, "signal"): "anomaly"})
+        state, new = detect(state, drop, at(r * 5 + 1))
+        changes += new
+    [change] = _opened(changes)
+    assert change.incident.service == "signal"
+    assert change.incident.asns == (1002,)
+    assert "block.open.pattern" in change.incident.rules
