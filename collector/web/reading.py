@@ -1,0 +1,135 @@
+"""What the status page reads: rollups (never raw measurements), incidents, probe coverage
+and events, through the stores and the aggregation API's own query.
+
+Coverage is counted per country (probes, networks); nothing per probe leaves here, so the
+page cannot place a volunteer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import and_, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.model import Event
+from collector.api import aggregation
+from collector.api.filters import Filters
+from collector.store import events as eventstore
+from collector.store import incidents as incidentstore
+from collector.store import schema
+from collector.store.rollups import hour_of, hour_start
+from collector.web.picture import Counts, Standing, standing
+
+NOW_HOURS: Final = 2  # "now" is the current hour and the one before it
+
+
+@dataclass(frozen=True)
+class Coverage:
+    probes: int
+    networks: int
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+async def standings(
+    connection: AsyncConnection,
+    *,
+    cc: str | None = None,
+    since: dt.datetime | None = None,
+    open_only: bool = False,
+    limit: int = 100,
+) -> list[Standing]:
+    """Incidents, newest onset first: open ones, and those since ``since``."""
+    i = schema.incidents
+    query = incidentstore.filtered(cc=cc, open_only=open_only, since=since)
+    query = query.add_columns(i.c.updated_at).limit(limit)
+    found = []
+    for body, updated_at in await connection.execute(query):
+        raw = json.loads(body)
+        found.append(standing(incidentstore.decode(body), raw, _aware(updated_at)))
+    return found
+
+
+async def one(connection: AsyncConnection, incident_id: str) -> Standing | None:
+    i = schema.incidents
+    query = select(i.c.body, i.c.updated_at).where(i.c.id == incident_id)
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    return standing(incidentstore.decode(row[0]), json.loads(row[0]), _aware(row[1]))
+
+
+async def coverage(
+    connection: AsyncConnection, now: dt.datetime, active: dt.timedelta
+) -> dict[str, Coverage]:
+    """Per country: probes seen within ``active`` (not control, not revoked), and their ASNs."""
+    p = schema.probes
+    query = (
+        select(p.c.cc, func.count(), func.count(distinct(p.c.asn)))
+        .where(and_(p.c.cc.is_not(None), p.c.revoked_at.is_(None), p.c.control.is_(False)))
+        .where(p.c.last_seen_at >= now - active)
+        .group_by(p.c.cc)
+    )
+    return {cc: Coverage(int(n), int(a)) for cc, n, a in await connection.execute(query)}
+
+
+def _counts(row: dict[str, Any]) -> Counts:
+    return Counts(
+        {
+            key.removesuffix("_count"): int(n)
+            for key, n in row.items()
+            if key.endswith("_count") and key != "measurement_count" and n
+        }
+    )
+
+
+async def _aggregate(
+    connection: AsyncConnection, axes: tuple[str, ...], filters: Filters
+) -> list[dict[str, Any]]:
+    """The aggregation API's own query and shaping, so the page agrees with the API."""
+    a = aggregation.Aggregation(axes, "hour", filters, csv=False)
+    rows = (await connection.execute(aggregation.statement(a))).all()
+    return aggregation.shape(a, rows)
+
+
+async def national_now(
+    connection: AsyncConnection, now: dt.datetime, cc: str | None = None
+) -> dict[tuple[str, str], Counts]:
+    """(country, service) → counts in the last ``NOW_HOURS`` hours."""
+    since = hour_start(hour_of(now) - NOW_HOURS + 1)
+    rows = await _aggregate(connection, ("cc", "service"), Filters(cc=cc, since=since))
+    return {(r["cc"], r["service"]): _counts(r) for r in rows}
+
+
+async def networks_now(
+    connection: AsyncConnection, now: dt.datetime, cc: str
+) -> dict[tuple[str, int], Counts]:
+    """(service, ASN) → counts in the last ``NOW_HOURS`` hours, in one country."""
+    since = hour_start(hour_of(now) - NOW_HOURS + 1)
+    rows = await _aggregate(connection, ("service", "asn"), Filters(cc=cc, since=since))
+    return {(r["service"], int(r["asn"])): _counts(r) for r in rows}
+
+
+async def hourly(
+    connection: AsyncConnection, cc: str, since: dt.datetime
+) -> dict[str, dict[dt.datetime, Counts]]:
+    """service → hour → counts, from ``since`` on, in one country."""
+    rows = await _aggregate(connection, ("time", "service"), Filters(cc=cc, since=since))
+    out: dict[str, dict[dt.datetime, Counts]] = defaultdict(dict)
+    for r in rows:
+        moment = dt.datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
+        out[r["service"]][moment] = _counts(r)
+    return dict(out)
+
+
+async def events(
+    connection: AsyncConnection, cc: str, since: dt.datetime, until: dt.datetime
+) -> list[Event]:
+    return await eventstore.listing(connection, cc=cc, since=since, until=until)
