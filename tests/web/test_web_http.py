@@ -132,7 +132,7 @@ def test_russian_by_accept_language_and_by_switch(status_server: StatusServer) -
 
 def test_pages_carry_etags_and_answer_304(status_server: StatusServer) -> None:
     for path in ("/incidents.atom", "/static/style.css", f"/incident/{SHUTDOWN_ID}"):
-        status, headers, body = get(status_server.url + path)
+        status, headers, _ = get(status_server.url + path)
         assert status == 200
         etag = headers["ETag"]
         again, headers2, empty = get(status_server.url + path, {"If-None-Match": etag})
