@@ -13,6 +13,7 @@ import msgspec
 from collector.api.aggregation import AXES, COUNT_COLUMNS, GRAINS
 from collector.api.query import Item, Page
 from collector.ingest.measurements import BatchResult
+from collector.web import openapi as status_page
 from probe.model import METHODS, VERDICTS, Measurement
 
 _REF: Final = "#/components/schemas/{name}"
@@ -299,7 +300,7 @@ def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "censorwatch collector", "version": version},
-        "paths": _paths() | _alert_paths(),
+        "paths": _paths() | _alert_paths() | status_page.paths(),
         "components": {
             "schemas": components,
             "responses": {"Error": _json(error, "an error, with what was wrong")},

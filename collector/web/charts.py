@@ -80,17 +80,16 @@ def _row(t: Timeline, index: int, row: Row) -> list[str]:
         f'<line x1="{LABEL}" y1="{base}" x2="{PLOT_RIGHT}" y2="{base}" class="c-base"/>',
     ]
     bar = (PLOT_RIGHT - LABEL) * t.width.total_seconds() / (t.last - t.first).total_seconds()
+    width = max(bar - 1, 1)
+    steps = []  # one path per row: far fewer bytes than a rect per bar
     for point in row.points:
         share = point.blocked_share
-        if share is None:
+        if not share:
             continue
-        x = _x(t, point.start)
-        h = max(share * height, 1.0 if share > 0 else 0.0)
-        if h > 0:
-            parts.append(
-                f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{max(bar - 1, 1):.1f}" '
-                f'height="{h:.1f}" class="c-bar"/>'
-            )
+        h = max(share * height, 1.0)
+        steps.append(f"M{_x(t, point.start):.1f} {base}v{-h:.1f}h{width:.1f}v{h:.1f}z")
+    if steps:
+        parts.append(f'<path d="{"".join(steps)}" class="c-bar"/>')
     latest = next(
         (p.blocked_share for p in reversed(row.points) if p.blocked_share is not None), None
     )

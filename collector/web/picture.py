@@ -10,6 +10,7 @@ know is passed through, to be shown neutrally.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -69,11 +70,11 @@ class Counts:
 
     by_verdict: Mapping[str, int] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def total(self) -> int:
         return sum(self.by_verdict.values())
 
-    @property
+    @functools.cached_property
     def judged(self) -> int:
         """Measurements that could say anything about blocking (not ``offline``)."""
         return self.total - self.by_verdict.get("offline", 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -80,23 +81,24 @@ async def coverage(
     return {cc: Coverage(int(n), int(a)) for cc, n, a in await connection.execute(query)}
 
 
-def _counts(row: dict[str, Any]) -> Counts:
-    return Counts(
-        {
-            key.removesuffix("_count"): int(n)
-            for key, n in row.items()
-            if key.endswith("_count") and key != "measurement_count" and n
-        }
-    )
+_VERDICT_COLUMNS: Final = tuple(c.removesuffix("_count") for c in aggregation.COUNT_COLUMNS[1:])
+
+
+def _counts(values: Sequence[Any]) -> Counts:
+    return Counts({v: int(n) for v, n in zip(_VERDICT_COLUMNS, values, strict=True) if n})
 
 
 async def _aggregate(
     connection: AsyncConnection, axes: tuple[str, ...], filters: Filters
-) -> list[dict[str, Any]]:
-    """The aggregation API's own query and shaping, so the page agrees with the API."""
+) -> list[tuple[tuple[Any, ...], Counts]]:
+    """The aggregation API's own query (so the page agrees with the API): each row's axis
+    values and its counts by verdict."""
     a = aggregation.Aggregation(axes, "hour", filters, csv=False)
-    rows = (await connection.execute(aggregation.statement(a))).all()
-    return aggregation.shape(a, rows)
+    out = []
+    for row in await connection.execute(aggregation.statement(a)):
+        if row[len(axes)] is not None:  # SUM over no rows
+            out.append((tuple(row[: len(axes)]), _counts(row[len(axes) + 1 :])))
+    return out
 
 
 async def national_now(
@@ -105,7 +107,7 @@ async def national_now(
     """(country, service) → counts in the last ``NOW_HOURS`` hours."""
     since = hour_start(hour_of(now) - NOW_HOURS + 1)
     rows = await _aggregate(connection, ("cc", "service"), Filters(cc=cc, since=since))
-    return {(r["cc"], r["service"]): _counts(r) for r in rows}
+    return {(c, service): counts for (c, service), counts in rows}
 
 
 async def networks_now(
@@ -114,7 +116,7 @@ async def networks_now(
     """(service, ASN) → counts in the last ``NOW_HOURS`` hours, in one country."""
     since = hour_start(hour_of(now) - NOW_HOURS + 1)
     rows = await _aggregate(connection, ("service", "asn"), Filters(cc=cc, since=since))
-    return {(r["service"], int(r["asn"])): _counts(r) for r in rows}
+    return {(service, int(asn)): counts for (service, asn), counts in rows}
 
 
 async def hourly(
@@ -123,9 +125,8 @@ async def hourly(
     """service → hour → counts, from ``since`` on, in one country."""
     rows = await _aggregate(connection, ("time", "service"), Filters(cc=cc, since=since))
     out: dict[str, dict[dt.datetime, Counts]] = defaultdict(dict)
-    for r in rows:
-        moment = dt.datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
-        out[r["service"]][moment] = _counts(r)
+    for (hour, service), counts in rows:
+        out[service][hour_start(int(hour))] = counts
     return dict(out)
 
 

@@ -87,19 +87,22 @@ def grid(
             s.incident.service for s in standings if s.open and s.incident.service
         }
     )  # fmt: skip
+    by_service: dict[str, dict[int, Counts]] = {}
+    for (name, asn), counts in networks.items():
+        by_service.setdefault(name, {})[asn] = counts
+    folded_set = set(folded)
     rows = []
     for name in names:
-        cells = [
-            Cell(cell_state(networks.get((name, asn), Counts()), standings, name, asn))
-            for asn in shown
-        ]
+        covering = [s for s in standings if covers(s, name, None)]
+        mine = by_service.get(name, {})
+        cells = [Cell(cell_state(mine.get(asn, Counts()), covering, name, asn)) for asn in shown]
         if folded:
-            states = [
-                cell_state(networks.get((name, a), Counts()), standings, name, a) for a in folded
-            ]
-            cells.append(Cell(worst(s for s in states if s != "nodata") if any(
-                s != "nodata" for s in states) else "nodata"))  # fmt: skip
-        national_cell = Cell(cell_state(national.get(name, Counts()), standings, name, None))
+            involved = {a for a in mine if a in folded_set}
+            involved |= {a for s in covering for a in s.incident.asns if a in folded_set}
+            states = [cell_state(mine.get(a, Counts()), covering, name, a) for a in involved]
+            known = [state for state in states if state != "nodata"]
+            cells.append(Cell(worst(known) if known else "nodata"))
+        national_cell = Cell(cell_state(national.get(name, Counts()), covering, name, None))
         rows.append(GridRow(name, services.title(name), national_cell, cells))
     columns = [f"AS{a}" for a in shown]
     if folded:

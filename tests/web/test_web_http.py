@@ -49,7 +49,7 @@ def test_country_page_grid_chart_events_and_coverage(status_server: StatusServer
     assert whatsapp is not None
     assert "st-blocked" not in whatsapp.group(1)
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg"') == 2
-    assert 'class="c-bar"' in html
+    assert '<path d="M' in html
     assert "Opposition livestream" in html
     assert "Call to protest in Almaty" in html
     assert "8 probes in 4 networks" in html

@@ -234,10 +234,12 @@ def test_the_chart_is_valid_svg_with_a_text_alternative_and_one_bar_per_blocked_
     assert root.get("aria-labelledby") == "c-t c-d"
     assert root.find(f"{ns}title") is not None
     assert root.find(f"{ns}desc") is not None
-    bars = [r for r in root.iter(f"{ns}rect") if r.get("class") == "c-bar"]
+    (path,) = [p for p in root.iter(f"{ns}path") if p.get("class") == "c-bar"]
+    bars = re.findall(r"M([0-9.]+) ([0-9.]+)v(-[0-9.]+)h([0-9.]+)v([0-9.]+)z", path.get("d", ""))
     assert len(bars) == 3  # the first hour had none blocked
-    heights = [float(b.get("height", "0")) for b in bars]
+    heights = [float(h) for *_, h in bars]
     assert heights == sorted(heights)
+    assert heights[-1] == charts.ROW - 14  # 100% fills the row
     assert "Live <stream>" in "".join(root.itertext())
     assert "100%" in "".join(root.itertext())
 
