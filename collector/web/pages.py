@@ -9,6 +9,7 @@ ignored here (shared links pick up tracking parameters), unlike the API.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -22,7 +23,7 @@ from collector.api.incidents import incident_view
 from collector.auth import utc_now
 from collector.state import STATE
 from collector.web import badge, caching, feeds, reading, views, wording
-from collector.web.picture import Standing
+from collector.web.picture import Counts, Standing
 from collector.web.site import SITE, Site, View, render
 from collector.web.wording import LinkedEvent
 
@@ -110,15 +111,26 @@ async def country(request: web.Request) -> web.Response:
     state = request.app[STATE]
     active = dt.timedelta(seconds=state.config.active_probe_seconds)
     day, week = views.periods(view.now)
-    async with state.db.reading() as connection:
-        cover = (await reading.coverage(connection, view.now, active)).get(cc)
-        networks = await reading.networks_now(connection, view.now, cc)
-        national = await reading.national_now(connection, view.now, cc)
-        hourly = await reading.hourly(connection, cc, week.first)
-        standings = await reading.standings(connection, cc=cc, since=view.now - WEEK, limit=50)
-        found = await reading.events(
-            connection, cc, week.first - dt.timedelta(days=1), view.now + 2 * WEEK
-        )
+
+    async def now_and_events() -> tuple[Any, ...]:
+        async with state.db.reading() as connection:
+            cover = (await reading.coverage(connection, view.now, active)).get(cc)
+            networks = await reading.networks_now(connection, view.now, cc)
+            national = await reading.national_now(connection, view.now, cc)
+            standings = await reading.standings(connection, cc=cc, since=view.now - WEEK, limit=50)
+            found = await reading.events(
+                connection, cc, week.first - dt.timedelta(days=1), view.now + 2 * WEEK
+            )
+        return cover, networks, national, standings, found
+
+    async def history() -> dict[str, dict[dt.datetime, Counts]]:
+        async with state.db.reading() as connection:
+            return await reading.hourly(connection, cc, week.first)
+
+    # two connections: the week's history is the longest read, the rest runs beside it
+    (cover, networks, national, standings, found), hourly = await asyncio.gather(
+        now_and_events(), history()
+    )
     events = views.numbered(found)
     counts = {svc: n for (_, svc), n in national.items()}
     every = request.query.get("networks") == "all"

@@ -95,8 +95,8 @@ def measured_state(counts: Counts) -> str:
         return "nodata"
     if counts.by_verdict.get("offline", 0) * 2 >= counts.total:
         return "offline"
-    judged = {v: n for v, n in counts.by_verdict.items() if v != "offline" and n > 0}
-    verdict = max(sorted(judged), key=lambda v: judged[v])
+    judged = [(-n, v) for v, n in counts.by_verdict.items() if v != "offline" and n > 0]
+    verdict = min(judged)[1]  # the most common; a tie goes to the first name
     return "unconfirmed" if verdict == "blocked" else verdict
 
 
@@ -129,22 +129,23 @@ def css_state(state: str) -> str:
 @dataclass(frozen=True)
 class Point:
     start: dt.datetime
-    counts: Counts
+    blocked: int = 0
+    judged: int = 0  # measurements that could say anything about blocking
 
     @property
     def blocked_share(self) -> float | None:
-        return self.counts.share("blocked")
+        return None if self.judged <= 0 else self.blocked / self.judged
 
 
 def series(
     hourly: Mapping[dt.datetime, Counts], first: dt.datetime, buckets: int, width: dt.timedelta
 ) -> list[Point]:
     """Hourly counts summed into ``buckets`` consecutive buckets of ``width`` from ``first``."""
-    points = [Point(first + i * width, Counts()) for i in range(buckets)]
+    blocked, judged = [0] * buckets, [0] * buckets
     span = width.total_seconds()
     for hour, counts in hourly.items():
         index = int((hour - first).total_seconds() // span)
         if 0 <= index < buckets:
-            point = points[index]
-            points[index] = Point(point.start, point.counts + counts)
-    return points
+            blocked[index] += counts.by_verdict.get("blocked", 0)
+            judged[index] += counts.judged
+    return [Point(first + i * width, blocked[i], judged[i]) for i in range(buckets)]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import BigInteger, and_, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.model import Event
@@ -94,8 +94,11 @@ async def _aggregate(
     """The aggregation API's own query (so the page agrees with the API): each row's axis
     values and its counts by verdict."""
     a = aggregation.Aggregation(axes, "hour", filters, csv=False)
+    query = aggregation.statement(a).subquery()
+    # PostgreSQL sums bigints as numeric; integers decode several times faster than Decimals
+    columns = [c if c.name in axes else cast(c, BigInteger) for c in query.c]
     out = []
-    for row in await connection.execute(aggregation.statement(a)):
+    for row in await connection.execute(select(*columns)):
         if row[len(axes)] is not None:  # SUM over no rows
             out.append((tuple(row[: len(axes)]), _counts(row[len(axes) + 1 :])))
     return out
