@@ -122,14 +122,19 @@ async def networks_now(
     return {(service, int(asn)): counts for (service, asn), counts in rows}
 
 
-async def hourly(
-    connection: AsyncConnection, cc: str, since: dt.datetime
+async def history(
+    connection: AsyncConnection, cc: str, since: dt.datetime, bucket_hours: int = 1
 ) -> dict[str, dict[dt.datetime, Counts]]:
-    """service → hour → counts, from ``since`` on, in one country."""
-    rows = await _aggregate(connection, ("time", "service"), Filters(cc=cc, since=since))
+    """service → bucket start → counts, from ``since`` on, in one country: the aggregation
+    API's hourly counts, summed into buckets of ``bucket_hours`` in the database."""
+    a = aggregation.Aggregation(("time", "service"), "hour", Filters(cc=cc, since=since), False)
+    hourly = aggregation.statement(a).subquery()
+    bucket = (hourly.c.time // bucket_hours).label("bucket")
+    sums = [cast(func.sum(hourly.c[c]), BigInteger) for c in aggregation.COUNT_COLUMNS[1:]]
+    query = select(bucket, hourly.c.service, *sums).group_by(bucket, hourly.c.service)
     out: dict[str, dict[dt.datetime, Counts]] = defaultdict(dict)
-    for (hour, service), counts in rows:
-        out[service][hour_start(int(hour))] = counts
+    for number, service, *counts in await connection.execute(query):
+        out[service][hour_start(int(number) * bucket_hours)] = _counts(counts)
     return dict(out)
 
 

@@ -39,11 +39,11 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 
 
 class StatusServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, db_url: str | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db_url = f"sqlite:///{workdir / 'collector.sqlite3'}"
+        self.db_url = db_url or f"sqlite:///{workdir / 'collector.sqlite3'}"
         self.scenario = Scenario(dt.datetime.now(dt.UTC))
         self.log = workdir / "serve.log"
 
@@ -93,8 +93,8 @@ class StatusServer:
 
 
 @contextlib.contextmanager
-def running(workdir: Path) -> Iterator[StatusServer]:
-    server = StatusServer(workdir)
+def running(workdir: Path, db_url: str | None = None) -> Iterator[StatusServer]:
+    server = StatusServer(workdir, db_url)
     try:
         server.start()
         yield server

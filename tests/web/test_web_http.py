@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
+from lab.harness.postgres import PostgresUnavailable, ThrowawayCluster
 from tests.web.scenario import BY_PROBES, KZ_PROBES, RU_PROBES, SHUTDOWN_ID, UNCONFIRMED_ID
-from tests.web.status_server import StatusServer, get
+from tests.web.status_server import StatusServer, get, running
 
 BUDGET_BYTES = 150 * 1024
 
@@ -214,3 +216,21 @@ def test_bad_addresses_get_a_clear_4xx_never_a_5xx(
 ) -> None:
     answer, _, body = get(status_server.url + path)
     assert answer == status, (path, body[:300])
+
+
+def test_the_same_pages_on_postgresql(tmp_path: Path) -> None:
+    try:
+        cluster = ThrowawayCluster()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    with cluster.running(), running(tmp_path, cluster.create_database("status")) as server:
+        home = page(server, "/")
+        assert "Network shutdown in Belarus" in home
+        html = page(server, "/country/KZ")
+        row = re.search(r"<tr><th scope=\"row\">Telegram</th>(.*?)</tr>", html)
+        assert row is not None
+        assert row.group(1).count("st-blocked") == 5
+        assert '<path d="M' in html
+        incident = telegram_incident(server)
+        assert "Opposition livestream" in page(server, f"/incident/{incident['id']}")
+        assert "<entry>" in page(server, "/country/KZ/incidents.atom")
