@@ -116,8 +116,9 @@ async def country(request: web.Request) -> web.Response:
     async def now_and_events() -> tuple[Any, ...]:
         async with state.db.reading() as connection:
             cover = (await reading.coverage(connection, view.now, active)).get(cc)
-            networks = await reading.networks_now(connection, view.now, cc)
             national = await reading.national_now(connection, view.now, cc)
+            present = [service for _, service in national]
+            networks = await reading.networks_now(connection, view.now, cc, present)
             standings = await reading.standings(connection, cc=cc, since=view.now - WEEK, limit=50)
             found = await reading.events(
                 connection, cc, week.first - dt.timedelta(days=1), view.now + 2 * WEEK

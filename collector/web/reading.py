@@ -89,12 +89,19 @@ def _counts(values: Sequence[Any]) -> Counts:
 
 
 async def _aggregate(
-    connection: AsyncConnection, axes: tuple[str, ...], filters: Filters
+    connection: AsyncConnection,
+    axes: tuple[str, ...],
+    filters: Filters,
+    services: Sequence[str] | None = None,
 ) -> list[tuple[tuple[Any, ...], Counts]]:
     """The aggregation API's own query (so the page agrees with the API): each row's axis
-    values and its counts by verdict."""
+    values and its counts by verdict. ``services`` narrows it to those services, which
+    lets the per-ASN rollup's (cc, service, hour) index serve a country's recent hours."""
     a = aggregation.Aggregation(axes, "hour", filters, csv=False)
-    query = aggregation.statement(a).subquery()
+    statement = aggregation.statement(a)
+    if services is not None:
+        statement = statement.where(a.table.c.service.in_(sorted(services)))
+    query = statement.subquery()
     # PostgreSQL sums bigints as numeric; integers decode several times faster than Decimals
     columns = [c if c.name in axes else cast(c, BigInteger) for c in query.c]
     out = []
@@ -114,11 +121,14 @@ async def national_now(
 
 
 async def networks_now(
-    connection: AsyncConnection, now: dt.datetime, cc: str
+    connection: AsyncConnection, now: dt.datetime, cc: str, services: Sequence[str]
 ) -> dict[tuple[str, int], Counts]:
-    """(service, ASN) → counts in the last ``NOW_HOURS`` hours, in one country."""
+    """(service, ASN) → counts in the last ``NOW_HOURS`` hours, in one country, for
+    ``services`` (those ``national_now`` found)."""
+    if not services:
+        return {}
     since = hour_start(hour_of(now) - NOW_HOURS + 1)
-    rows = await _aggregate(connection, ("service", "asn"), Filters(cc=cc, since=since))
+    rows = await _aggregate(connection, ("service", "asn"), Filters(cc=cc, since=since), services)
     return {(service, int(asn)): counts for (service, asn), counts in rows}
 
 

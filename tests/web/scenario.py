@@ -112,14 +112,14 @@ class Scenario:
             onset=self.ago(1.5), last_seen=self.ago(0.1), resolved_at=None,
             methods=("tls.reset",), confidence=0.4, probes=1,
             evidence=("AS8359: 6 of 6 measurements blocked (tls.reset) from 1 probe",),
-            rules=("alerts.incident.blocking",), rules_version="1",
+            rules=("block.open.repeat",), rules_version="1",
         )  # fmt: skip
         shutdown = Incident(
             id=SHUTDOWN_ID, kind="shutdown", service=None, cc="BY", asns=(25106, 6697),
             onset=self.ago(1.4), last_seen=self.ago(0.05), resolved_at=None, methods=(),
             confidence=0.95, probes=2,
             evidence=("2 of 2 probes offline at once in AS25106, AS6697; control targets unreachable",),
-            rules=("alerts.incident.shutdown",), rules_version="1",
+            rules=("shutdown.open.offline",), rules_version="1",
         )  # fmt: skip
         return [(unconfirmed, {"status": "unconfirmed"}), (shutdown, {})]
 
