@@ -128,6 +128,14 @@ class View:
         return f"/static/{name}?v={site.assets[name].version}"
 
 
+def web_link(url: str | None) -> str | None:
+    """An event's source as a link only when it is an http(s) address: imported feeds are
+    third-party text, and a ``javascript:`` link must never reach a page."""
+    if url and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
+
+
 def _markup_text(c: Catalogue) -> Any:
     """``t`` for HTML: the catalogue's text escaped, values escaped unless already markup."""
 
@@ -144,6 +152,7 @@ def render(site: Site, view: View, template: str, **context: Any) -> bytes:
     text = view.c.text if template.endswith(".txt") else _markup_text(view.c)
     return page.render(
         v=view, t=text, plural=view.c.plural, country=view.c.country,
-        state_name=view.c.state, css=css_state, kind_name=lambda k: kind_name(view.c, k), asset=lambda n: view.asset(site, n),
+        state_name=view.c.state, css=css_state, kind_name=lambda k: kind_name(view.c, k),
+        web_link=web_link, asset=lambda n: view.asset(site, n),
         services=site.services, **context,
     ).encode()  # fmt: skip

@@ -41,6 +41,11 @@ def test_wheel_holds_what_the_product_runs(wheel_files: list[str]) -> None:
         "collector/demo/servers/pki.py",  # the demo's loopback servers are product code
         "probe/cli.py",
         "collector/cli.py",
+        "collector/web/templates/country.html",  # the status page ships whole
+        "collector/web/templates/incident.txt",
+        "collector/web/static/style.css",
+        "collector/web/static/status.js",
+        "collector/web/locales/ru.toml",
     }
     assert needed <= set(wheel_files)
 

@@ -319,3 +319,23 @@ def test_etags_are_strong_and_stable() -> None:
     assert caching.etag_of(b"x") == caching.etag_of(b"x")
     assert caching.etag_of(b"x") != caching.etag_of(b"y")
     assert re.fullmatch(r'"[0-9a-f]{32}"', caching.etag_of(b"x"))
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("https://example.org/live", "https://example.org/live"),
+        ("HTTP://example.org/", "HTTP://example.org/"),
+        ("javascript:alert(1)", None),
+        (" javascript:alert(1)", None),
+        ("data:text/html,x", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_event_sources_become_links_only_when_they_are_web_addresses(
+    url: str | None, link: str | None
+) -> None:
+    from collector.web.site import web_link
+
+    assert web_link(url) == link
