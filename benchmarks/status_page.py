@@ -18,8 +18,8 @@ import argparse
 import asyncio
 import datetime as dt
 import gzip
-import os
 import hashlib
+import os
 import re
 import statistics
 import tempfile
@@ -136,8 +136,8 @@ def main() -> None:
                       f"(max {max(server_times):6.1f}), of it CPU {statistics.median(cpu):6.1f} ms; "
                       f"request median {statistics.median(wall):6.1f} ms (max {max(wall):6.1f}) "
                       "(goal < 300 ms)")  # fmt: skip
-            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"load average during the run: {load} on {os.cpu_count()} cores "
+            averages = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"load average during the run: {averages} on {os.cpu_count()} cores "
                   "(wall-clock figures grow with it; CPU time does not)")  # fmt: skip
         finally:
             server.stop()
