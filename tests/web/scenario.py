@@ -15,7 +15,6 @@ are written to the store before the collector starts, as the alert engine writes
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -171,7 +170,3 @@ async def load(base: str, admin_token: str, scenario: Scenario) -> None:
                     result = await r.json()
                     assert r.status == 200, result
                     assert result["rejected"] == 0, result
-
-
-def incident_dict(incident: Incident) -> dict[str, Any]:
-    return dataclasses.asdict(incident)
