@@ -58,7 +58,7 @@ ANALYZE;
 """
 
 
-def rows(count: int, start: dt.datetime) -> list[tuple[object, ...]]:
+def rows(count: int, start: dt.datetime, span_seconds: int = 86400) -> list[tuple[object, ...]]:
     rng = random.Random(7)
     asns = {
         cc: [64512 + i * 1000 + j for j in range(max(3, weight * 3))]
@@ -69,21 +69,21 @@ def rows(count: int, start: dt.datetime) -> list[tuple[object, ...]]:
     out: list[tuple[object, ...]] = []
     for cc in countries:
         verdict = rng.choices(("ok", "blocked", "anomaly", "down", "offline"), (80, 10, 6, 2, 2))[0]
-        moment = start + dt.timedelta(seconds=rng.randrange(86400))
+        moment = start + dt.timedelta(seconds=rng.randrange(span_seconds))
         methods = {"blocked": "tls.reset", "anomaly": "tcp.timeout"}.get(verdict, "")
         out.append((uuid.uuid4(), "probe", rng.choice(services), cc, rng.choice(asns[cc]), False, moment,
                     moment, verdict, verdict, methods, "cw.keep", "1", "", BODY))  # fmt: skip
     return out
 
 
-async def load(url: str, count: int, start: dt.datetime) -> None:
+async def load(url: str, count: int, start: dt.datetime, span_seconds: int = 86400) -> None:
     db = Database(url)
     await migrate.upgrade(db)
     await db.close()
     connection = await asyncpg.connect(url)
     try:
         began = time.perf_counter()
-        generated = rows(count, start)
+        generated = rows(count, start, span_seconds)
         await connection.copy_records_to_table("measurements", records=generated, columns=COLUMNS)
         await connection.execute(ROLLUPS)
         per_asn = await connection.fetchval("SELECT count(*) FROM rollups")

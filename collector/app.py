@@ -39,6 +39,7 @@ from collector.ingest.ratelimit import RateLimiter
 from collector.state import STATE, State, TargetListText
 from collector.store import keys, migrate
 from collector.store.db import Database
+from collector.web import install as install_status_page
 from probe import targets as target_lists
 
 log: Final = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
             *tokens.routes(),
         ]
     )
+    install_status_page(app, state)
     app.cleanup_ctx.append(lifecycle(migrate_schema))
     app.on_shutdown.append(_mark_shutting_down)
     return app

@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the whole pipeline on loopback, in about a minute")
     demo.add_argument("--probe-interval", type=float, default=5.0, metavar="S")
     demo.add_argument("--censor-after", type=float, default=12.0, metavar="S")
+    demo.add_argument(
+        "--keep",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the alert, keep the status page up until Ctrl-C (default: on a terminal)",
+    )
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -159,7 +165,12 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "demo":
         from collector.demo import pipeline as demo
 
-        if code := asyncio.run(demo.run(args.probe_interval, args.censor_after)):
+        keep = args.keep if args.keep is not None else sys.stdin.isatty() and sys.stdout.isatty()
+        try:
+            code = asyncio.run(demo.run(args.probe_interval, args.censor_after, keep=keep))
+        except KeyboardInterrupt:
+            code = 0  # Ctrl-C is how a kept demo ends
+        if code:
             raise SystemExit(code)
         return
     if args.command == "admin-token" and args.token_command == "new":

@@ -19,6 +19,7 @@ from collector.api.tokens import ResearcherTokenRequest
 from collector.api.watch import WindowIn
 from collector.enrolment.probes import EnrolmentRequest, ProbeUpdate
 from collector.ingest.measurements import BatchResult
+from collector.web import openapi as status_page
 from probe.model import METHODS, VERDICTS, Measurement
 
 _REF: Final = "#/components/schemas/{name}"
@@ -473,7 +474,7 @@ def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "censorwatch collector", "version": version},
-        "paths": _paths() | _alert_paths() | _watch_paths(),
+        "paths": _paths() | _alert_paths() | _watch_paths() | status_page.paths(),
         "components": {
             "schemas": components,
             "responses": {"Error": _json(error, "an error, with what was wrong")},

@@ -65,6 +65,7 @@ def targets_toml(port: int) -> str:
     return f"""
 [[services]]
 name = "telegram"
+title = "Telegram"
 category = "messenger"
 [[services.endpoints]]
 host = "web.telegram.org"
@@ -270,7 +271,10 @@ async def vet(session: aiohttp.ClientSession, url: str, token: str) -> None:
 
 
 async def run(
-    probe_interval: float = 5.0, censor_after: float = 12.0, give_up_after: float = 120.0
+    probe_interval: float = 5.0,
+    censor_after: float = 12.0,
+    give_up_after: float = 120.0,
+    keep: bool = False,
 ) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="censorwatch-demo-") as tmp:
@@ -292,13 +296,25 @@ async def run(
         inbox = Inbox(started)
         inbox_runner = await inbox.start()
         try:
-            return await _story(
+            code = await _story(
                 config, network, inbox, started, probe_interval, censor_after, give_up_after
             )
+            if code == 0 and keep:
+                await _keep_serving(config)
+            return code
         finally:
             await inbox_runner.cleanup()
             await runner.cleanup()
             await network.close()
+
+
+async def _keep_serving(config: Config) -> None:
+    """Leave the collector and its status page up until the user presses Ctrl-C."""
+    print(
+        f"status page: http://{config.listen}/country/KZ stays up; press Ctrl-C to stop",
+        flush=True,
+    )
+    await asyncio.Event().wait()
 
 
 async def _story(
@@ -308,6 +324,7 @@ async def _story(
     base = f"http://{config.listen}"
     token = config.admin_token_path.read_text().strip()
     say(f"collector on {base} (SQLite in {config.data_dir})", started)
+    say(f"status page: {base}/country/KZ", started)
     async with aiohttp.ClientSession() as session:
         sub = await admin(
             session,

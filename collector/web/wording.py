@@ -1,0 +1,91 @@
+"""Sentences about incidents, in the reader's language: the summary a newsroom can quote,
+the title a feed or a shared link shows, and the correlation figure.
+
+Pure: times arrive already formatted (``Clock``), so the same sentence serves the HTML
+page, the plain-text version and the feeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from alerts.correlation import Stats, format_p
+from alerts.model import Event
+from collector.web.i18n import Catalogue
+from collector.web.picture import Standing
+
+Clock = Callable[[dt.datetime], str]
+
+
+@dataclass(frozen=True)
+class LinkedEvent:
+    event: Event
+    delay_seconds: float
+
+
+def networks(c: Catalogue, asns: Sequence[int]) -> str:
+    listed = ", ".join(f"AS{a}" for a in asns)
+    counted = c.plural("networks", len(asns))
+    return f"{counted} ({listed})" if asns else counted
+
+
+def kind_name(c: Catalogue, kind: str) -> str:
+    entry = c.entries.get(f"kinds.{kind}")
+    return entry if isinstance(entry, str) else kind
+
+
+def title(c: Catalogue, s: Standing, service: str) -> str:
+    in_country = c.country(s.incident.cc, "in")
+    if s.incident.kind == "shutdown":
+        return c.text("incident_title_shutdown", in_country=in_country)
+    key = "incident_title_blocking" if s.confirmed else "incident_title_unconfirmed"
+    return c.text(key, service=service, in_country=in_country)
+
+
+def summary(
+    c: Catalogue, s: Standing, service: str, clock: Clock, linked: Sequence[LinkedEvent]
+) -> str:
+    i = s.incident
+    values = {
+        "service": service,
+        "in_country": c.country(i.cc, "in"),
+        "onset": clock(i.onset),
+        "resolved": clock(i.resolved_at) if i.resolved_at else "",
+        "networks": networks(c, i.asns),
+    }
+    phase = "open" if i.resolved_at is None else "resolved"
+    if i.kind == "shutdown":
+        key = f"summary_shutdown_{phase}"
+    elif not s.confirmed:
+        key = "summary_unconfirmed"
+    else:
+        key = f"summary_blocking_{phase}"
+    sentence = c.text(key, **values)
+    if linked:
+        first = linked[0]
+        minutes = round(abs(first.delay_seconds) / 60)
+        after = "summary_event_after" if first.delay_seconds >= 0 else "summary_event_before"
+        sentence += " " + c.text(
+            after, minutes=minutes, kind=kind_name(c, first.event.kind), title=first.event.title
+        )
+    return sentence
+
+
+def correlation(c: Catalogue, stats: Stats | None, kind: str) -> str:
+    if stats is None or stats.events == 0 or stats.p_value is None:
+        # below the minimum of past events there is no test to cite (alerts.correlation)
+        return c.text("correlation_none")
+    return c.text(
+        "correlation_line",
+        hits=stats.hits,
+        events=stats.events,
+        kind=kind_name(c, kind),
+        p=format_p(stats.p_value),
+    )
+
+
+def delay(c: Catalogue, seconds: float) -> str:
+    minutes = round(abs(seconds) / 60)
+    return c.text("delay_after" if seconds >= 0 else "delay_before", minutes=minutes)
