@@ -313,6 +313,13 @@ class Unreachable(_RuleAction):
         )
 
 
+RESIDUAL_LIST: Final = "cw_residual"
+
+
+def _name_match(name: str, port: int) -> tuple[str, ...]:
+    return ("-p", "tcp", "--dport", str(port), "-m", "string", "--algo", "bm", "--string", name)
+
+
 @dataclass(frozen=True)
 class SNIFilter(_RuleAction):
     """Match the server name in the ClientHello (a plain string match), then reset or drop."""
@@ -320,9 +327,26 @@ class SNIFilter(_RuleAction):
     names: tuple[str, ...]
     how: Literal["reset", "drop"] = "reset"
     ports: tuple[int, ...] = (443,)
+    residual: int = 0  # seconds every packet to the address:port is then punished too
 
     def rules(self) -> tuple[Rule, ...]:
         verdict = _REJECT_RST if self.how == "reset" else ("-j", "DROP")
+        if self.residual:
+            # Remember the destination of a forbidden ClientHello (xt_recent), then punish
+            # everything sent to it for a while: the GFW's and TSPU's residual censorship.
+            remember = ("-m", "recent", "--name", RESIDUAL_LIST, "--rdest", "--set")
+            punish = (
+                "-m", "recent", "--name", RESIDUAL_LIST, "--rdest", "--rcheck",
+                "--seconds", str(self.residual),
+            )  # fmt: skip
+            return tuple(
+                Rule("filter", FORWARD, (*_name_match(name, port), *remember, *verdict))
+                for name in self.names
+                for port in self.ports
+            ) + tuple(
+                Rule("filter", FORWARD, ("-p", "tcp", "--dport", str(port), *punish, *verdict))
+                for port in self.ports
+            )
         return tuple(
             Rule(
                 "filter",

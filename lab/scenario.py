@@ -43,7 +43,7 @@ ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "refuse": _TARGET | {"ports"},
     "reset": _TARGET | {"ports"},
     "unreachable": _TARGET | {"ports", "icmp"},
-    "sni": _TARGET | {"how", "ports"},
+    "sni": _TARGET | {"how", "ports", "residual"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst"},
@@ -246,7 +246,10 @@ def _sni(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     if how not in ("reset", "drop"):
         raise reader.fail(f"{where}.how", "expected reset or drop")
     ports = reader.ports(raw, where, (443,))
-    return censor.SNIFilter(reader.names(raw, where), how, ports)
+    residual = raw.get("residual", 0)
+    if not isinstance(residual, int) or isinstance(residual, bool) or not 0 <= residual <= 600:
+        raise reader.fail(f"{where}.residual", "seconds from 0 to 600")
+    return censor.SNIFilter(reader.names(raw, where), how, ports, residual)
 
 
 def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:

@@ -21,7 +21,7 @@ from probe.vocabulary import VERDICTS as VERDICTS
 from probe.vocabulary import Method as Method
 from probe.vocabulary import Verdict as Verdict
 
-FORMAT_VERSION: Final = "1.0.0"
+FORMAT_VERSION: Final = "1.1.0"
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -124,6 +124,7 @@ class Certificate(Strict, frozen=True, kw_only=True):
     not_before: ShortText
     not_after: ShortText
     san: list[ShortText] = []
+    sha1: ShortText | None = None  # 1.1.0: published interception CAs are often named by it
 
 
 class TLSObservation(Strict, frozen=True, kw_only=True, tag="tls", tag_field="step"):
@@ -139,6 +140,7 @@ class TLSObservation(Strict, frozen=True, kw_only=True, tag="tls", tag_field="st
     tls_version: ShortText | None = None
     certificate: Certificate | None = None
     verified: bool | None = None
+    chain: list[Certificate] = []  # 1.1.0: the certificates after the leaf, as presented
     attempt: int = 0
     operation: Literal["tls_handshake"] = "tls_handshake"
     endpoint: int | None = None
@@ -195,6 +197,7 @@ class Analysis(Strict, frozen=True, kw_only=True):
     confidence: Confidence = 0.0
     rules: list[ShortText] = []
     rules_version: ShortText = ""
+    fingerprints_version: ShortText = ""  # 1.1.0: the fingerprint files the verdict used
     endpoints: list[EndpointAnalysis] = []
     evidence: list[ShortText] = []
 

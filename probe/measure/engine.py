@@ -315,11 +315,13 @@ class _EndpointRun:
     async def test_address(self, ip: str) -> Outcome:
         request = self.request(ip, "network", self.target.server_name)
         contrasted = self.target.tls or self.target.http_path is not None
+        control_connected = False
         if contrasted and not self.run.service.is_control:
             # Before the service's name is ever sent from here, so that a censor that
             # punishes the whole address after a forbidden name cannot taint the control.
             control = self.request(ip, "control", self.target.control_sni)
-            self.record(await self.engine.first_control(control), 0)
+            first = self.record(await self.engine.first_control(control), 0)
+            control_connected = first[0].failure is None
         outcome = await self.exchange(request, 0)
         if _succeeded(outcome) or not self.retry:
             return outcome
@@ -327,7 +329,7 @@ class _EndpointRun:
         for attempt in range(1, rounds + 1):
             await self.engine.health_check(self.run, self.index)
             retried = await self.exchange(request, attempt)
-            if _needs_control(retried):
+            if _needs_control(retried, control_connected):
                 await self.exchange(self.request(ip, "control", self.target.control_sni), attempt)
             if _succeeded(retried):
                 break
@@ -416,11 +418,13 @@ def _succeeded(outcome: Outcome) -> bool:
     return page is None or (page.failure is None and page.blockpage is None)
 
 
-def _needs_control(outcome: Outcome) -> bool:
-    """A failure after the connect is contrasted with an innocuous name on the same address."""
+def _needs_control(outcome: Outcome, control_connected: bool = False) -> bool:
+    """A failure after the connect is contrasted with an innocuous name on the same address;
+    so is a failed connect to an address the control name reached before the service's name
+    was sent (has the address gone dark for every name since: residual censorship?)."""
     tcp, tls, page = outcome
     if tcp.failure is not None:
-        return False
+        return control_connected
     if tls is not None and tls.failure is not None:
         return True
     return page is not None and page.failure is not None

@@ -115,7 +115,7 @@ _VERIFY_FAILURES = frozenset(
 
 def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservation:
     return msgspec.structs.replace(
-        tls, certificate=channel.certificate(), tls_version=channel.version
+        tls, certificate=channel.certificate(), chain=channel.chain(), tls_version=channel.version
     )
 
 
@@ -173,6 +173,7 @@ class _Step:
                 t0,
                 tls_version=channel.version,
                 certificate=channel.certificate(),
+                chain=channel.chain(),
                 verified=context.verify_mode != ssl.CERT_NONE,
             )
         return channel if self.tls_failure is None else None
@@ -184,6 +185,7 @@ class _Step:
         verified: bool | None,
         tls_version: str | None = None,
         certificate: Certificate | None = None,
+        chain: list[Certificate] | None = None,
     ) -> TLSObservation:
         return TLSObservation(
             ip=self.request.ip,
@@ -195,6 +197,7 @@ class _Step:
             failure=self.tls_failure,
             tls_version=tls_version,
             certificate=certificate,
+            chain=chain or [],
             verified=verified,
         )
 

@@ -23,6 +23,14 @@ def test_sni_filter_is_a_string_match_on_443() -> None:
     assert drop.spec[-2:] == ("-j", "DROP")
 
 
+def test_residual_sni_filter_remembers_the_address_and_punishes_it_for_a_while() -> None:
+    first, then = censor.SNIFilter(("x.com",), "drop", residual=60).rules()
+    assert first.spec[first.spec.index("--string") :][:2] == ("--string", "x.com")
+    assert first.spec[first.spec.index("--rdest") :][:2] == ("--rdest", "--set")
+    assert "--string" not in then.spec
+    assert then.spec[then.spec.index("--rcheck") :] == ("--rcheck", "--seconds", "60", "-j", "DROP")
+
+
 def test_blackhole_narrows_to_ports_when_given() -> None:
     assert [r.spec for r in censor.Blackhole(("1.2.3.4",)).rules()] == [
         ("-d", "1.2.3.4", "-j", "DROP")
