@@ -88,6 +88,7 @@ class Censor:
         self._daemons.clear()
         for table, chain, _ in CHAINS:
             self.iptables(table, "-F", chain)
+        self.forget_residual()
         self._overrides.clear()
         write_policy(self.policy_file, {})
         self._throttles.clear()
@@ -104,6 +105,12 @@ class Censor:
     def delete_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
             self.iptables(rule.table, "-D", rule.chain, *rule.spec)
+
+    def forget_residual(self) -> None:
+        """Empty the residual-censorship list: the kernel keeps it after its rules go, and
+        the next scenario must not start with addresses still punished."""
+        path = f"/proc/net/xt_recent/{RESIDUAL_LIST}"
+        run_in(self.namespace, ["sh", "-c", f"if [ -e {path} ]; then echo / > {path}; fi"])
 
     def override_names(self, names: Sequence[str], override: Override | None) -> None:
         for name in names:
@@ -328,6 +335,11 @@ class SNIFilter(_RuleAction):
     how: Literal["reset", "drop"] = "reset"
     ports: tuple[int, ...] = (443,)
     residual: int = 0  # seconds every packet to the address:port is then punished too
+
+    def clear(self, censor: Censor) -> None:
+        super().clear(censor)
+        if self.residual:
+            censor.forget_residual()
 
     def rules(self) -> tuple[Rule, ...]:
         verdict = _REJECT_RST if self.how == "reset" else ("-j", "DROP")

@@ -70,7 +70,8 @@ async def test_rows_judged_with_older_fingerprints_are_rejudged_once(
     stale = await intercepted_as_judged_before(probe_id)
     current = measurement(probe_id=probe_id)  # judged with today's files: left alone
     status, body = await collector.ingest(token, [stale, current])
-    assert status == 200 and body["accepted"] == 2, body
+    assert status == 200, body
+    assert body["accepted"] == 2, body
     assert (await verdicts(collector))[str(stale.id)] == "anomaly"
     before = await blocked_count(collector)
 
