@@ -64,6 +64,7 @@ class Endpoint(Strict, frozen=True, kw_only=True):
     tls: bool = True
     sni: ShortText | None = None
     http_path: ShortText | None = None
+    throughput_path: ShortText | None = None  # 1.1.0
 
     @property
     def label(self) -> str:
@@ -165,6 +166,28 @@ class HTTPObservation(Strict, frozen=True, kw_only=True, tag="http", tag_field="
     endpoint: int | None = None
 
 
+class ThroughputObservation(Strict, frozen=True, kw_only=True, tag="throughput", tag_field="step"):
+    """A bounded download (1.1.0): cumulative bytes received, sampled over time.
+
+    ``role`` is ``network`` for the service's own name, ``control`` for the control SNI on
+    the same address or for a control service (``service`` names which)."""
+
+    ip: ShortText
+    port: Port
+    host: ShortText
+    path: ShortText
+    role: Role
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    samples: Annotated[list[tuple[Seconds, int]], msgspec.Meta(max_length=256)] = []
+    service: ShortText | None = None
+    attempt: int = 0
+    operation: Literal["http_round_trip"] = "http_round_trip"
+    endpoint: int | None = None
+
+
 class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_field="step"):
     """A check of this network's health taken between retries (the sandwich)."""
 
@@ -178,7 +201,12 @@ class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_f
 
 
 Observation = (
-    DNSObservation | TCPObservation | TLSObservation | HTTPObservation | ControlObservation
+    DNSObservation
+    | TCPObservation
+    | TLSObservation
+    | HTTPObservation
+    | ThroughputObservation
+    | ControlObservation
 )
 
 

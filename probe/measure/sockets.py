@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from probe.measure import dns, failures, http
+from probe.measure import dns, failures, http, throughput
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.tls import Contexts, TLSChannel, handshake
-from probe.model import Certificate, HTTPObservation, Role, TCPObservation, TLSObservation
+from probe.model import (
+    Certificate,
+    HTTPObservation,
+    Role,
+    TCPObservation,
+    ThroughputObservation,
+    TLSObservation,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -86,6 +93,37 @@ class SocketNetwork(Network):
             _abort(writer)
         return step.tcp, step.tls, page
 
+    async def download(
+        self, request: Exchange, origin: float, limits: throughput.Limits
+    ) -> ThroughputObservation:
+        step = _Step(request, origin, self.timing.timeout)
+        host = request.http_host or request.sni or request.ip
+        path = request.http_path or "/"
+        t0 = step.now()
+        observation = ThroughputObservation(
+            ip=request.ip, port=request.port, host=host, path=path, role=request.role, t0=t0, t=t0
+        )
+        connection = await step.connect()
+        if connection is None:
+            return _failed(observation, step.tcp.failure, step.now())
+        reader, writer = connection
+        try:
+            channel: http.Channel = http.PlainChannel(reader, writer)
+            if request.tls:
+                context = self.contexts.verify_chain  # a slow path, not a name, is measured
+                tls_channel = await step.handshake(reader, writer, context)
+                if tls_channel is None:
+                    return _failed(observation, step.tls_failure, step.now())
+                channel = tls_channel
+            transfer = await throughput.download(channel, host, path, limits, step.now)
+        except Exception as exc:  # translated into a failure string at this edge
+            return _failed(observation, failures.from_exception(exc), step.now())
+        finally:
+            _abort(writer)
+        return msgspec.structs.replace(
+            observation, t=step.now(), bytes=transfer.received, samples=transfer.samples
+        )
+
     async def _unverified(self, step: _Step) -> Outcome:
         """Connect again without verification to record the certificate (and the page) that
         failed verification: the evidence of interception."""
@@ -117,6 +155,12 @@ def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservatio
     return msgspec.structs.replace(
         tls, certificate=channel.certificate(), chain=channel.chain(), tls_version=channel.version
     )
+
+
+def _failed(
+    observation: ThroughputObservation, failure: str | None, t: float
+) -> ThroughputObservation:
+    return msgspec.structs.replace(observation, t=t, failure=failure or failures.UNKNOWN)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

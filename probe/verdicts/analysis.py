@@ -30,11 +30,12 @@ from probe.model import (
     Method,
     Observation,
     TCPObservation,
+    ThroughputObservation,
     TLSObservation,
     Verdict,
 )
 from probe.targets import Service, Target
-from probe.verdicts import fingerprints
+from probe.verdicts import fingerprints, throughput
 from probe.verdicts.bogons import is_bogon_answer, scope
 from probe.verdicts.rules import (
     CONNECT_FAILED,
@@ -59,6 +60,8 @@ from probe.verdicts.rules import (
     NETWORK_UNSTABLE,
     REACHABLE,
     RULES_VERSION,
+    THROTTLED_EVERY_NAME,
+    THROTTLED_SNI_CONTRAST,
     TLS_FAILED,
     TLS_FAILED_SNI_CONTRAST,
     TLS_INTERRUPTED_SNI_CONTRAST,
@@ -237,12 +240,16 @@ class _Facts:
     http: list[HTTPObservation]
     control_http: list[HTTPObservation]
     health: list[ControlObservation]
+    downloads: list[ThroughputObservation]
+    same_address_downloads: list[ThroughputObservation]
+    control_downloads: list[ThroughputObservation]
 
     @classmethod
     def of(cls, observations: Sequence[Observation]) -> _Facts:
         dns = [o for o in observations if isinstance(o, DNSObservation)]
         tls = [o for o in observations if isinstance(o, TLSObservation)]
         http = [o for o in observations if isinstance(o, HTTPObservation)]
+        down = [o for o in observations if isinstance(o, ThroughputObservation)]
         return cls(
             network_dns=[o for o in dns if o.role == "network"],
             control_dns=[o for o in dns if o.role == "control"],
@@ -252,6 +259,9 @@ class _Facts:
             http=[o for o in http if o.role == "network"],
             control_http=[o for o in http if o.role == "control"],
             health=[o for o in observations if isinstance(o, ControlObservation)],
+            downloads=[o for o in down if o.role == "network"],
+            same_address_downloads=[o for o in down if o.role == "control" and not o.service],
+            control_downloads=[o for o in down if o.role == "control" and o.service],
         )
 
     def network_addresses(self) -> set[str]:
@@ -325,6 +335,7 @@ def _findings(facts: _Facts) -> Iterable[Finding]:
     yield from _dns_findings(facts)
     yield from _interception(facts)
     yield from _address_findings(facts)
+    yield from _throughput_findings(facts)
 
 
 def _interception(facts: _Facts) -> Iterable[Finding]:
@@ -789,6 +800,47 @@ def _other_issuer(genuine: TLSObservation, presented: Certificate | None) -> boo
     if presented is None or genuine.certificate is None:
         return True
     return genuine.certificate.issuer != presented.issuer
+
+
+# A policer, not congestion: the service gets at most this fraction of the controls' rate.
+THROTTLED_FRACTION: Final = 0.1
+THROTTLED_SAMPLES: Final = 2
+
+
+def _throughput_findings(facts: _Facts) -> Iterable[Finding]:
+    """Too slow to use, where the controls in the same run were not: on repeated samples,
+    each near a constant rate. Throttled only if the same address with the control SNI is
+    fast too; a slow address for every name is a rate limit on it or a slow origin, and one
+    probe cannot tell which."""
+    own = [d for d in facts.downloads if throughput.rate(d) is not None]
+    controls = throughput.median_rate(facts.control_downloads)
+    if len(own) < THROTTLED_SAMPLES or controls is None or len(facts.control_downloads) < 2:
+        return
+    rates = [throughput.rate(d) or 0.0 for d in own]
+    if max(rates) > controls * THROTTLED_FRACTION or not all(throughput.plateau(d) for d in own):
+        return
+    shown = (
+        f"{own[0].ip}: {len(own)} downloads of {own[0].path} for {own[0].host} at "
+        f"{', '.join(throughput.kbit(r) for r in rates)}, each near a constant rate; "
+        f"the control services: {throughput.kbit(controls)} (median of {len(facts.control_downloads)})"
+    )
+    same = throughput.median_rate(facts.same_address_downloads)
+    if same is not None and max(rates) <= same * THROTTLED_FRACTION:
+        sni = facts.same_address_downloads[0].host
+        yield Finding(
+            "blocked",
+            THROTTLED_SNI_CONTRAST,
+            f"{shown}; the same address with SNI {sni}: {throughput.kbit(same)}",
+            "throttled",
+            0.85,
+        )
+        return
+    where = (
+        f"the same address with the control SNI: {throughput.kbit(same)}"
+        if same
+        else "no same-address contrast"
+    )
+    yield Finding("anomaly", THROTTLED_EVERY_NAME, f"{shown}; {where}", None, 0.4)
 
 
 def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:

@@ -231,3 +231,15 @@ HTTP_FAILED: Final = _family(
     ),
     "the HTTP request failed ({}) on every attempt; not confirmed",
 )
+
+# -- throughput -------------------------------------------------------------------------------
+THROTTLED_SNI_CONTRAST: Final = _probe(
+    "throughput.throttled.sni_contrast",
+    "repeated downloads with the service's name run at a plateau of at most a tenth of the control "
+    "services' rate, and of the same address's rate with the control SNI: a policer keyed on the name",
+)
+THROTTLED_EVERY_NAME: Final = _probe(
+    "throughput.slow_for_every_name",
+    "repeated downloads run at a plateau of at most a tenth of the control services' rate, for the "
+    "control SNI on the same address too: a rate limit on the address or a slow origin; not confirmed",
+)
