@@ -3,12 +3,18 @@ samples near a constant rate (scripted network, real engine and rules)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
+from collector.demo.servers import PKI
+from collector.demo.servers.tls import TLSRule, TLSServer
 from probe.measure.network import Exchange
+from probe.measure.sockets import SocketNetwork, Timing
+from probe.measure.throughput import Limits
 from probe.targets import parse
+from probe.verdicts.throughput import rate
 from tests.probe.fakes import Rate, ScriptedNetwork, measure
 
 TARGETS = parse(
@@ -127,3 +133,31 @@ async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
     assert ("control", "") in roles  # the control SNI on the same address
     assert ("control", "control_a") in roles
     assert ("control", "control_b") in roles
+
+
+# -- real sockets: a TLS server on loopback serving a bounded download ------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize(("size", "limit"), [(300_000, 512 * 1024), (2_000_000, 512 * 1024)])
+async def test_a_real_download_is_bounded_and_sampled(pki: PKI, size: int, limit: int) -> None:
+    async with TLSServer(pki, "127.0.0.1", 0, rules={"x.example": TLSRule()}) as server:
+        network = SocketNetwork(Timing(timeout=5.0), pki.ca_file)
+        request = Exchange(
+            ip="127.0.0.1",
+            port=server.port,
+            tls=True,
+            sni="x.example",
+            http_host="x.example",
+            http_path=f"/bytes/{size}",
+        )
+        got = await network.download(request, asyncio.get_running_loop().time(), Limits(limit))
+    assert got.failure is None
+    head = len(b"HTTP/1.1 200 OK\r\n")  # the count includes the response head
+    assert min(size, limit) <= got.bytes <= min(size + 200, limit + 65536 + head)
+    assert got.samples[-1][1] == got.bytes
+    assert rate(got) is not None
