@@ -21,16 +21,18 @@ from lab.injector import READY as INJECTOR_READY
 from lab.resolver import Override, OverrideKind, Policy, write_policy
 from lab.shell import CommandError, run_in
 
-Table = Literal["filter", "nat"]
+Table = Literal["filter", "nat", "mangle"]
 FORWARD: Final = "CWLAB-FORWARD"
 INPUT: Final = "CWLAB-INPUT"
 OUTPUT: Final = "CWLAB-OUTPUT"
 PREROUTING: Final = "CWLAB-PREROUTING"
+MARKING: Final = "CWLAB-MARK"
 CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("filter", FORWARD, "FORWARD"),
     ("filter", INPUT, "INPUT"),
     ("filter", OUTPUT, "OUTPUT"),
     ("nat", PREROUTING, "PREROUTING"),
+    ("mangle", MARKING, "PREROUTING"),
 )
 SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
 """Where throttling happens: traffic to the client (from the service) and to the service."""
@@ -199,6 +201,11 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 throttle.burst,
             ]
         )
+        commands += _throttle_filters(tc, device, direction, throttle, classid)
+        if throttle.delay or throttle.loss:
+            commands.append(
+                [*tc, "qdisc", "add", "dev", device, "parent", classid, *throttle.netem()]
+            )
         for address in throttle.addresses:
             commands.append(
                 [
@@ -223,6 +230,19 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 ]
             )
     return commands
+
+
+def _throttle_filters(
+    tc: list[str], device: str, direction: str, throttle: Throttle, classid: str
+) -> list[list[str]]:
+    """The filters that send a throttle's traffic to its class, beyond its addresses: the
+    connections marked for carrying a name, or everything (a slow home link)."""
+    head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip", "prio", "1"]
+    if throttle.mark:
+        return [[*head, "handle", str(throttle.mark), "fw", "flowid", classid]]
+    if throttle.everything:
+        return [[*head, "u32", "match", "u32", "0", "0", "flowid", classid]]
+    return []
 
 
 # Packet actions ----------------------------------------------------------------------------
@@ -462,17 +482,49 @@ class Shutdown(_RuleAction):
 # Other levers ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Throttle:
-    """Cap the bandwidth to and from the addresses (tc htb on both router interfaces)."""
+    """Cap the bandwidth to and from the addresses (tc htb on both router interfaces).
 
-    addresses: tuple[str, ...]
+    With ``names``, a policer keyed on the server name instead: a connection whose
+    ClientHello carries one is marked (iptables string match → CONNMARK), and every packet
+    of it goes to the capped class (tc ``fw`` filter) — Russia's 2021 Twitter slowdown.
+    With ``everything``, the whole home link is capped; ``delay``/``loss`` add netem to the
+    class (a lossy, distant link: OONI's throttling QA set-up)."""
+
+    addresses: tuple[str, ...] = ()
     rate: str = "64kbit"
     burst: str = "4k"
+    names: tuple[str, ...] = ()
+    mark: int = 0
+    everything: bool = False
+    delay: str = ""
+    loss: str = ""
+
+    def netem(self) -> list[str]:
+        args = ["netem"]
+        if self.delay:
+            args += ["delay", self.delay]
+        if self.loss:
+            args += ["loss", self.loss]
+        return args
+
+    def rules(self) -> tuple[Rule, ...]:
+        if not self.names:
+            return ()
+        mark = str(self.mark)
+        remember = tuple(
+            Rule("mangle", MARKING, (*_name_match(name, 443), "-j", "CONNMARK", "--set-mark", mark))
+            for name in self.names
+        )
+        every_packet = ("-m", "connmark", "--mark", mark, "-j", "MARK", "--set-mark", mark)
+        return (*remember, Rule("mangle", MARKING, every_packet))
 
     def apply(self, censor: Censor) -> None:
+        censor.add_rules(self.rules())
         censor.add_throttle(self)
 
     def clear(self, censor: Censor) -> None:
         censor.remove_throttle(self)
+        censor.delete_rules(self.rules())
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "sni": _TARGET | {"how", "ports", "residual"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
-    "throttle": _TARGET | {"rate", "burst"},
+    "throttle": _TARGET | {"rate", "burst", "by"},
+    "link": frozenset({"rate", "burst", "delay", "loss"}),
     "loss": frozenset({"probability"}),
     "shutdown": frozenset(),
 }
@@ -260,8 +261,23 @@ def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 
 def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """``by = "address"`` (default): everything to and from the addresses; ``by = "name"``:
+    the connections whose ClientHello names the service (a policer keyed on the SNI)."""
     rate, burst = str(raw.get("rate", "64kbit")), str(raw.get("burst", "4k"))
-    return censor.Throttle(reader.addresses(raw, where), rate, burst)
+    by = raw.get("by", "address")
+    if by == "address":
+        return censor.Throttle(reader.addresses(raw, where), rate, burst)
+    if by == "name":
+        mark = 0x10 + int(where.strip("actions[]") or 0)
+        return censor.Throttle((), rate, burst, names=reader.names(raw, where), mark=mark)
+    raise reader.fail(f"{where}.by", "expected address or name")
+
+
+def _link(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """The whole home link: a rate cap, and optionally delay and loss (netem)."""
+    rate, burst = str(raw.get("rate", "10gbit")), str(raw.get("burst", "64k"))
+    delay, loss = str(raw.get("delay", "")), str(raw.get("loss", ""))
+    return censor.Throttle((), rate, burst, everything=True, delay=delay, loss=loss)
 
 
 _Builder = Callable[[_Reader, dict[str, Any], str], Action]
@@ -276,6 +292,7 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "tls-mitm": lambda r, raw, w: censor.TLSInterception(r.addresses(raw, w, 443)),
     "http-blockpage": lambda r, raw, w: censor.HTTPBlockpage(r.addresses(raw, w, 80)),
     "throttle": _throttle,
+    "link": _link,
     "loss": _loss,
     "shutdown": lambda r, raw, w: censor.Shutdown(),
 }

@@ -43,6 +43,10 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "http-blockpage",
         "flaky",
         "loss25",
+        "throttle-sni",
+        "throttle-address",
+        "slow-link",
+        "lossy-link",
         "shutdown",
         "combined",
     } <= names
