@@ -239,7 +239,9 @@ def _throttle_filters(
     connections marked for carrying a name, or everything (a slow home link)."""
     head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip", "prio", "1"]
     if throttle.mark:
-        return [[*head, "handle", str(throttle.mark), "fw", "flowid", classid]]
+        # u32's mark match: the fw classifier is not in every kernel
+        mark = ["u32", "match", "mark", str(throttle.mark), "0xffffffff"]
+        return [[*head, *mark, "flowid", classid]]
     if throttle.everything:
         return [[*head, "u32", "match", "u32", "0", "0", "flowid", classid]]
     return []

@@ -38,7 +38,7 @@ def test_a_policer_keyed_on_the_name_marks_the_connection_and_filters_on_the_mar
     assert remember.spec[-4:] == ("-j", "CONNMARK", "--set-mark", "16")
     assert every_packet.spec == ("-m", "connmark", "--mark", "16", "-j", "MARK", "--set-mark", "16")
     commands = censor.shaping_commands("eth0", "src", [throttle])
-    assert commands[-1][-5:] == ["handle", "16", "fw", "flowid", "1:10"]
+    assert commands[-1][-6:] == ["match", "mark", "16", "0xffffffff", "flowid", "1:10"]
 
 
 def test_a_lossy_link_puts_netem_under_its_class() -> None:
