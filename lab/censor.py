@@ -27,12 +27,14 @@ INPUT: Final = "CWLAB-INPUT"
 OUTPUT: Final = "CWLAB-OUTPUT"
 PREROUTING: Final = "CWLAB-PREROUTING"
 MARKING: Final = "CWLAB-MARK"
+CLASSIFYING: Final = "CWLAB-CLASSIFY"
 CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("filter", FORWARD, "FORWARD"),
     ("filter", INPUT, "INPUT"),
     ("filter", OUTPUT, "OUTPUT"),
     ("nat", PREROUTING, "PREROUTING"),
     ("mangle", MARKING, "PREROUTING"),
+    ("mangle", CLASSIFYING, "POSTROUTING"),
 )
 SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
 """Where throttling happens: traffic to the client (from the service) and to the service."""
@@ -180,7 +182,7 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
         ],
     ]
     for number, throttle in enumerate(throttles, start=16):
-        classid = f"1:{number:x}"
+        classid = throttle.classid or f"1:{number:x}"
         commands.append(
             [
                 *tc,
@@ -201,10 +203,10 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 throttle.burst,
             ]
         )
-        commands += _throttle_filters(tc, device, direction, throttle, classid)
-        if throttle.delay or throttle.loss:
+        if throttle.everything:
+            head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip"]
             commands.append(
-                [*tc, "qdisc", "add", "dev", device, "parent", classid, *throttle.netem()]
+                [*head, "prio", "1", "u32", "match", "u32", "0", "0", "flowid", classid]
             )
         for address in throttle.addresses:
             commands.append(
@@ -230,21 +232,6 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 ]
             )
     return commands
-
-
-def _throttle_filters(
-    tc: list[str], device: str, direction: str, throttle: Throttle, classid: str
-) -> list[list[str]]:
-    """The filters that send a throttle's traffic to its class, beyond its addresses: the
-    connections marked for carrying a name, or everything (a slow home link)."""
-    head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip", "prio", "1"]
-    if throttle.mark:
-        # u32's mark match: the fw classifier is not in every kernel
-        mark = ["u32", "match", "mark", str(throttle.mark), "0xffffffff"]
-        return [[*head, *mark, "flowid", classid]]
-    if throttle.everything:
-        return [[*head, "u32", "match", "u32", "0", "0", "flowid", classid]]
-    return []
 
 
 # Packet actions ----------------------------------------------------------------------------
@@ -488,37 +475,30 @@ class Throttle:
 
     With ``names``, a policer keyed on the server name instead: a connection whose
     ClientHello carries one is marked (iptables string match → CONNMARK), and every packet
-    of it goes to the capped class (tc ``fw`` filter) — Russia's 2021 Twitter slowdown.
-    With ``everything``, the whole home link is capped; ``delay``/``loss`` add netem to the
-    class (a lossy, distant link: OONI's throttling QA set-up)."""
+    of it is put in the capped class (CLASSIFY) — Russia's 2021 Twitter slowdown. With
+    ``everything``, the whole home link is capped."""
 
     addresses: tuple[str, ...] = ()
     rate: str = "64kbit"
     burst: str = "4k"
     names: tuple[str, ...] = ()
-    mark: int = 0
+    mark: int = 0  # with names: the connection mark, also the htb class's minor number
     everything: bool = False
-    delay: str = ""
-    loss: str = ""
 
-    def netem(self) -> list[str]:
-        args = ["netem"]
-        if self.delay:
-            args += ["delay", self.delay]
-        if self.loss:
-            args += ["loss", self.loss]
-        return args
+    @property
+    def classid(self) -> str | None:
+        return f"1:{self.mark:x}" if self.mark else None
 
     def rules(self) -> tuple[Rule, ...]:
         if not self.names:
             return ()
         mark = str(self.mark)
         remember = tuple(
-            Rule("mangle", MARKING, (*_name_match(name, 443), "-j", "CONNMARK", "--set-mark", mark))
-            for name in self.names
+            Rule("mangle", MARKING, (*_name_match(n, 443), "-j", "CONNMARK", "--set-mark", mark))
+            for n in self.names
         )
-        every_packet = ("-m", "connmark", "--mark", mark, "-j", "MARK", "--set-mark", mark)
-        return (*remember, Rule("mangle", MARKING, every_packet))
+        classify = ("-m", "connmark", "--mark", mark, "-j", "CLASSIFY", "--set-class")
+        return (*remember, Rule("mangle", CLASSIFYING, (*classify, str(self.classid))))
 
     def apply(self, censor: Censor) -> None:
         censor.add_rules(self.rules())

@@ -47,7 +47,7 @@ ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst", "by"},
-    "link": frozenset({"rate", "burst", "delay", "loss"}),
+    "link": frozenset({"rate", "burst"}),
     "loss": frozenset({"probability"}),
     "shutdown": frozenset(),
 }
@@ -268,16 +268,15 @@ def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     if by == "address":
         return censor.Throttle(reader.addresses(raw, where), rate, burst)
     if by == "name":
-        mark = 0x10 + int(where.strip("actions[]") or 0)
+        mark = 0x100 + int(where.strip("actions[]") or 0)  # classes 1:10… are by address
         return censor.Throttle((), rate, burst, names=reader.names(raw, where), mark=mark)
     raise reader.fail(f"{where}.by", "expected address or name")
 
 
 def _link(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
-    """The whole home link: a rate cap, and optionally delay and loss (netem)."""
+    """The whole home link capped (for loss on it, add a ``loss`` action)."""
     rate, burst = str(raw.get("rate", "10gbit")), str(raw.get("burst", "64k"))
-    delay, loss = str(raw.get("delay", "")), str(raw.get("loss", ""))
-    return censor.Throttle((), rate, burst, everything=True, delay=delay, loss=loss)
+    return censor.Throttle((), rate, burst, everything=True)
 
 
 _Builder = Callable[[_Reader, dict[str, Any], str], Action]
