@@ -203,6 +203,10 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 throttle.burst,
             ]
         )
+        # A short queue: a policer drops what exceeds its rate rather than hold seconds of it
+        # (a deep queue would stall the next connection's handshake behind the last one's data).
+        queue = ["pfifo", "limit", str(throttle.queue)]
+        commands.append([*tc, "qdisc", "add", "dev", device, "parent", classid, *queue])
         if throttle.everything:
             head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip"]
             commands.append(
@@ -484,6 +488,7 @@ class Throttle:
     names: tuple[str, ...] = ()
     mark: int = 0  # with names: the connection mark, also the htb class's minor number
     everything: bool = False
+    queue: int = 20  # packets
 
     @property
     def classid(self) -> str | None:

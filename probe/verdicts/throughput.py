@@ -8,7 +8,6 @@ allowance), the rate between consecutive samples stays near one value.
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from collections.abc import Sequence
 from typing import Final
@@ -17,6 +16,7 @@ from probe.model import ThroughputObservation
 
 PLATEAU_SPREAD: Final = 0.3  # coefficient of variation of the per-interval rates
 PLATEAU_INTERVALS: Final = 4
+WINDOW: Final = 0.75
 
 
 def rate(observation: ThroughputObservation) -> float | None:
@@ -31,11 +31,20 @@ def rate(observation: ThroughputObservation) -> float | None:
 
 
 def plateau(observation: ThroughputObservation) -> bool:
-    """The per-interval rates after the first quarter of the bytes stay near one value."""
-    samples = observation.samples
+    """The rates over windows of at least ``WINDOW`` seconds, after the first quarter of the
+    bytes, stay near one value. (Windows, not single samples: a TLS record of 16 KiB arrives
+    whole, so at 128 kbit/s bytes come in steps a second apart.)"""
     quarter = observation.bytes / 4
-    steady = [(t, b) for t, b in samples if b >= quarter]
-    rates = [(b2 - b1) / (t2 - t1) for (t1, b1), (t2, b2) in itertools.pairwise(steady) if t2 > t1]
+    steady = [(t, b) for t, b in observation.samples if b >= quarter]
+    while len(steady) > 1 and steady[-1][1] == steady[-2][1]:
+        steady.pop()  # the time limit's last look, after the last bytes
+    rates = []
+    start = steady[0] if steady else None
+    for t, b in steady[1:]:
+        assert start is not None
+        if t - start[0] >= WINDOW:
+            rates.append((b - start[1]) / (t - start[0]))
+            start = (t, b)
     if len(rates) < PLATEAU_INTERVALS:
         return False
     mean = statistics.fmean(rates)

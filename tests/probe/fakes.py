@@ -6,6 +6,7 @@ call (the last one repeats), so a test can say "fail once, then succeed".
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,7 +200,7 @@ class ScriptedNetwork(Network):
         received = 0.0
         steps = max(int(seconds / 0.25), 1)
         for step in range(1, steps + 1):
-            stray = rate.wander if step % 2 else -rate.wander
+            stray = rate.wander * math.sin(step / 3)  # a rate that wanders over seconds
             received += rate.bytes_per_second * 0.25 * (1 + stray)
             samples.append((round(t0 + 0.05 + step * 0.25, 6), int(received)))
         return ThroughputObservation(

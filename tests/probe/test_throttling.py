@@ -95,7 +95,8 @@ async def test_an_address_slow_for_every_name_is_only_an_anomaly() -> None:
         {("104.244.42.1", "network"): LINK, ("93.184.216.34", "network"): LINK,
          ("151.101.1.1", "network"): LINK, ("104.244.42.1", "control"): LINK},
         # congestion: slow, but wandering, not a plateau
-        {("104.244.42.1", "network"): Rate(16_000, wander=0.8)},
+        {("104.244.42.1", "network"): Rate(16_000, wander=0.8),
+         ("104.244.42.1", "control"): Rate(16_000, wander=0.8)},
         # slow, but not a tenth of the controls'
         {("104.244.42.1", "network"): Rate(400_000)},
     ],
