@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 class Timing:
     timeout: float = 5.0
     dns_window: float = 0.25
+    # Before each download: let the last one's tail leave the queues (and a policer's
+    # bucket refill), so one transfer never measures the one before it.
+    download_pause: float = 1.0
 
 
 class SocketNetwork(Network):
@@ -96,6 +99,7 @@ class SocketNetwork(Network):
     async def download(
         self, request: Exchange, origin: float, limits: throughput.Limits
     ) -> ThroughputObservation:
+        await asyncio.sleep(self.timing.download_pause)
         step = _Step(request, origin, self.timing.timeout)
         host = request.http_host or request.sni or request.ip
         path = request.http_path or "/"
