@@ -1,5 +1,6 @@
 """Stored measurements are re-judged when the fingerprint files change (SQLite and PostgreSQL),
-through the real ``censorwatch db rejudge`` command."""
+through the real ``censorwatch db rejudge`` command; the new 1.1.0 facts (throughput) are
+stored whole."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lab.paths import REPO_ROOT, checkout_env
 from probe import model
 from probe.measure import failures as f
 from probe.verdicts import fingerprints
-from tests.probe.fakes import Result
+from tests.probe.fakes import Result, measure
 from tests.probe.test_edge_cases import TG, run_engine, scripted
 from tests.probe.test_quiet_methods import QAZNET_LEAF
 
@@ -85,3 +86,22 @@ async def test_rows_judged_with_older_fingerprints_are_rejudged_once(
     second = rejudge(config)
     assert "re-judged 0 measurements" in second
     assert await blocked_count(collector) == before + 1
+
+
+async def test_a_throttled_measurement_reaches_the_collector_whole(collector: Collector) -> None:
+    from tests.probe.test_throttling import POLICED, TARGETS, X, network
+
+    probe_id, token = await collector.register()
+    measured = (await measure(network({(X, "network"): POLICED}), TARGETS))["x"]
+    throttled = msgspec.structs.replace(
+        measured, probe=model.ProbeInfo(id=probe_id, asn=9198, cc="KZ")
+    )
+    status, body = await collector.ingest(token, [throttled])
+    assert status == 200, body
+    assert body["results"][0]["result"] == "accepted", body
+    assert body["results"][0]["verdict"] == "blocked"
+    status, page = await collector.get_json("/api/v1/measurements", service="x")
+    assert status == 200, page
+    [item] = page["results"]
+    assert model.from_builtins(item["measurement"]) == throttled
+    assert item["measurement"]["analysis"]["methods"] == ["throttled"]
