@@ -91,8 +91,7 @@ def _tc_rate(loaded: scenarios.Scenario) -> str:
     shaped = [a for a in loaded.actions if isinstance(a, Throttle)]
     if not shaped:
         return "-"
-    netem = " ".join(filter(None, (shaped[0].delay, shaped[0].loss)))
-    return netem if shaped[0].rate == "10gbit" else shaped[0].rate
+    return shaped[0].rate
 
 
 if __name__ == "__main__":
