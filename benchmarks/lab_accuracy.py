@@ -5,7 +5,7 @@ runs produced any ``blocked`` where none was expected. The clean and flaky scena
 repeated many times (the figure that matters there is "false blocked: 0"); every censorship
 scenario is repeated fewer times (the figure there is "all right" in every run).
 
-    python -m benchmarks.lab_accuracy                       # clean, flaky ×20; others ×2
+    python -m benchmarks.lab_accuracy                       # clean, flaky, loss25 ×20; others ×2
     python -m benchmarks.lab_accuracy --uncensored 50 --censored 5
 """
 
@@ -21,22 +21,27 @@ from lab.plan import default_plan
 from lab.runner import format_tallies, run_scenario, tally
 from lab.topology import DEFAULT_PREFIX, Topology, terminate_on_sigterm
 
-UNCENSORED = ("clean", "flaky")
+UNCENSORED = ("clean", "flaky", "loss25")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uncensored", type=int, default=20, help="runs of clean and flaky")
     parser.add_argument("--censored", type=int, default=2, help="runs of every other scenario")
+    parser.add_argument(
+        "--prefix",
+        default=os.environ.get("CENSORWATCH_LAB_PREFIX", DEFAULT_PREFIX),
+        help="namespace name prefix (default: $CENSORWATCH_LAB_PREFIX, else the lab's)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("lab_accuracy: needs root for network namespaces", file=sys.stderr)
         return 2
-    plan = default_plan(DEFAULT_PREFIX)
+    plan = default_plan(args.prefix)
     loaded = [scenarios.load(path, plan) for path in scenarios.scenario_files()]
     tallies = []
     started = time.monotonic()
-    with terminate_on_sigterm(), Topology(DEFAULT_PREFIX) as topology:
+    with terminate_on_sigterm(), Topology(args.prefix) as topology:
         for scenario in loaded:
             repeat = args.uncensored if scenario.name in UNCENSORED else args.censored
             runs = [run_scenario(topology, scenario) for _ in range(repeat)]

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _common(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    _common(
+        db_commands.add_parser(
+            "rejudge", help="re-judge measurements judged with older fingerprint files"
+        )
+    )
     admin_cli.add_commands(commands, _common)
     token = commands.add_parser("admin-token", help="the admin token: a new one, or rotate")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
@@ -133,6 +138,21 @@ async def _rotate_admin_token(config: Config) -> None:
     )
 
 
+async def _rejudge(config: Config) -> None:
+    from collector.ingest import rejudge
+
+    db = Database(config.db_url)
+    try:
+        await migrate.upgrade(db)
+        report = await rejudge.rejudge_stale(db)
+    finally:
+        await db.close()
+    print(
+        f"censorwatch: re-judged {report.examined} measurements with fingerprints "
+        f"{report.version}: {report.changed} verdicts changed"
+    )
+
+
 async def _serve(config: Config) -> None:
     state = build_state(config)
     app = create_app(state)
@@ -184,6 +204,8 @@ def _run(args: argparse.Namespace) -> None:
         asyncio.run(_serve(config))
     elif args.command in ("events", "sources", "subscribers"):
         asyncio.run(admin_cli.run(args, config))
+    elif args.db_command == "rejudge":
+        asyncio.run(_rejudge(config))
     else:
         asyncio.run(_upgrade(config))
 

@@ -21,16 +21,20 @@ from lab.process import LabProcess, python_module
 from lab.resolver import Override, OverrideKind, Policy, write_policy
 from lab.shell import CommandError, run_in
 
-Table = Literal["filter", "nat"]
+Table = Literal["filter", "nat", "mangle"]
 FORWARD: Final = "CWLAB-FORWARD"
 INPUT: Final = "CWLAB-INPUT"
 OUTPUT: Final = "CWLAB-OUTPUT"
 PREROUTING: Final = "CWLAB-PREROUTING"
+MARKING: Final = "CWLAB-MARK"
+CLASSIFYING: Final = "CWLAB-CLASSIFY"
 CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("filter", FORWARD, "FORWARD"),
     ("filter", INPUT, "INPUT"),
     ("filter", OUTPUT, "OUTPUT"),
     ("nat", PREROUTING, "PREROUTING"),
+    ("mangle", MARKING, "PREROUTING"),
+    ("mangle", CLASSIFYING, "POSTROUTING"),
 )
 SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
 """Where throttling happens: traffic to the client (from the service) and to the service."""
@@ -88,6 +92,7 @@ class Censor:
         self._daemons.clear()
         for table, chain, _ in CHAINS:
             self.iptables(table, "-F", chain)
+        self.forget_residual()
         self._overrides.clear()
         write_policy(self.policy_file, {})
         self._throttles.clear()
@@ -104,6 +109,12 @@ class Censor:
     def delete_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
             self.iptables(rule.table, "-D", rule.chain, *rule.spec)
+
+    def forget_residual(self) -> None:
+        """Empty the residual-censorship list: the kernel keeps it after its rules go, and
+        the next scenario must not start with addresses still punished."""
+        path = f"/proc/net/xt_recent/{RESIDUAL_LIST}"
+        run_in(self.namespace, ["sh", "-c", f"if [ -e {path} ]; then echo / > {path}; fi"])
 
     def override_names(self, names: Sequence[str], override: Override | None) -> None:
         for name in names:
@@ -171,7 +182,7 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
         ],
     ]
     for number, throttle in enumerate(throttles, start=16):
-        classid = f"1:{number:x}"
+        classid = throttle.classid or f"1:{number:x}"
         commands.append(
             [
                 *tc,
@@ -192,6 +203,15 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
                 throttle.burst,
             ]
         )
+        # A short queue: a policer drops what exceeds its rate rather than hold seconds of it
+        # (a deep queue would stall the next connection's handshake behind the last one's data).
+        queue = ["pfifo", "limit", str(throttle.queue)]
+        commands.append([*tc, "qdisc", "add", "dev", device, "parent", classid, *queue])
+        if throttle.everything:
+            head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip"]
+            commands.append(
+                [*head, "prio", "1", "u32", "match", "u32", "0", "0", "flowid", classid]
+            )
         for address in throttle.addresses:
             commands.append(
                 [
@@ -313,6 +333,13 @@ class Unreachable(_RuleAction):
         )
 
 
+RESIDUAL_LIST: Final = "cw_residual"
+
+
+def _name_match(name: str, port: int) -> tuple[str, ...]:
+    return ("-p", "tcp", "--dport", str(port), "-m", "string", "--algo", "bm", "--string", name)
+
+
 @dataclass(frozen=True)
 class SNIFilter(_RuleAction):
     """Match the server name in the ClientHello (a plain string match), then reset or drop."""
@@ -320,9 +347,31 @@ class SNIFilter(_RuleAction):
     names: tuple[str, ...]
     how: Literal["reset", "drop"] = "reset"
     ports: tuple[int, ...] = (443,)
+    residual: int = 0  # seconds every packet to the address:port is then punished too
+
+    def clear(self, censor: Censor) -> None:
+        super().clear(censor)
+        if self.residual:
+            censor.forget_residual()
 
     def rules(self) -> tuple[Rule, ...]:
         verdict = _REJECT_RST if self.how == "reset" else ("-j", "DROP")
+        if self.residual:
+            # Remember the destination of a forbidden ClientHello (xt_recent), then punish
+            # everything sent to it for a while: the GFW's and TSPU's residual censorship.
+            remember = ("-m", "recent", "--name", RESIDUAL_LIST, "--rdest", "--set")
+            punish = (
+                "-m", "recent", "--name", RESIDUAL_LIST, "--rdest", "--rcheck",
+                "--seconds", str(self.residual),
+            )  # fmt: skip
+            return tuple(
+                Rule("filter", FORWARD, (*_name_match(name, port), *remember, *verdict))
+                for name in self.names
+                for port in self.ports
+            ) + tuple(
+                Rule("filter", FORWARD, ("-p", "tcp", "--dport", str(port), *punish, *verdict))
+                for port in self.ports
+            )
         return tuple(
             Rule(
                 "filter",
@@ -426,17 +475,43 @@ class Shutdown(_RuleAction):
 # Other levers ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Throttle:
-    """Cap the bandwidth to and from the addresses (tc htb on both router interfaces)."""
+    """Cap the bandwidth to and from the addresses (tc htb on both router interfaces).
 
-    addresses: tuple[str, ...]
+    With ``names``, a policer keyed on the server name instead: a connection whose
+    ClientHello carries one is marked (iptables string match → CONNMARK), and every packet
+    of it is put in the capped class (CLASSIFY) — Russia's 2021 Twitter slowdown. With
+    ``everything``, the whole home link is capped."""
+
+    addresses: tuple[str, ...] = ()
     rate: str = "64kbit"
     burst: str = "4k"
+    names: tuple[str, ...] = ()
+    mark: int = 0  # with names: the connection mark, also the htb class's minor number
+    everything: bool = False
+    queue: int = 20  # packets
+
+    @property
+    def classid(self) -> str | None:
+        return f"1:{self.mark:x}" if self.mark else None
+
+    def rules(self) -> tuple[Rule, ...]:
+        if not self.names:
+            return ()
+        mark = str(self.mark)
+        remember = tuple(
+            Rule("mangle", MARKING, (*_name_match(n, 443), "-j", "CONNMARK", "--set-mark", mark))
+            for n in self.names
+        )
+        classify = ("-m", "connmark", "--mark", mark, "-j", "CLASSIFY", "--set-class")
+        return (*remember, Rule("mangle", CLASSIFYING, (*classify, str(self.classid))))
 
     def apply(self, censor: Censor) -> None:
+        censor.add_rules(self.rules())
         censor.add_throttle(self)
 
     def clear(self, censor: Censor) -> None:
         censor.remove_throttle(self)
+        censor.delete_rules(self.rules())
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,11 @@ ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "refuse": _TARGET | {"ports"},
     "reset": _TARGET | {"ports"},
     "unreachable": _TARGET | {"ports", "icmp"},
-    "sni": _TARGET | {"how", "ports"},
+    "sni": _TARGET | {"how", "ports", "residual"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
-    "throttle": _TARGET | {"rate", "burst"},
+    "throttle": _TARGET | {"rate", "burst", "by"},
+    "link": frozenset({"rate", "burst"}),
     "loss": frozenset({"probability"}),
     "shutdown": frozenset(),
 }
@@ -246,7 +247,10 @@ def _sni(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     if how not in ("reset", "drop"):
         raise reader.fail(f"{where}.how", "expected reset or drop")
     ports = reader.ports(raw, where, (443,))
-    return censor.SNIFilter(reader.names(raw, where), how, ports)
+    residual = raw.get("residual", 0)
+    if not isinstance(residual, int) or isinstance(residual, bool) or not 0 <= residual <= 600:
+        raise reader.fail(f"{where}.residual", "seconds from 0 to 600")
+    return censor.SNIFilter(reader.names(raw, where), how, ports, residual)
 
 
 def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -257,8 +261,22 @@ def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 
 def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """``by = "address"`` (default): everything to and from the addresses; ``by = "name"``:
+    the connections whose ClientHello names the service (a policer keyed on the SNI)."""
     rate, burst = str(raw.get("rate", "64kbit")), str(raw.get("burst", "4k"))
-    return censor.Throttle(reader.addresses(raw, where), rate, burst)
+    by = raw.get("by", "address")
+    if by == "address":
+        return censor.Throttle(reader.addresses(raw, where), rate, burst)
+    if by == "name":
+        mark = 0x100 + int(where.strip("actions[]") or 0)  # classes 1:10… are by address
+        return censor.Throttle((), rate, burst, names=reader.names(raw, where), mark=mark)
+    raise reader.fail(f"{where}.by", "expected address or name")
+
+
+def _link(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """The whole home link capped (for loss on it, add a ``loss`` action)."""
+    rate, burst = str(raw.get("rate", "10gbit")), str(raw.get("burst", "64k"))
+    return censor.Throttle((), rate, burst, everything=True)
 
 
 _Builder = Callable[[_Reader, dict[str, Any], str], Action]
@@ -273,6 +291,7 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "tls-mitm": lambda r, raw, w: censor.TLSInterception(r.addresses(raw, w, 443)),
     "http-blockpage": lambda r, raw, w: censor.HTTPBlockpage(r.addresses(raw, w, 80)),
     "throttle": _throttle,
+    "link": _link,
     "loss": _loss,
     "shutdown": lambda r, raw, w: censor.Shutdown(),
 }

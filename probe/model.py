@@ -25,7 +25,9 @@ FORMAT_VERSION: Final = "1.1.0"
 """1.1.0: a DNS observation's ``resolver`` names only a well-known public resolver; any other
 is one of ``probe.measure.public_resolvers.CLASSES`` (1.0.0 probes sent any resolver's
 address); ``probe.attestation`` carries the network the collector attested at check-in.
-Readers accept every 1.x."""
+TLS observations may carry the presented ``chain``, analyses the ``fingerprints_version``
+they were judged with, and ``throughput`` observations their download samples. Readers
+accept every 1.x."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -71,6 +73,7 @@ class Endpoint(Strict, frozen=True, kw_only=True):
     tls: bool = True
     sni: ShortText | None = None
     http_path: ShortText | None = None
+    throughput_path: ShortText | None = None  # 1.1.0
 
     @property
     def label(self) -> str:
@@ -131,6 +134,7 @@ class Certificate(Strict, frozen=True, kw_only=True):
     not_before: ShortText
     not_after: ShortText
     san: list[ShortText] = []
+    sha1: ShortText | None = None  # 1.1.0: published interception CAs are often named by it
 
 
 class TLSObservation(Strict, frozen=True, kw_only=True, tag="tls", tag_field="step"):
@@ -146,6 +150,7 @@ class TLSObservation(Strict, frozen=True, kw_only=True, tag="tls", tag_field="st
     tls_version: ShortText | None = None
     certificate: Certificate | None = None
     verified: bool | None = None
+    chain: list[Certificate] = []  # 1.1.0: the certificates after the leaf, as presented
     attempt: int = 0
     operation: Literal["tls_handshake"] = "tls_handshake"
     endpoint: int | None = None
@@ -170,6 +175,28 @@ class HTTPObservation(Strict, frozen=True, kw_only=True, tag="http", tag_field="
     endpoint: int | None = None
 
 
+class ThroughputObservation(Strict, frozen=True, kw_only=True, tag="throughput", tag_field="step"):
+    """A bounded download (1.1.0): cumulative bytes received, sampled over time.
+
+    ``role`` is ``network`` for the service's own name, ``control`` for the control SNI on
+    the same address or for a control service (``service`` names which)."""
+
+    ip: ShortText
+    port: Port
+    host: ShortText
+    path: ShortText
+    role: Role
+    t0: Seconds
+    t: Seconds
+    failure: ShortText | None = None
+    bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    samples: Annotated[list[tuple[Seconds, int]], msgspec.Meta(max_length=256)] = []
+    service: ShortText | None = None
+    attempt: int = 0
+    operation: Literal["http_round_trip"] = "http_round_trip"
+    endpoint: int | None = None
+
+
 class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_field="step"):
     """A check of this network's health taken between retries (the sandwich)."""
 
@@ -183,7 +210,12 @@ class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_f
 
 
 Observation = (
-    DNSObservation | TCPObservation | TLSObservation | HTTPObservation | ControlObservation
+    DNSObservation
+    | TCPObservation
+    | TLSObservation
+    | HTTPObservation
+    | ThroughputObservation
+    | ControlObservation
 )
 
 
@@ -202,6 +234,7 @@ class Analysis(Strict, frozen=True, kw_only=True):
     confidence: Confidence = 0.0
     rules: list[ShortText] = []
     rules_version: ShortText = ""
+    fingerprints_version: ShortText = ""  # 1.1.0: the fingerprint files the verdict used
     endpoints: list[EndpointAnalysis] = []
     evidence: list[ShortText] = []
 

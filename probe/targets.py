@@ -27,7 +27,9 @@ _ENDPOINTS_HEADER: Final = re.compile(r"^\s*\[\[\s*services\.endpoints\s*\]\]")
 _SERVICE_KEYS: Final = frozenset(
     {"name", "title", "category", "endpoints", "control_sni", "blockpage_hints", "expected_asns"}
 )
-_ENDPOINT_KEYS: Final = frozenset({"host", "ip", "port", "tls", "sni", "control_sni", "http_path"})
+_ENDPOINT_KEYS: Final = frozenset(
+    {"host", "ip", "port", "tls", "sni", "control_sni", "http_path", "throughput_path"}
+)
 
 
 class TargetListError(ValueError):
@@ -53,6 +55,7 @@ class Target:
     sni: str | None = None
     control_sni: str = DEFAULT_CONTROL_SNI
     http_path: str | None = None
+    throughput_path: str | None = None  # a bounded download: GET it and time the bytes
 
     @property
     def label(self) -> str:
@@ -269,7 +272,10 @@ class _Parser:
         http_path = self.string(raw, "http_path", i, j)
         if http_path is not None and not http_path.startswith("/"):
             raise self.fail("http_path must start with /", "http_path", i, j)
-        return Target(port, host, ip, tls, sni, endpoint_control, http_path)
+        throughput_path = self.string(raw, "throughput_path", i, j)
+        if throughput_path is not None and not throughput_path.startswith("/"):
+            raise self.fail("throughput_path must start with /", "throughput_path", i, j)
+        return Target(port, host, ip, tls, sni, endpoint_control, http_path, throughput_path)
 
     def string(
         self, raw: dict[str, Any], key: str, i: int, j: int | None = None, *, required: bool = False

@@ -91,7 +91,7 @@ FAILURES: Final = frozenset(
 
 
 Layer = Literal["probe", "collector", "alerts"]
-_RULE_ID: Final = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+_RULE_ID: Final = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")  # "reachable" predates dots
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ _REGISTRY: Final[dict[str, Rule]] = {}
 def rule(rule_id: str, description: str, layer: Layer) -> Rule:
     """Declare and register a rule; ids are unique across every layer."""
     if not _RULE_ID.match(rule_id):
-        raise ValueError(f"rule id {rule_id!r} is not dotted snake_case")
+        raise ValueError(f"rule id {rule_id!r} is not (dotted) snake_case")
     made = Rule(rule_id, description, layer)
     known = _REGISTRY.get(rule_id)
     if known is not None and known != made:
@@ -143,7 +143,7 @@ def rules_table() -> str:
     return "\n".join(rows)
 
 
-RULE_MODULES: Final = ("probe.verdicts.analysis", "collector.ingest.reanalysis", "alerts.incidents")
+RULE_MODULES: Final = ("probe.verdicts.rules", "collector.ingest.reanalysis", "alerts.incidents")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,16 @@ measurements: Final = Table(
     Index("ix_measurements_seq_id", "seq", "id"),
 )
 
+# The fingerprint files' version each measurement's verdict was last judged with, written by
+# ``censorwatch db rejudge`` (a measurement without a row here is judged as its probe did).
+# Its own table, so the ingest path's inserts are untouched.
+fingerprint_judgements: Final = Table(
+    "fingerprint_judgements",
+    metadata,
+    Column("id", Uuid(), primary_key=True),  # the measurement's
+    Column("fingerprints_version", String(32), nullable=False),
+)
+
 rollups: Final = Table(
     "rollups",
     metadata,

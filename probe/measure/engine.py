@@ -20,6 +20,7 @@ import msgspec
 from probe import SOFTWARE_NAME, __version__
 from probe.measure import failures
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
+from probe.measure.throughput import Limits
 from probe.model import (
     FORMAT_VERSION,
     Analysis,
@@ -32,6 +33,7 @@ from probe.model import (
     ProbeInfo,
     Software,
     TCPObservation,
+    ThroughputObservation,
     TLSObservation,
     new_id,
     utc_now,
@@ -49,6 +51,8 @@ class Settings:
     timeout_attempts: int = 4  # timeouts are what packet loss looks like: try harder
     max_addresses: int = 2
     concurrency: int = 50
+    throughput_samples: int = 3  # downloads per endpoint that declares a throughput_path
+    throughput: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class Engine:
         self._origin = 0.0
         self._start_time = utc_now()
         self._controls: dict[Exchange, asyncio.Task[Outcome]] = {}
+        self._downloading = asyncio.Lock()  # one transfer at a time: they would share the link
+        self._control_rates: list[ThroughputObservation] = []
 
     async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
         """Controls first (they decide whether judging is possible), then the rest at once;
@@ -94,6 +100,9 @@ class Engine:
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
         self._choose_health_check(control_runs)
+        self._control_rates = []
+        for run in control_runs:
+            await self._control_downloads(run)
         offline = bool(controls) and self._health is None
         done = [self._finish(run, offline) for run in control_runs]
 
@@ -144,6 +153,36 @@ class Engine:
     async def _endpoint(self, run: _Run, index: int, target: Target, retry: bool) -> None:
         ep = _EndpointRun(self, run, index, target, retry)
         await ep.measure()
+
+    # -- throughput ---------------------------------------------------------------------------
+
+    async def download(self, request: Exchange, origin: float) -> ThroughputObservation:
+        async with self._downloading:
+            return await self.network.download(request, origin, self.settings.throughput)
+
+    async def _control_downloads(self, run: _Run) -> None:
+        """The control services' rates, the yardstick every service's rate is held against."""
+        for index, target in enumerate(run.service.endpoints):
+            if target.throughput_path is None:
+                continue
+            connected = [
+                o.ip
+                for o in run.observations
+                if isinstance(o, TCPObservation) and o.endpoint == index and o.failure is None
+            ]
+            if not connected:
+                continue
+            request = _download_request(target, connected[0], "network", target.server_name)
+            for attempt in range(self.settings.throughput_samples):
+                measured = await self.download(request, run.origin)
+                measured = msgspec.structs.replace(measured, attempt=attempt, endpoint=index)
+                run.add(measured)
+                self._control_rates.append(
+                    msgspec.structs.replace(measured, role="control", service=run.service.name)
+                )
+
+    def control_rates(self, endpoint: int) -> list[ThroughputObservation]:
+        return [msgspec.structs.replace(o, endpoint=endpoint) for o in self._control_rates]
 
     # -- network health --------------------------------------------------------------------
 
@@ -232,7 +271,7 @@ class _EndpointRun:
 
     async def measure(self) -> None:
         if self.target.ip is not None:
-            await self.test_addresses([self.target.ip])
+            await self.measure_throughput(await self.test_addresses([self.target.ip]))
             return
         assert self.target.host is not None
         network_dns, control_dns = await asyncio.gather(
@@ -244,6 +283,28 @@ class _EndpointRun:
         outcomes = await self.test_addresses(plan.first)
         if plan.contrast and any(not _succeeded(o) for o in outcomes):
             await self.test_addresses(plan.contrast)
+        await self.measure_throughput(outcomes)
+
+    async def measure_throughput(self, outcomes: list[Outcome]) -> None:
+        """Repeated bounded downloads from the first address that worked, one with the
+        control SNI to the same address, beside the control services' rates."""
+        target = self.target
+        if target.throughput_path is None or self.run.service.is_control or not self.retry:
+            return
+        working = [o[0].ip for o in outcomes if _succeeded(o)]
+        if not working:
+            return
+        ip = working[0]
+        own = _download_request(target, ip, "network", target.server_name)
+        for attempt in range(self.engine.settings.throughput_samples):
+            measured = await self.engine.download(own, self.run.origin)
+            self.run.add(msgspec.structs.replace(measured, attempt=attempt, endpoint=self.index))
+        if target.tls:
+            other = _download_request(target, ip, "control", target.control_sni)
+            measured = await self.engine.download(other, self.run.origin)
+            self.run.add(msgspec.structs.replace(measured, endpoint=self.index))
+        for control in self.engine.control_rates(self.index):
+            self.run.add(control)
 
     async def resolve(self, resolver: Resolver | None, role: str, attempt: int) -> DNSObservation:
         assert self.target.host is not None
@@ -315,11 +376,13 @@ class _EndpointRun:
     async def test_address(self, ip: str) -> Outcome:
         request = self.request(ip, "network", self.target.server_name)
         contrasted = self.target.tls or self.target.http_path is not None
+        control_connected = False
         if contrasted and not self.run.service.is_control:
             # Before the service's name is ever sent from here, so that a censor that
             # punishes the whole address after a forbidden name cannot taint the control.
             control = self.request(ip, "control", self.target.control_sni)
-            self.record(await self.engine.first_control(control), 0)
+            first = self.record(await self.engine.first_control(control), 0)
+            control_connected = first[0].failure is None
         outcome = await self.exchange(request, 0)
         if _succeeded(outcome) or not self.retry:
             return outcome
@@ -327,7 +390,7 @@ class _EndpointRun:
         for attempt in range(1, rounds + 1):
             await self.engine.health_check(self.run, self.index)
             retried = await self.exchange(request, attempt)
-            if _needs_control(retried):
+            if _needs_control(retried, control_connected):
                 await self.exchange(self.request(ip, "control", self.target.control_sni), attempt)
             if _succeeded(retried):
                 break
@@ -416,11 +479,13 @@ def _succeeded(outcome: Outcome) -> bool:
     return page is None or (page.failure is None and page.blockpage is None)
 
 
-def _needs_control(outcome: Outcome) -> bool:
-    """A failure after the connect is contrasted with an innocuous name on the same address."""
+def _needs_control(outcome: Outcome, control_connected: bool = False) -> bool:
+    """A failure after the connect is contrasted with an innocuous name on the same address;
+    so is a failed connect to an address the control name reached before the service's name
+    was sent (has the address gone dark for every name since: residual censorship?)."""
     tcp, tls, page = outcome
     if tcp.failure is not None:
-        return False
+        return control_connected
     if tls is not None and tls.failure is not None:
         return True
     return page is not None and page.failure is not None
@@ -436,6 +501,19 @@ def _last_failure(outcome: Outcome) -> str | None:
     return None
 
 
+def _download_request(target: Target, ip: str, role: str, sni: str | None) -> Exchange:
+    control = role == "control"
+    return Exchange(
+        ip=ip,
+        port=target.port,
+        role="control" if control else "network",
+        tls=target.tls,
+        sni=sni if target.tls else None,
+        http_host=sni if control else (target.host or target.sni or ip),
+        http_path=target.throughput_path,
+    )
+
+
 def _endpoint_spec(target: Target) -> Endpoint:
     return Endpoint(
         port=target.port,
@@ -444,4 +522,5 @@ def _endpoint_spec(target: Target) -> Endpoint:
         tls=target.tls,
         sni=target.sni,
         http_path=target.http_path,
+        throughput_path=target.throughput_path,
     )

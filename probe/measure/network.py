@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from probe.measure import public_resolvers
+from probe.measure.throughput import Limits
 from probe.model import (
     DNSObservation,
     HTTPObservation,
     Role,
     TCPObservation,
+    ThroughputObservation,
     TLSObservation,
 )
 
@@ -185,6 +187,12 @@ class Network(abc.ABC):
     @abc.abstractmethod
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
         """Observations of each step reached; later steps are None when an earlier one failed."""
+
+    async def download(
+        self, request: Exchange, origin: float, limits: Limits
+    ) -> ThroughputObservation:
+        """Connect, handshake and GET ``request.http_path``, counting the bytes over time."""
+        raise NotImplementedError(f"{type(self).__name__} does not measure throughput")
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""

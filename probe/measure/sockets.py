@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from probe.measure import dns, failures, http
+from probe.measure import dns, failures, http, throughput
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.tls import Contexts, TLSChannel, handshake
-from probe.model import Certificate, HTTPObservation, Role, TCPObservation, TLSObservation
+from probe.model import (
+    Certificate,
+    HTTPObservation,
+    Role,
+    TCPObservation,
+    ThroughputObservation,
+    TLSObservation,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -24,6 +31,9 @@ if TYPE_CHECKING:
 class Timing:
     timeout: float = 5.0
     dns_window: float = 0.25
+    # Before each download: let the last one's tail leave the queues (and a policer's
+    # bucket refill), so one transfer never measures the one before it.
+    download_pause: float = 1.0
 
 
 class SocketNetwork(Network):
@@ -86,6 +96,38 @@ class SocketNetwork(Network):
             _abort(writer)
         return step.tcp, step.tls, page
 
+    async def download(
+        self, request: Exchange, origin: float, limits: throughput.Limits
+    ) -> ThroughputObservation:
+        await asyncio.sleep(self.timing.download_pause)
+        step = _Step(request, origin, self.timing.timeout)
+        host = request.http_host or request.sni or request.ip
+        path = request.http_path or "/"
+        t0 = step.now()
+        observation = ThroughputObservation(
+            ip=request.ip, port=request.port, host=host, path=path, role=request.role, t0=t0, t=t0
+        )
+        connection = await step.connect()
+        if connection is None:
+            return _failed(observation, step.tcp.failure, step.now())
+        reader, writer = connection
+        try:
+            channel: http.Channel = http.PlainChannel(reader, writer)
+            if request.tls:
+                context = self.contexts.verify_chain  # a slow path, not a name, is measured
+                tls_channel = await step.handshake(reader, writer, context)
+                if tls_channel is None:
+                    return _failed(observation, step.tls_failure, step.now())
+                channel = tls_channel
+            transfer = await throughput.download(channel, host, path, limits, step.now)
+        except Exception as exc:  # translated into a failure string at this edge
+            return _failed(observation, failures.from_exception(exc), step.now())
+        finally:
+            _abort(writer)
+        return msgspec.structs.replace(
+            observation, t=step.now(), bytes=transfer.received, samples=transfer.samples
+        )
+
     async def _unverified(self, step: _Step) -> Outcome:
         """Connect again without verification to record the certificate (and the page) that
         failed verification: the evidence of interception."""
@@ -115,8 +157,14 @@ _VERIFY_FAILURES = frozenset(
 
 def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservation:
     return msgspec.structs.replace(
-        tls, certificate=channel.certificate(), tls_version=channel.version
+        tls, certificate=channel.certificate(), chain=channel.chain(), tls_version=channel.version
     )
+
+
+def _failed(
+    observation: ThroughputObservation, failure: str | None, t: float
+) -> ThroughputObservation:
+    return msgspec.structs.replace(observation, t=t, failure=failure or failures.UNKNOWN)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -173,6 +221,7 @@ class _Step:
                 t0,
                 tls_version=channel.version,
                 certificate=channel.certificate(),
+                chain=channel.chain(),
                 verified=context.verify_mode != ssl.CERT_NONE,
             )
         return channel if self.tls_failure is None else None
@@ -184,6 +233,7 @@ class _Step:
         verified: bool | None,
         tls_version: str | None = None,
         certificate: Certificate | None = None,
+        chain: list[Certificate] | None = None,
     ) -> TLSObservation:
         return TLSObservation(
             ip=self.request.ip,
@@ -195,6 +245,7 @@ class _Step:
             failure=self.tls_failure,
             tls_version=tls_version,
             certificate=certificate,
+            chain=chain or [],
             verified=verified,
         )
 

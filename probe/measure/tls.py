@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtensionOID
 from probe.model import Certificate
 
 _READ_SIZE = 65536
+_DER = 2  # _ssl.ENCODING_DER: the C certificate objects' public_bytes format for DER
 
 
 class HandshakeEOF(EOFError):
@@ -122,11 +123,35 @@ class TLSChannel:
         der = self.tls.getpeercert(binary_form=True)
         return certificate_facts(der) if der else None
 
+    def chain(self) -> list[Certificate]:
+        """The certificates the server sent after its own, as sent (unverified): where an
+        interception CA shows its name. Empty where the ssl module cannot say."""
+        presented = _unverified_chain(self.tls)
+        return [certificate_facts(der) for der in presented[1:_MAX_CHAIN]]
+
+
+_MAX_CHAIN = 8
+
+
+def _unverified_chain(tls: ssl.SSLObject) -> list[bytes]:
+    # Public from Python 3.13; the same method of the C object before that.
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(
+        getattr(tls, "_sslobj", None), "get_unverified_chain", None
+    )
+    if getter is None:
+        return []
+    try:
+        chain = getter() or []
+    except (ssl.SSLError, ValueError):
+        return []
+    return [c if isinstance(c, bytes) else c.public_bytes(_DER) for c in chain]
+
 
 @functools.lru_cache(maxsize=1024)
 def certificate_facts(der: bytes) -> Certificate:
     """Facts of a DER certificate (cached: many endpoints share a certificate)."""
     sha256 = hashlib.sha256(der).hexdigest()
+    sha1 = hashlib.sha1(der, usedforsecurity=False).hexdigest()
     try:
         cert = x509.load_der_x509_certificate(der)
         return Certificate(
@@ -136,9 +161,12 @@ def certificate_facts(der: bytes) -> Certificate:
             not_before=_iso(cert.not_valid_before_utc),
             not_after=_iso(cert.not_valid_after_utc),
             san=_names(cert)[:32],
+            sha1=sha1,
         )
     except Exception:  # a certificate a middlebox made can be malformed in any way
-        return Certificate(sha256=sha256, subject="?", issuer="?", not_before="?", not_after="?")
+        return Certificate(
+            sha256=sha256, subject="?", issuer="?", not_before="?", not_after="?", sha1=sha1
+        )
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -23,18 +23,61 @@ from probe.model import (
     Certificate,
     ControlObservation,
     DNSObservation,
+    Endpoint,
     EndpointAnalysis,
     HTTPObservation,
+    Measurement,
     Method,
     Observation,
     TCPObservation,
+    ThroughputObservation,
     TLSObservation,
     Verdict,
 )
 from probe.targets import Service, Target
+from probe.verdicts import fingerprints, throughput
 from probe.verdicts.bogons import is_bogon_answer, scope
+from probe.verdicts.rules import (
+    CONNECT_FAILED,
+    CONTROL_UNRETRIED,
+    DNS_BOGON_CONTROL_DIFFERS,
+    DNS_BOGON_NO_CONTROL,
+    DNS_CENSOR_ANSWER,
+    DNS_CONTROL_RESOLVES,
+    DNS_FAILS_EVERYWHERE,
+    DNS_HIJACK_CONTROL_WORKS,
+    DNS_INJECTION,
+    DNS_SERVFAIL_CONTROL_RESOLVES,
+    DNS_TIMEOUT,
+    DNS_TIMEOUT_CONTROL_RESOLVES,
+    DNS_UNCONFIRMED,
+    DNS_UNCONFIRMED_CONTROL_RESOLVES,
+    FAILURE_INCONSISTENT,
+    HTTP_BLOCKPAGE,
+    HTTP_FAILED,
+    HTTP_RESET_HOST_CONTRAST,
+    NETWORK_OFFLINE,
+    NETWORK_UNSTABLE,
+    REACHABLE,
+    RULES_VERSION,
+    THROTTLED_EVERY_NAME,
+    THROTTLED_SNI_CONTRAST,
+    TLS_FAILED,
+    TLS_FAILED_SNI_CONTRAST,
+    TLS_INTERRUPTED_SNI_CONTRAST,
+    TLS_INTERRUPTED_SNI_RESIDUAL,
+    TLS_INVALID_CERTIFICATE,
+    TLS_MITM_CONTROL_VERIFIES,
+    TLS_MITM_FORGED,
+    TLS_MITM_KNOWN_CA,
+    TLS_TIMEOUT_SNI_CONTRAST,
+    TLS_TIMEOUT_SNI_RESIDUAL,
+    TLS_UNTRUSTED,
+    TLS_WRONG_NAME,
+)
+from probe.vocabulary import Rule
 
-RULES_VERSION: Final = "2026.11.1"
+__all__ = ["RULES_VERSION", "analyse", "analyse_endpoint", "combine", "rejudge"]
 _T = TypeVar("_T")
 
 _SEVERITY: Final[dict[Verdict, int]] = {
@@ -81,7 +124,7 @@ _DNS_METHOD: Final[dict[str, Method]] = {
 @dataclass(frozen=True)
 class Finding:
     verdict: Verdict
-    rule: str
+    rule: Rule
     evidence: str
     method: Method | None = None
     confidence: float = 0.0
@@ -99,9 +142,33 @@ def analyse(service: Service, observations: Sequence[Observation], *, offline: b
     if service.is_control and result.verdict == "blocked":
         # Controls are measured once, without retries: never evidence of blocking.
         return msgspec.structs.replace(
-            result, verdict="anomaly", rules=[*result.rules, "control.unretried"]
+            result, verdict="anomaly", rules=[*result.rules, CONTROL_UNRETRIED.id]
         )
     return result
+
+
+def rejudge(measurement: Measurement) -> Analysis:
+    """The analysis today's rules and fingerprints draw from a stored measurement's facts
+    (its endpoints as tested, its observations); an offline run stays offline."""
+    service = Service(
+        name=measurement.service,
+        title=measurement.service,
+        category=measurement.category,
+        endpoints=tuple(_target_of(e) for e in measurement.endpoints),
+    )
+    offline = NETWORK_OFFLINE.id in measurement.analysis.rules
+    return analyse(service, measurement.observations, offline=offline)
+
+
+def _target_of(endpoint: Endpoint) -> Target:
+    return Target(
+        port=endpoint.port,
+        host=endpoint.host,
+        ip=endpoint.ip,
+        tls=endpoint.tls,
+        sni=endpoint.sni,
+        http_path=endpoint.http_path,
+    )
 
 
 def analyse_endpoint(
@@ -109,7 +176,7 @@ def analyse_endpoint(
 ) -> EndpointAnalysis:
     if offline:
         finding = Finding(
-            "offline", "network.offline", "control services unreachable: this network is offline"
+            "offline", NETWORK_OFFLINE, "control services unreachable: this network is offline"
         )
         return _endpoint_result(target, [finding])
     facts = _Facts.of(observations)
@@ -118,8 +185,9 @@ def analyse_endpoint(
 
 def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
     """A service is as bad as its worst endpoint; it is ``down`` only if all endpoints are."""
+    version = fingerprints.load().version
     if not endpoints:
-        return Analysis(verdict="ok", rules_version=RULES_VERSION)
+        return Analysis(verdict="ok", rules_version=RULES_VERSION, fingerprints_version=version)
     worst = max(endpoints, key=lambda e: _SEVERITY[e.verdict]).verdict
     if worst == "down" and any(e.verdict == "ok" for e in endpoints):
         worst = "ok"
@@ -130,6 +198,7 @@ def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
         confidence=max((e.confidence for e in chosen), default=0.0),
         rules=_unique(r for e in chosen for r in e.rules),
         rules_version=RULES_VERSION,
+        fingerprints_version=version,
         endpoints=endpoints,
         evidence=_unique(_clip(f"{e.endpoint}: {line}") for e in chosen for line in e.evidence)[:8],
     )
@@ -137,7 +206,7 @@ def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
 
 def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysis:
     if not findings:
-        findings = [Finding("ok", "reachable", "all steps succeeded", confidence=0.9)]
+        findings = [Finding("ok", REACHABLE, "all steps succeeded", confidence=0.9)]
     worst = max(findings, key=lambda f: _SEVERITY[f.verdict]).verdict
     chosen = [f for f in findings if f.verdict == worst]
     return EndpointAnalysis(
@@ -145,7 +214,7 @@ def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysi
         verdict=worst,
         methods=_unique(f.method for f in chosen if f.method is not None),
         confidence=round(max(f.confidence for f in chosen), 2),
-        rules=_unique(f.rule for f in chosen),
+        rules=_unique(f.rule.id for f in chosen),
         evidence=_unique(_clip(f.evidence) for f in chosen),
     )
 
@@ -171,12 +240,16 @@ class _Facts:
     http: list[HTTPObservation]
     control_http: list[HTTPObservation]
     health: list[ControlObservation]
+    downloads: list[ThroughputObservation]
+    same_address_downloads: list[ThroughputObservation]
+    control_downloads: list[ThroughputObservation]
 
     @classmethod
     def of(cls, observations: Sequence[Observation]) -> _Facts:
         dns = [o for o in observations if isinstance(o, DNSObservation)]
         tls = [o for o in observations if isinstance(o, TLSObservation)]
         http = [o for o in observations if isinstance(o, HTTPObservation)]
+        down = [o for o in observations if isinstance(o, ThroughputObservation)]
         return cls(
             network_dns=[o for o in dns if o.role == "network"],
             control_dns=[o for o in dns if o.role == "control"],
@@ -186,6 +259,9 @@ class _Facts:
             http=[o for o in http if o.role == "network"],
             control_http=[o for o in http if o.role == "control"],
             health=[o for o in observations if isinstance(o, ControlObservation)],
+            downloads=[o for o in down if o.role == "network"],
+            same_address_downloads=[o for o in down if o.role == "control" and not o.service],
+            control_downloads=[o for o in down if o.role == "control" and o.service],
         )
 
     def network_addresses(self) -> set[str]:
@@ -252,18 +328,67 @@ def _findings(facts: _Facts) -> Iterable[Finding]:
     if any(h.failure is not None for h in facts.health):
         yield Finding(
             "offline",
-            "network.unstable",
+            NETWORK_UNSTABLE,
             "a control target failed between retries: this network is unreliable, no judgement",
         )
         return
     yield from _dns_findings(facts)
+    yield from _interception(facts)
     yield from _address_findings(facts)
+    yield from _throughput_findings(facts)
+
+
+def _interception(facts: _Facts) -> Iterable[Finding]:
+    """A presented chain holding a known interception CA: the state's certificate, whatever
+    the control SNI saw and whether or not this machine trusts it."""
+    known = fingerprints.load()
+    for tls in facts.tls:
+        presented = [c for c in (tls.certificate, *tls.chain) if c is not None]
+        found = known.interception_ca(presented)
+        if found is None:
+            continue
+        ca, cert = found
+        yield Finding(
+            "blocked",
+            TLS_MITM_KNOWN_CA,
+            f"{tls.ip}: for SNI {tls.sni} the chain presented holds {cert.subject} "
+            f"(issuer {cert.issuer}), the interception CA {ca.about.id} "
+            f"({ca.about.scope}; {ca.about.sources[0]})",
+            "tls.mitm",
+            0.95,
+        )
+        return
+
+
+def _censor_answers(facts: _Facts) -> Iterable[Finding]:
+    """The network resolver answered with an address or name only a censor gives."""
+    known = fingerprints.load()
+    control = facts.control_addresses()
+    for obs in facts.network_dns:
+        if not obs.responses:
+            continue
+        for answer in obs.responses[0].answers:
+            entry = known.censor_answer(answer.data)
+            if entry is None or answer.data in control or is_bogon_answer(answer.data, control):
+                continue  # a bogon has its own rule (dns.bogon)
+            yield Finding(
+                "blocked",
+                DNS_CENSOR_ANSWER,
+                f"network resolver answered {obs.hostname} with {answer.data}, the censor's "
+                f"{entry.about.id} ({entry.about.scope}; {entry.about.sources[0]})",
+                "dns.hijack",
+                0.95,
+            )
+            return
 
 
 def _dns_findings(facts: _Facts) -> Iterable[Finding]:
-    yield from _injection(facts.network_dns + facts.control_dns)
+    injected = list(_injection(facts.network_dns + facts.control_dns))
+    yield from injected
     if not facts.network_dns:
         return
+    if not injected:  # an injected answer is often a known one: the injection says more
+        yield from _censor_answers(facts)
     control = facts.control_addresses()
     control_ok = sorted(a for a in control if scope(a) != "unspecified")
     answered = [o for o in facts.network_dns if o.failure is None]
@@ -278,14 +403,14 @@ def _dns_findings(facts: _Facts) -> Iterable[Finding]:
     if control_ok:
         yield Finding(
             "blocked",
-            "dns.bogon.control_differs",
+            DNS_BOGON_CONTROL_DIFFERS,
             f"{shown}; control resolver: {', '.join(control_ok)}",
             "dns.bogon",
             0.95,
         )
     else:
         yield Finding(
-            "anomaly", "dns.bogon.no_control", f"{shown}; control resolver failed", "dns.bogon", 0.6
+            "anomaly", DNS_BOGON_NO_CONTROL, f"{shown}; control resolver failed", "dns.bogon", 0.6
         )
 
 
@@ -304,7 +429,7 @@ def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
             )
             yield Finding(
                 "blocked",
-                "dns.injection.two_answers",
+                DNS_INJECTION,
                 f"{len(responses)} different responses to one query via {obs.resolver}: {shown}",
                 "dns.injection",
                 0.9,
@@ -334,7 +459,11 @@ def _dns_failure(
     if failure in _CENSOR_ANSWERS and times >= 2 and only_noise and control_ok:
         confidence = 0.9 if times == len(network) else 0.75
         yield Finding(
-            "blocked", f"{method}.control_resolves", described + resolved, method, confidence
+            "blocked",
+            DNS_CONTROL_RESOLVES.of(method or ""),
+            described + resolved,
+            method,
+            confidence,
         )
         return
     if (
@@ -343,27 +472,33 @@ def _dns_failure(
         and len(counts) == 1
         and control_ok
     ):
-        yield Finding("blocked", "dns.servfail.control_resolves", described + resolved, method, 0.7)
+        yield Finding("blocked", DNS_SERVFAIL_CONTROL_RESOLVES, described + resolved, method, 0.7)
         return
     answered = [c for c in control if c.responses]
     if len(counts) == 1 and answered and all(c.failure == failure for c in answered):
         yield Finding(
             "down",
-            "dns.fails_everywhere",
+            DNS_FAILS_EVERYWHERE,
             f"{described}; control resolver: {failure} too",
             method,
             0.7,
         )
         return
-    rule = "dns.timeout" if failures.is_timeout(failure) else f"dns.{failure}.unconfirmed"
     confidence = 0.6 if control_ok and len(counts) == 1 and method else 0.3
     yield Finding(
         "anomaly",
-        rule + (".control_resolves" if control_ok else ""),
+        _dns_unconfirmed(failure, bool(control_ok)),
         described + resolved,
         method,
         confidence,
     )
+
+
+def _dns_unconfirmed(failure: str, control_ok: bool) -> Rule:
+    if failures.is_timeout(failure):
+        return DNS_TIMEOUT_CONTROL_RESOLVES if control_ok else DNS_TIMEOUT
+    family = DNS_UNCONFIRMED_CONTROL_RESOLVES if control_ok else DNS_UNCONFIRMED
+    return family.of(failure)
 
 
 def _address_findings(facts: _Facts) -> Iterable[Finding]:
@@ -386,7 +521,7 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
         if verified_elsewhere and hijack_like:
             yield Finding(
                 "blocked",
-                "dns.hijack.control_address_works",
+                DNS_HIJACK_CONTROL_WORKS,
                 f"network resolver sent {', '.join(sorted(network))}, where "
                 f"{decisive[0].evidence if decisive else 'the service failed'}; the control resolver's "
                 f"{', '.join(verified_elsewhere)} works",
@@ -405,7 +540,7 @@ def _address_findings(facts: _Facts) -> Iterable[Finding]:
 def _hijack_shaped(finding: Finding) -> bool:
     """What only a wrong address produces: another server's certificate or a block page.
     (A refusal or silence could as well be a CDN node that is down.)"""
-    return finding.method in ("tls.mitm", "http.blockpage") or finding.rule == "tls.wrong_name"
+    return finding.method in ("tls.mitm", "http.blockpage") or finding.rule == TLS_WRONG_NAME
 
 
 def _address_result(facts: _Facts, ip: str) -> Finding | None:
@@ -415,12 +550,15 @@ def _address_result(facts: _Facts, ip: str) -> Finding | None:
         return None
     stages = {(a.stage, a.failure) for a in attempts}
     first = attempts[0]
+    residual = _residual_timeout(facts, ip, attempts)
+    if residual is not None:
+        return residual
     if len(stages) > 1 and not all(
         a.http is not None and a.http.blockpage for a in attempts if a.stage == "http"
     ):
         return Finding(
             "anomaly",
-            "failure.inconsistent",
+            FAILURE_INCONSISTENT,
             f"{ip}: attempts failed differently: {sorted(f'{s}:{f}' for s, f in stages)}",
             _method_of(first),
             0.3,
@@ -444,7 +582,7 @@ def _connect_finding(ip: str, attempts: list[_Attempt]) -> Finding:
     failure = attempts[0].failure or failures.UNKNOWN
     return Finding(
         "anomaly",
-        f"tcp.{failure}",
+        CONNECT_FAILED.of(failure),
         f"{ip}: connect failed ({failure}) ×{len(attempts)}; one probe cannot tell a blocked address "
         "from a server that is down",
         _TCP_METHOD.get(failure),
@@ -466,23 +604,106 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
         f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
     )
     interrupted = failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
+    held = bool(reached) and len(reached) == len(controls) and len(controls) >= len(attempts)
     if interrupted and len(attempts) >= 2 and controls:
-        if len(reached) == len(controls) and len(controls) >= len(attempts):
-            return Finding("blocked", f"{method}.sni_contrast", described, method, 0.9)
+        if held:
+            rule = TLS_INTERRUPTED_SNI_CONTRAST.of(method or "")
+            return Finding("blocked", rule, described, method, 0.9)
         if _residual(controls, attempts):
             return Finding(
                 "blocked",
-                f"{method}.sni_residual",
+                TLS_INTERRUPTED_SNI_RESIDUAL.of(method or ""),
                 described + " (before the first handshake with the service's SNI; every "
                 "connection to the address failed after it: residual censorship)",
                 method,
                 0.8,
             )
+    if failure == failures.GENERIC_TIMEOUT and held and _sandwiched(controls, attempts):
+        return Finding(
+            "blocked",
+            TLS_TIMEOUT_SNI_CONTRAST,
+            described + "; the control SNI completed before, between and after the attempts",
+            method,
+            0.85,
+        )
     if failure == failures.SSL_FAILED_HANDSHAKE:
         method = "tls.alert"
-    if reached and len(reached) == len(controls) and len(controls) >= len(attempts):
-        return Finding("anomaly", f"tls.{failure}.sni_contrast", described, method, 0.6)
-    return Finding("anomaly", f"tls.{failure}", described, method, 0.4)
+    if held:
+        return Finding("anomaly", TLS_FAILED_SNI_CONTRAST.of(failure), described, method, 0.6)
+    return Finding("anomaly", TLS_FAILED.of(failure), described, method, 0.4)
+
+
+# Loss is blind to the server name: for it to time out every one of this many handshakes
+# with the service's name, and none with the control name in between, it would have to
+# drop a whole handshake's retransmissions several times running (p^k for a handshake-loss
+# rate p), while every control and health check in the same seconds got through.
+TIMEOUT_CONTRAST_ATTEMPTS: Final = 3
+
+
+def _sandwiched(controls: list[TLSObservation], attempts: list[_Attempt]) -> bool:
+    """Enough timed-out attempts, with a completed control SNI handshake before the first,
+    after the last, and at least one per attempt."""
+    times = [a.tls.t0 for a in attempts if a.tls is not None]
+    return (
+        len(attempts) >= TIMEOUT_CONTRAST_ATTEMPTS
+        and any(c.t <= min(times) for c in controls)
+        and any(c.t0 >= max(times) for c in controls)
+    )
+
+
+def _residual_timeout(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding | None:
+    """The control SNI completed, the service's SNI then timed out, and from that moment
+    everything to the address went unanswered (the control SNI, new connections), while the
+    health checks to other addresses in between all passed: a censor that drops the
+    address for a while after seeing a forbidden name."""
+    first = attempts[0]
+    if first.stage != "tls" or first.failure != failures.GENERIC_TIMEOUT or first.tls is None:
+        return None
+    if len(attempts) < TIMEOUT_CONTRAST_ATTEMPTS or not all(
+        failures.is_timeout(a.failure) for a in attempts
+    ):
+        return None
+    sent = first.tls.t0
+    controls = _control_outcomes(facts, ip)
+    before = [c for c in controls if c.t <= sent]
+    after = [c for c in controls if c.t0 > sent]
+    if not before or not all(c.reached for c in before):
+        return None
+    if len(after) < TIMEOUT_CONTRAST_ATTEMPTS - 1 or not all(c.timed_out for c in after):
+        return None
+    return Finding(
+        "blocked",
+        TLS_TIMEOUT_SNI_RESIDUAL,
+        f"{ip}: the control SNI completed ×{len(before)} before SNI {first.tls.sni} was sent; "
+        f"that handshake timed out, and then every connection to the address went unanswered: "
+        f"{len(attempts) - 1} more with the service's name, {len(after)} with the control name "
+        "(residual censorship)",
+        "tls.timeout",
+        0.8,
+    )
+
+
+@dataclass(frozen=True)
+class _ControlOutcome:
+    t0: float
+    t: float
+    reached: bool
+    timed_out: bool
+
+
+def _control_outcomes(facts: _Facts, ip: str) -> list[_ControlOutcome]:
+    """Each control-SNI exchange with the address: its connect, and its handshake if any."""
+    handshakes = sorted((c for c in facts.control_tls if c.ip == ip), key=lambda c: c.t0)
+    outcomes = []
+    for tcp in (o for o in facts.tcp if o.ip == ip and o.role == "control"):
+        tls = next((c for c in handshakes if c.attempt == tcp.attempt and c.t0 >= tcp.t0), None)
+        if tcp.failure is not None:
+            outcomes.append(_ControlOutcome(tcp.t0, tcp.t, False, failures.is_timeout(tcp.failure)))
+        elif tls is not None:
+            outcomes.append(
+                _ControlOutcome(tcp.t0, tls.t, _reached(tls), failures.is_timeout(tls.failure))
+            )
+    return sorted(outcomes, key=lambda c: c.t0)
 
 
 def _reached(control: TLSObservation) -> bool:
@@ -516,7 +737,7 @@ def _certificate_finding(
     if tls.failure == failures.SSL_INVALID_HOSTNAME:
         return Finding(
             "anomaly",
-            "tls.wrong_name",
+            TLS_WRONG_NAME,
             f"{ip}: {shown} not valid for {tls.sni}",
             None,
             0.4,
@@ -525,7 +746,7 @@ def _certificate_finding(
         # Expired or otherwise invalid, but from a known authority: a broken server.
         return Finding(
             "anomaly",
-            "tls.invalid_certificate",
+            TLS_INVALID_CERTIFICATE,
             f"{ip}: {shown} for {tls.sni} is invalid",
             None,
             0.3,
@@ -540,7 +761,7 @@ def _certificate_finding(
         where = "control SNI on the same address" if genuine else f"{elsewhere[0].ip}"
         return Finding(
             "blocked",
-            "tls.mitm.control_verifies",
+            TLS_MITM_CONTROL_VERIFIES,
             f"{ip}: {shown} for {tls.sni} does not verify ({tls.failure}); {where} presents one that does",
             "tls.mitm",
             0.9,
@@ -549,7 +770,7 @@ def _certificate_finding(
     if forged:
         return Finding(
             "blocked",
-            "tls.mitm.forged_for_any_name",
+            TLS_MITM_FORGED,
             f"{ip}: {shown} for {tls.sni} does not verify; asked for {forged[0].sni}, the same address "
             "presents an untrusted certificate made out to that name too: an interception box",
             "tls.mitm",
@@ -557,7 +778,7 @@ def _certificate_finding(
         )
     return Finding(
         "anomaly",
-        "tls.untrusted_certificate",
+        TLS_UNTRUSTED,
         f"{ip}: {shown} for {tls.sni} does not verify ({tls.failure}); nothing to compare with",
         "tls.mitm",
         0.4,
@@ -581,13 +802,54 @@ def _other_issuer(genuine: TLSObservation, presented: Certificate | None) -> boo
     return genuine.certificate.issuer != presented.issuer
 
 
+# A policer, not congestion: the service gets at most this fraction of the controls' rate.
+THROTTLED_FRACTION: Final = 0.1
+THROTTLED_SAMPLES: Final = 2
+
+
+def _throughput_findings(facts: _Facts) -> Iterable[Finding]:
+    """Too slow to use, where the controls in the same run were not: on repeated samples,
+    each near a constant rate. Throttled only if the same address with the control SNI is
+    fast too; a slow address for every name is a rate limit on it or a slow origin, and one
+    probe cannot tell which."""
+    own = [d for d in facts.downloads if throughput.rate(d) is not None]
+    controls = throughput.median_rate(facts.control_downloads)
+    if len(own) < THROTTLED_SAMPLES or controls is None or len(facts.control_downloads) < 2:
+        return
+    rates = [throughput.rate(d) or 0.0 for d in own]
+    if max(rates) > controls * THROTTLED_FRACTION or not all(throughput.plateau(d) for d in own):
+        return
+    shown = (
+        f"{own[0].ip}: {len(own)} downloads of {own[0].path} for {own[0].host} at "
+        f"{', '.join(throughput.kbit(r) for r in rates)}, each near a constant rate; "
+        f"the control services: {throughput.kbit(controls)} (median of {len(facts.control_downloads)})"
+    )
+    same = throughput.median_rate(facts.same_address_downloads)
+    if same is not None and max(rates) <= same * THROTTLED_FRACTION:
+        sni = facts.same_address_downloads[0].host
+        yield Finding(
+            "blocked",
+            THROTTLED_SNI_CONTRAST,
+            f"{shown}; the same address with SNI {sni}: {throughput.kbit(same)}",
+            "throttled",
+            0.85,
+        )
+        return
+    where = (
+        f"the same address with the control SNI: {throughput.kbit(same)}"
+        if same
+        else "no same-address contrast"
+    )
+    yield Finding("anomaly", THROTTLED_EVERY_NAME, f"{shown}; {where}", None, 0.4)
+
+
 def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
     page = attempts[0].http
     assert page is not None
     if page.blockpage:
         return Finding(
             "blocked",
-            "http.blockpage.fingerprint",
+            HTTP_BLOCKPAGE,
             f"{ip}: http://{page.host}{page.path} returned a block page ({page.blockpage}, title {page.title!r})",
             "http.blockpage",
             0.95,
@@ -602,5 +864,5 @@ def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
     )
     held = len(controls) >= len(attempts) and len(answered) == len(controls)
     if held and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) and len(attempts) >= 2:
-        return Finding("blocked", "http.reset.host_contrast", described, method, 0.85)
-    return Finding("anomaly", f"http.{failure}", described, method, 0.4)
+        return Finding("blocked", HTTP_RESET_HOST_CONTRAST, described, method, 0.85)
+    return Finding("anomaly", HTTP_FAILED.of(failure), described, method, 0.4)

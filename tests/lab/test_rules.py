@@ -23,6 +23,32 @@ def test_sni_filter_is_a_string_match_on_443() -> None:
     assert drop.spec[-2:] == ("-j", "DROP")
 
 
+def test_residual_sni_filter_remembers_the_address_and_punishes_it_for_a_while() -> None:
+    first, then = censor.SNIFilter(("x.com",), "drop", residual=60).rules()
+    assert first.spec[first.spec.index("--string") :][:2] == ("--string", "x.com")
+    assert first.spec[first.spec.index("--rdest") :][:2] == ("--rdest", "--set")
+    assert "--string" not in then.spec
+    assert then.spec[then.spec.index("--rcheck") :] == ("--rcheck", "--seconds", "60", "-j", "DROP")
+
+
+def test_a_policer_keyed_on_the_name_marks_the_connection_and_classifies_it() -> None:
+    throttle = censor.Throttle((), "128kbit", "8k", names=("x.com",), mark=0x100)
+    remember, classify = throttle.rules()
+    assert remember.table == classify.table == "mangle"
+    assert remember.spec[-4:] == ("-j", "CONNMARK", "--set-mark", "256")
+    assert classify.spec[-3:] == ("CLASSIFY", "--set-class", "1:100")
+    commands = censor.shaping_commands("eth0", "src", [throttle])
+    assert any(c[7:9] == ["classid", "1:100"] for c in commands)
+    assert commands[-1][-4:] == ["1:100", "pfifo", "limit", "20"]
+    assert not any("filter" in c for c in commands)  # CLASSIFY needs no tc classifier
+
+
+def test_a_slow_link_sends_everything_to_its_class() -> None:
+    link = censor.Throttle((), "1mbit", everything=True)
+    commands = censor.shaping_commands("eth0", "src", [link])
+    assert commands[-1][-6:] == ["match", "u32", "0", "0", "flowid", "1:10"]
+
+
 def test_blackhole_narrows_to_ports_when_given() -> None:
     assert [r.spec for r in censor.Blackhole(("1.2.3.4",)).rules()] == [
         ("-d", "1.2.3.4", "-j", "DROP")

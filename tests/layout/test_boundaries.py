@@ -58,7 +58,7 @@ def test_every_rule_module_registers_rules_under_unique_ids() -> None:
     rules = vocabulary.registered()
     assert len({r.id for r in rules}) == len(rules)
     layers = {r.layer for r in rules}
-    assert {"collector", "alerts"} <= layers
+    assert {"probe", "collector", "alerts"} <= layers
     assert all(r.description for r in rules)
 
 

@@ -6,12 +6,14 @@ call (the last one repeats), so a test can say "fail once, then succeed".
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
+from probe.measure.throughput import Limits
 from probe.model import (
     Certificate,
     DNSAnswer,
@@ -21,6 +23,7 @@ from probe.model import (
     Measurement,
     Role,
     TCPObservation,
+    ThroughputObservation,
     TLSObservation,
 )
 from probe.targets import TargetList
@@ -65,12 +68,22 @@ OK = Result()
 Decide = Callable[[str, tuple[object, ...]], object | None]
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A scripted transfer: bytes per second, and how much each interval strays from it
+    (a policer: 0; congestion: a lot)."""
+
+    bytes_per_second: float
+    wander: float = 0.0
+
+
 @dataclass
 class ScriptedNetwork(Network):
     dns: dict[tuple[Role, str], list[Answer]] = field(default_factory=dict)
     exchanges: dict[tuple[str, int, Role], list[Result]] = field(default_factory=dict)
     default_address: Callable[[str], str] = lambda host: "93.184.216.34"
     interfere: Decide | None = None  # last word on every operation, for property tests
+    rates: Callable[[Exchange], Rate] = lambda request: Rate(2_000_000)
     calls: defaultdict[tuple[object, ...], int] = field(default_factory=lambda: defaultdict(int))
     now: float = 0.0
 
@@ -176,6 +189,31 @@ class ScriptedNetwork(Network):
                 title="Access restricted" if result.blockpage else None,
             )
         return tcp, tls, page
+
+    async def download(
+        self, request: Exchange, origin: float, limits: Limits
+    ) -> ThroughputObservation:
+        rate = self.rates(request)
+        t0 = self.clock() - origin
+        seconds = min(limits.seconds, limits.bytes / rate.bytes_per_second)
+        samples: list[tuple[float, int]] = []
+        received = 0.0
+        steps = max(int(seconds / 0.25), 1)
+        for step in range(1, steps + 1):
+            stray = rate.wander * math.sin(step / 3)  # a rate that wanders over seconds
+            received += rate.bytes_per_second * 0.25 * (1 + stray)
+            samples.append((round(t0 + 0.05 + step * 0.25, 6), int(received)))
+        return ThroughputObservation(
+            ip=request.ip,
+            port=request.port,
+            host=request.http_host or "",
+            path=request.http_path or "/",
+            role=request.role,
+            t0=t0,
+            t=samples[-1][0],
+            bytes=samples[-1][1],
+            samples=samples,
+        )
 
 
 def _response(addresses: tuple[str, ...], t: float) -> DNSResponse:

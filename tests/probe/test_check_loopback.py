@@ -114,7 +114,7 @@ CASES = [
     ),
     Case(
         "tls_stall_by_sni",
-        {"telegram": ("anomaly", {"tls.timeout"})},
+        {"telegram": ("blocked", {"tls.timeout"})},
         options={"telegram_tls": {"web.telegram.org": TLSRule("stall")}},
     ),
     Case(

@@ -176,9 +176,20 @@ SCENARIOS = [
         exchanges={(TG, 443, "network"): _always(Result(tls=f.EOF_ERROR))},
     ),
     Scenario(
-        "tls_timeout_by_sni_is_only_an_anomaly",
-        {"telegram": ("anomaly", {"tls.timeout"})},
+        # every handshake with the service's SNI times out while the control SNI to the
+        # same address completes before, between and after: loss is blind to the name
+        "tls_timeout_by_sni_with_a_same_address_contrast",
+        {"telegram": ("blocked", {"tls.timeout"})},
         exchanges={(TG, 443, "network"): _always(Result(tls=f.GENERIC_TIMEOUT))},
+    ),
+    Scenario(
+        # the control SNI times out too: no same-address contrast, one probe cannot say
+        "tls_timeout_for_every_name_is_only_an_anomaly",
+        {"telegram": ("anomaly", {"tls.timeout"})},
+        exchanges={
+            (TG, 443, "network"): _always(Result(tls=f.GENERIC_TIMEOUT)),
+            (TG, 443, "control"): _always(Result(tls=f.GENERIC_TIMEOUT)),
+        },
     ),
     Scenario(
         "tls_interception",

@@ -4,7 +4,7 @@ The server reads the ClientHello itself, looks the SNI up, and then:
 
 - ``complete``: finishes the handshake with a lab-CA certificate for the name (for an unknown
   SNI or none, one for ``default_names``) and answers one HTTP/1.1 request if the client sends
-  one, with the rule's page;
+  one, with the rule's page — or, for ``GET /bytes/N``, with N bytes (a bounded download);
 - ``rogue``: the same with a certificate for the SNI from the rogue CA (MITM);
 - ``reset``: sends a TCP RST;
 - ``stall``: never answers, until the client gives up;
@@ -100,7 +100,10 @@ class TLSServer(StreamServer):
         session = TLSSession(self.pki.server_context(names, issuer), reader, writer, received)
         await session.handshake()
         request = await _read_request(session)
-        if request:
+        size = _download_size(request)
+        if size is not None:
+            await _send_bytes(session, size)
+        elif request:
             await session.write(http_response(rule.page, _host(request) or names[0]))
         await session.close()
         writer.write_eof()
@@ -134,6 +137,33 @@ async def _read_request(session: TLSSession) -> bytes:
             return b""
         data += chunk
     return data
+
+
+DOWNLOAD_PREFIX: Final = b"/bytes/"
+MAX_DOWNLOAD: Final = 4 * 1024 * 1024
+_CHUNK: Final = 16384
+
+
+def _download_size(request: bytes) -> int | None:
+    """``GET /bytes/N``: a bounded download of N bytes (at most 4 MiB), for throughput."""
+    parts = request.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) < 2 or not parts[1].startswith(DOWNLOAD_PREFIX):
+        return None
+    digits = parts[1][len(DOWNLOAD_PREFIX) :]
+    return min(int(digits), MAX_DOWNLOAD) if digits.isdigit() else None
+
+
+async def _send_bytes(session: TLSSession, size: int) -> None:
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    )
+    await session.write(head.encode())
+    sent = 0
+    while sent < size:
+        chunk = min(_CHUNK, size - sent)
+        await session.write(b"\0" * chunk)
+        sent += chunk
 
 
 def _host(request: bytes) -> str | None:

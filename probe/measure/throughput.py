@@ -1,0 +1,60 @@
+"""A bounded download over an established channel: cumulative bytes sampled over time.
+
+The transfer stops at ``Limits.bytes`` or ``Limits.seconds``, whichever comes first, so a
+probe never costs a volunteer more than half a megabyte per endpoint. Sampling follows
+OONI's dd-007 idea (bytes received at intervals) with fixed spacing, which is enough to see
+a policer's plateau.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from probe.measure import http
+
+SAMPLE_EVERY: Final = 0.25
+MAX_SAMPLES: Final = 200
+
+
+@dataclass(frozen=True)
+class Limits:
+    bytes: int = 512 * 1024
+    seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    received: int
+    samples: list[tuple[float, int]]
+    complete: bool  # the server closed the stream before a limit was reached
+
+
+async def download(
+    channel: http.Channel, host: str, path: str, limits: Limits, now: Callable[[], float]
+) -> Transfer:
+    """GET ``path`` and count every byte that arrives; ``now`` is the observation clock."""
+    await channel.send(http.request_bytes(host, path))
+    started = now()
+    received = 0
+    samples: list[tuple[float, int]] = []
+    last = started
+    complete = False
+    try:
+        async with asyncio.timeout(limits.seconds):
+            while received < limits.bytes:
+                chunk = await channel.read()
+                if not chunk:
+                    complete = True
+                    break
+                received += len(chunk)
+                moment = now()
+                if moment - last >= SAMPLE_EVERY and len(samples) < MAX_SAMPLES - 1:
+                    samples.append((round(moment, 6), received))
+                    last = moment
+    except TimeoutError:
+        pass  # the time limit: what arrived is the measurement
+    samples.append((round(now(), 6), received))
+    return Transfer(received, samples, complete)

@@ -1,0 +1,164 @@
+"""Throttling: too slow to use where the controls in the same run were not, on repeated
+samples near a constant rate (scripted network, real engine and rules)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from collector.demo.servers import PKI
+from collector.demo.servers.tls import TLSRule, TLSServer
+from probe.measure.network import Exchange
+from probe.measure.sockets import SocketNetwork, Timing
+from probe.measure.throughput import Limits
+from probe.targets import parse
+from probe.verdicts.throughput import rate
+from tests.probe.fakes import Rate, ScriptedNetwork, measure
+
+TARGETS = parse(
+    """
+[[services]]
+name = "x"
+category = "social"
+[[services.endpoints]]
+host = "x.example"
+port = 443
+throughput_path = "/512k"
+
+[[services]]
+name = "control_a"
+category = "control"
+[[services.endpoints]]
+host = "control-a.example"
+port = 443
+throughput_path = "/512k"
+
+[[services]]
+name = "control_b"
+category = "control"
+[[services.endpoints]]
+host = "control-b.example"
+port = 443
+throughput_path = "/512k"
+""",
+    "throttling targets",
+)
+ADDRESSES = {"x.example": "104.244.42.1", "control-a.example": "93.184.216.34"}
+X = "104.244.42.1"
+FAST = Rate(2_000_000)  # 16 Mbit/s
+POLICED = Rate(16_000)  # 128 kbit/s, flat
+LINK = Rate(125_000)  # 1 Mbit/s, the whole home link
+
+
+def network(rates: dict[tuple[str, str], Rate], default: Rate = FAST) -> ScriptedNetwork:
+    def rate(request: Exchange) -> Rate:
+        return rates.get((request.ip, request.role), default)
+
+    return ScriptedNetwork(
+        default_address=lambda host: ADDRESSES.get(host, "151.101.1.1"), rates=rate
+    )
+
+
+async def judged(net: ScriptedNetwork) -> tuple[str, list[str], list[str]]:
+    x = (await measure(net, TARGETS))["x"].analysis
+    return x.verdict, list(x.methods), x.rules
+
+
+async def test_a_policer_keyed_on_the_name_is_throttled() -> None:
+    verdict, methods, rules = await judged(network({(X, "network"): POLICED}))
+    assert (verdict, methods) == ("blocked", ["throttled"])
+    assert rules == ["throughput.throttled.sni_contrast"]
+
+
+async def test_the_evidence_shows_the_rates() -> None:
+    measured = (await measure(network({(X, "network"): POLICED}), TARGETS))["x"]
+    evidence = measured.analysis.evidence[0]
+    assert re.search(r"at (12\d kbit/s, ){2}12\d kbit/s", evidence), evidence
+    assert re.search(r"control services: 1\d{4} kbit/s", evidence), evidence
+    assert "same address with SNI example.com" in evidence
+
+
+async def test_an_address_slow_for_every_name_is_only_an_anomaly() -> None:
+    # An address-based rate limit and a slow origin look alike to one probe.
+    slow = {(X, "network"): POLICED, (X, "control"): POLICED}
+    verdict, methods, rules = await judged(network(slow))
+    assert (verdict, methods, rules) == ("anomaly", [], ["throughput.slow_for_every_name"])
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        {},  # nothing slow
+        # the whole home link at 1 Mbit/s: the controls are as slow
+        {("104.244.42.1", "network"): LINK, ("93.184.216.34", "network"): LINK,
+         ("151.101.1.1", "network"): LINK, ("104.244.42.1", "control"): LINK},
+        # congestion: slow, but wandering, not a plateau
+        {("104.244.42.1", "network"): Rate(16_000, wander=0.8),
+         ("104.244.42.1", "control"): Rate(16_000, wander=0.8)},
+        # slow, but not a tenth of the controls'
+        {("104.244.42.1", "network"): Rate(400_000)},
+    ],
+    ids=["clean", "slow-home-link", "congestion", "merely-slower"],
+)  # fmt: skip
+async def test_what_congestion_can_produce_is_not_throttled(
+    rates: dict[tuple[str, str], Rate],
+) -> None:
+    verdict, methods, _ = await judged(network(rates))
+    assert verdict == "ok"
+    assert "throttled" not in methods
+
+
+async def test_one_slow_sample_is_never_enough() -> None:
+    calls = 0
+
+    def rate(request: Exchange) -> Rate:
+        nonlocal calls
+        if request.ip == X and request.role == "network":
+            calls += 1
+            return POLICED if calls == 1 else FAST
+        return FAST
+
+    net = ScriptedNetwork(
+        default_address=lambda host: ADDRESSES.get(host, "151.101.1.1"), rates=rate
+    )
+    assert (await judged(net))[0] == "ok"
+
+
+async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
+    measured = (await measure(network({(X, "network"): POLICED}), TARGETS))["x"]
+    steps = [o for o in measured.observations if o.__class__.__name__ == "ThroughputObservation"]
+    roles = sorted((o.role, getattr(o, "service", None) or "") for o in steps)
+    assert roles.count(("network", "")) == 3
+    assert ("control", "") in roles  # the control SNI on the same address
+    assert ("control", "control_a") in roles
+    assert ("control", "control_b") in roles
+
+
+# -- real sockets: a TLS server on loopback serving a bounded download ------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize(("size", "limit"), [(300_000, 512 * 1024), (2_000_000, 512 * 1024)])
+async def test_a_real_download_is_bounded_and_sampled(pki: PKI, size: int, limit: int) -> None:
+    async with TLSServer(pki, "127.0.0.1", 0, rules={"x.example": TLSRule()}) as server:
+        network = SocketNetwork(Timing(timeout=5.0), pki.ca_file)
+        request = Exchange(
+            ip="127.0.0.1",
+            port=server.port,
+            tls=True,
+            sni="x.example",
+            http_host="x.example",
+            http_path=f"/bytes/{size}",
+        )
+        got = await network.download(request, asyncio.get_running_loop().time(), Limits(limit))
+    assert got.failure is None
+    head = len(b"HTTP/1.1 200 OK\r\n")  # the count includes the response head
+    assert min(size, limit) <= got.bytes <= min(size + 200, limit + 65536 + head)
+    assert got.samples[-1][1] == got.bytes
+    assert rate(got) is not None
