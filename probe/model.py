@@ -21,7 +21,8 @@ from probe.vocabulary import VERDICTS as VERDICTS
 from probe.vocabulary import Method as Method
 from probe.vocabulary import Verdict as Verdict
 
-FORMAT_VERSION: Final = "1.0.0"
+FORMAT_VERSION: Final = "1.1.0"
+"""1.1: AAAA beside A, per-family verdicts, packet evidence (new optional fields only)."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -53,6 +54,8 @@ class ProbeInfo(Strict, frozen=True, kw_only=True):
     network_resolver_asn: ASN | None = None
     raw_evidence: bool = False
     missing_evidence: list[ShortText] = []
+    ipv6: bool | None = None
+    """Whether this network routes IPv6 (None: not checked); without it only DNS is asked."""
 
 
 class Endpoint(Strict, frozen=True, kw_only=True):
@@ -180,6 +183,19 @@ Observation = (
 )
 
 
+Family = Literal["ipv4", "ipv6"]
+
+
+class FamilyAnalysis(Strict, frozen=True, kw_only=True):
+    """One address family's verdict for an endpoint: "blocked over IPv4 only" shows here."""
+
+    family: Family
+    verdict: Verdict
+    methods: list[Method] = []
+    rules: list[ShortText] = []
+    tested: list[Literal["dns", "connect"]] = []
+
+
 class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     endpoint: ShortText
     verdict: Verdict
@@ -187,6 +203,7 @@ class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     confidence: Confidence = 0.0
     rules: list[ShortText] = []
     evidence: list[ShortText] = []
+    families: list[FamilyAnalysis] = []
 
 
 class Analysis(Strict, frozen=True, kw_only=True):

@@ -141,12 +141,17 @@ class Network(abc.ABC):
 
     @abc.abstractmethod
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
-    ) -> Resolution: ...
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
+    ) -> Resolution:
+        """Ask for ``rdtype`` records (``A`` or ``AAAA``)."""
 
     @abc.abstractmethod
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
         """Observations of each step reached; later steps are None when an earlier one failed."""
+
+    async def ipv6_connectivity(self) -> bool:
+        """Whether this network routes IPv6 at all; without it IPv6 addresses go untested."""
+        return False
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -33,10 +34,10 @@ class SocketNetwork(Network):
         self._session: aiohttp.ClientSession | None = None
 
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
     ) -> Resolution:
         ctx = dns.QueryContext(
-            hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window
+            hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window, rdtype
         )
         if resolver.transport == "udp":
             return await dns.query_udp(ctx)
@@ -47,6 +48,9 @@ class SocketNetwork(Network):
         from probe.measure import doh  # aiohttp is imported only when DoH is used
 
         return await doh.query_https(ctx, self._http_session(), self.contexts.verify_name)
+
+    async def ipv6_connectivity(self) -> bool:
+        return has_ipv6_route()
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -102,6 +106,21 @@ class SocketNetwork(Network):
         finally:
             _abort(writer)
         return tcp, tls, page
+
+
+IPV6_ROUTE_PROBE: Final = ("2001:4860:4860::8888", 53)
+"""A global IPv6 address: a UDP ``connect`` to it sends nothing, it only asks for a route."""
+
+
+def has_ipv6_route(target: tuple[str, int] = IPV6_ROUTE_PROBE) -> bool:
+    """Whether the kernel has a route to the global IPv6 internet from here."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.connect(target)
+            local = sock.getsockname()[0]
+    except OSError:
+        return False
+    return not local.startswith("fe80") and local != "::1"
 
 
 _VERIFY_FAILURES = frozenset(

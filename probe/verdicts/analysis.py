@@ -32,6 +32,7 @@ from probe.model import (
     Verdict,
 )
 from probe.targets import Service, Target
+from probe.verdicts import families
 from probe.verdicts.bogons import is_bogon_answer, scope
 
 RULES_VERSION: Final = "2026.11.1"
@@ -112,8 +113,12 @@ def analyse_endpoint(
             "offline", "network.offline", "control services unreachable: this network is offline"
         )
         return _endpoint_result(target, [finding])
-    facts = _Facts.of(observations)
-    return _endpoint_result(target, list(_findings(facts)))
+    by_family = families.split(observations)
+    results = {
+        family: _endpoint_result(target, list(_findings(_Facts.of(own))))
+        for family, own in by_family.items()
+    }
+    return families.join(results, by_family)
 
 
 def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
