@@ -42,7 +42,8 @@ async def test_both_families_are_resolved_through_both_resolvers_and_tested() ->
         ("ipv4", "ok", ["dns", "connect"]),
         ("ipv6", "ok", ["dns", "connect"]),
     ]
-    assert m.probe.ipv6 is True and NO_IPV6 not in m.probe.missing_evidence
+    assert m.probe.ipv6 is True
+    assert NO_IPV6 not in m.probe.missing_evidence
 
 
 @pytest.mark.parametrize(
