@@ -39,11 +39,42 @@ _MORE_THAN_HEADERS: Final = "61:65535"
 """IP packet lengths that must carry TCP payload: headers alone are at most 60 bytes."""
 
 
+IPFamily = Literal["ipv4", "ipv6", "both"]
+
+
 @dataclass(frozen=True)
 class Rule:
     table: Table
     chain: str
     spec: tuple[str, ...]
+    family: IPFamily = "both"
+    """Which of iptables and ip6tables the rule goes into: an address decides, else both."""
+
+    def commands(self) -> tuple[str, ...]:
+        return {"ipv4": ("iptables",), "ipv6": ("ip6tables",)}.get(
+            self.family, ("iptables", "ip6tables")
+        )
+
+    def spec_for(self, command: str) -> tuple[str, ...]:
+        """ip6tables names ICMP rejections differently, and IPv6 headers are longer."""
+        if command != "ip6tables":
+            return self.spec
+        return tuple(_ICMP6_REJECT.get(part, part) for part in self.spec)
+
+
+_ICMP6_REJECT: Final = {
+    _MORE_THAN_HEADERS: "101:65535",  # an IPv6 header is 40 bytes, TCP's at most 60
+    "icmp-net-unreachable": "icmp6-no-route",
+    "icmp-host-unreachable": "icmp6-addr-unreachable",
+    "icmp-port-unreachable": "icmp6-port-unreachable",
+    "icmp-net-prohibited": "icmp6-adm-prohibited",
+    "icmp-host-prohibited": "icmp6-adm-prohibited",
+    "icmp-admin-prohibited": "icmp6-adm-prohibited",
+}
+
+
+def family_of(address: str) -> IPFamily:
+    return "ipv6" if ":" in address else "ipv4"
 
 
 class Action(Protocol):
@@ -67,9 +98,10 @@ class Censor:
     # Setup and teardown -----------------------------------------------------------------
     def install(self) -> None:
         """Create the lab's chains and hook them in; start from an empty resolver policy."""
-        for table, chain, parent in CHAINS:
-            self.iptables(table, "-N", chain)
-            self.iptables(table, "-A", parent, "-j", chain)
+        for command in ("iptables", "ip6tables"):
+            for table, chain, parent in CHAINS:
+                self.iptables(table, "-N", chain, command=command)
+                self.iptables(table, "-A", parent, "-j", chain, command=command)
         write_policy(self.policy_file, {})
 
     def apply(self, action: Action) -> None:
@@ -86,24 +118,29 @@ class Censor:
         for daemon in self._daemons.values():
             daemon.stop()
         self._daemons.clear()
-        for table, chain, _ in CHAINS:
-            self.iptables(table, "-F", chain)
+        for command in ("iptables", "ip6tables"):
+            for table, chain, _ in CHAINS:
+                self.iptables(table, "-F", chain, command=command)
         self._overrides.clear()
         write_policy(self.policy_file, {})
         self._throttles.clear()
         self.reshape()
 
     # Levers used by actions ----------------------------------------------------------------
-    def iptables(self, table: Table, *args: str) -> None:
-        run_in(self.namespace, ["iptables", "-w", "-t", table, *args])
+    def iptables(self, table: Table, *args: str, command: str = "iptables") -> None:
+        run_in(self.namespace, [command, "-w", "-t", table, *args])
 
     def add_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
-            self.iptables(rule.table, "-A", rule.chain, *rule.spec)
+            for command in rule.commands():
+                spec = rule.spec_for(command)
+                self.iptables(rule.table, "-A", rule.chain, *spec, command=command)
 
     def delete_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
-            self.iptables(rule.table, "-D", rule.chain, *rule.spec)
+            for command in rule.commands():
+                spec = rule.spec_for(command)
+                self.iptables(rule.table, "-D", rule.chain, *spec, command=command)
 
     def override_names(self, names: Sequence[str], override: Override | None) -> None:
         for name in names:
@@ -234,11 +271,14 @@ class _RuleAction:
 
 def _destinations(
     addresses: Sequence[str], ports: Sequence[int], *, tcp: bool = False
-) -> list[tuple[str, ...]]:
-    """Match specs for each address: TCP only when asked or when ports are given."""
+) -> list[tuple[IPFamily, tuple[str, ...]]]:
+    """Match specs for each address (and its family): TCP only when asked or when ports are
+    given."""
     if not ports:
-        return [("-d", a, "-p", "tcp") if tcp else ("-d", a) for a in addresses]
-    return [("-d", a, "-p", "tcp", "--dport", str(p)) for a in addresses for p in ports]
+        return [(family_of(a), ("-d", a, "-p", "tcp") if tcp else ("-d", a)) for a in addresses]
+    return [
+        (family_of(a), ("-d", a, "-p", "tcp", "--dport", str(p))) for a in addresses for p in ports
+    ]
 
 
 @dataclass(frozen=True)
@@ -250,8 +290,8 @@ class Blackhole(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(
-            Rule("filter", FORWARD, (*d, "-j", "DROP"))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, "-j", "DROP"), family)
+            for family, d in _destinations(self.addresses, self.ports)
         )
 
 
@@ -264,8 +304,8 @@ class Refuse(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(
-            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports, tcp=True)
+            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST), family)
+            for family, d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 
@@ -282,8 +322,8 @@ class ResetByAddress(_RuleAction):
     def rules(self) -> tuple[Rule, ...]:
         payload = ("-m", "length", "--length", _MORE_THAN_HEADERS)
         return tuple(
-            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports, tcp=True)
+            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST), family)
+            for family, d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 
@@ -308,8 +348,8 @@ class Unreachable(_RuleAction):
     def rules(self) -> tuple[Rule, ...]:
         reject = ("-j", "REJECT", "--reject-with", f"icmp-{self.icmp}")
         return tuple(
-            Rule("filter", FORWARD, (*d, *reject))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, *reject), family)
+            for family, d in _destinations(self.addresses, self.ports)
         )
 
 
@@ -320,6 +360,7 @@ class SNIFilter(_RuleAction):
     names: tuple[str, ...]
     how: Literal["reset", "drop"] = "reset"
     ports: tuple[int, ...] = (443,)
+    family: IPFamily = "both"
 
     def rules(self) -> tuple[Rule, ...]:
         verdict = _REJECT_RST if self.how == "reset" else ("-j", "DROP")
@@ -340,6 +381,7 @@ class SNIFilter(_RuleAction):
                     name,
                     *verdict,
                 ),
+                self.family,
             )
             for name in self.names
             for port in self.ports
@@ -371,6 +413,7 @@ class _Redirect(_RuleAction):
                     "--to-destination",
                     f"{self.to}:{self.port}",
                 ),
+                "ipv4",
             )
             for address in self.addresses
         )

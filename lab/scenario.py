@@ -8,6 +8,7 @@ One TOML file per scenario in ``lab/scenarios/``::
     [[actions]]
     kind = "dns"                     # see ACTION_KEYS for every kind and its keys
     service = "telegram"             # expands to the service's names or addresses
+                                     # (packet actions: family = "ipv4" | "ipv6" | "both")
     answer = "nxdomain"
 
     [expect]
@@ -39,11 +40,11 @@ _TARGET = frozenset({"service", "names", "addresses"})
 ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "dns": _TARGET | {"answer"},
     "inject": _TARGET | {"address"},
-    "blackhole": _TARGET | {"ports"},
-    "refuse": _TARGET | {"ports"},
-    "reset": _TARGET | {"ports"},
-    "unreachable": _TARGET | {"ports", "icmp"},
-    "sni": _TARGET | {"how", "ports"},
+    "blackhole": _TARGET | {"ports", "family"},
+    "refuse": _TARGET | {"ports", "family"},
+    "reset": _TARGET | {"ports", "family"},
+    "unreachable": _TARGET | {"ports", "icmp", "family"},
+    "sni": _TARGET | {"how", "ports", "family"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst"},
@@ -199,9 +200,21 @@ class _Reader:
         if "service" in raw:
             sites = self.plan.service_sites(raw["service"])
             if port is not None:
+                # Redirections (interception, block pages) are IPv4 DNAT rules.
                 sites = tuple(s for s in sites if port in (*s.tls_ports, *s.http_ports))
-            return tuple(site.ip for site in sites)
+                return tuple(site.ip for site in sites)
+            family = self.family(raw, where)
+            found = [s.ip for s in sites if family != "ipv6"]
+            found += [s.ip6 for s in sites if s.ip6 and family != "ipv4"]
+            return tuple(found)
         return self.strings(raw, "addresses", where)
+
+    def family(self, raw: dict[str, Any], where: str) -> censor.IPFamily:
+        """Which address family an action censors: ``ipv4``, ``ipv6`` or ``both`` (default)."""
+        value = raw.get("family", "both")
+        if value not in get_args(censor.IPFamily):
+            raise self.fail(f"{where}.family", "expected ipv4, ipv6 or both")
+        return cast(censor.IPFamily, value)
 
     def strings(self, raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = raw.get(key)
@@ -246,7 +259,7 @@ def _sni(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     if how not in ("reset", "drop"):
         raise reader.fail(f"{where}.how", "expected reset or drop")
     ports = reader.ports(raw, where, (443,))
-    return censor.SNIFilter(reader.names(raw, where), how, ports)
+    return censor.SNIFilter(reader.names(raw, where), how, ports, reader.family(raw, where))
 
 
 def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -258,7 +271,8 @@ def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     rate, burst = str(raw.get("rate", "64kbit")), str(raw.get("burst", "4k"))
-    return censor.Throttle(reader.addresses(raw, where), rate, burst)
+    addresses = tuple(a for a in reader.addresses(raw, where) if ":" not in a)  # tc u32: IPv4
+    return censor.Throttle(addresses, rate, burst)
 
 
 _Builder = Callable[[_Reader, dict[str, Any], str], Action]
