@@ -86,6 +86,21 @@ class DNSResponse(Strict, frozen=True, kw_only=True):
     rcode: ShortText
     answers: list[DNSAnswer] = []
     transmission: int = 0  # which (re)transmission of the query this answers
+    ip_ttl: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    """The datagram's IP TTL (hop limit), where raw capture saw it: an injector's differs."""
+    ip_id: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+
+
+class Packet(Strict, frozen=True, kw_only=True):
+    """A packet the server's side of a flow sent to the probe, as raw capture saw it: the
+    fields that tell a censor's injected packet from the server's own."""
+
+    t: Seconds
+    flags: Annotated[str, msgspec.Meta(pattern=r"^[FSRPAUECN]{0,9}$")]
+    ttl: Annotated[int, msgspec.Meta(ge=0, le=255)]
+    window: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    ip_id: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None  # IPv4 only
+    payload: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class DNSObservation(Strict, frozen=True, kw_only=True, tag="dns", tag_field="step"):
@@ -118,6 +133,8 @@ class TCPObservation(Strict, frozen=True, kw_only=True, tag="tcp", tag_field="st
     attempt: int = 0
     operation: Literal["connect"] = "connect"
     endpoint: int | None = None
+    packets: Annotated[list[Packet], msgspec.Meta(max_length=64)] = []
+    """With raw capture: the flow's packets from the server side (connect and handshake)."""
 
 
 class Certificate(Strict, frozen=True, kw_only=True):

@@ -19,6 +19,7 @@ import msgspec
 
 from probe import SOFTWARE_NAME, __version__
 from probe.measure import failures
+from probe.measure import raw as packet_capture
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.model import (
     FORMAT_VERSION,
@@ -96,7 +97,7 @@ class Engine:
         self._origin = self.network.clock()
         self._start_time = utc_now()
         self._controls = {}
-        await self._check_ipv6()
+        await self._check_network()
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
         self._choose_health_check(control_runs)
@@ -151,14 +152,25 @@ class Engine:
         ep = _EndpointRun(self, run, index, target, retry)
         await ep.measure()
 
-    async def _check_ipv6(self) -> None:
-        """Once per run: a network without IPv6 says so once, in every measurement's probe
-        info, and its IPv6 addresses go untested rather than failing one by one."""
+    async def _check_network(self) -> None:
+        """Once per run, what this probe can see: a network without IPv6 says so once, in
+        every measurement's probe info, and its IPv6 addresses go untested rather than
+        failing one by one; likewise for packet evidence without CAP_NET_RAW."""
         self.ipv6 = await self.network.ipv6_connectivity()
-        missing = [m for m in self.probe.missing_evidence if not m.startswith("ipv6:")]
+        raw = self.network.raw_packets()
+        missing = [
+            m
+            for m in self.probe.missing_evidence
+            if not m.startswith(("ipv6:", "raw_packets:", "censor_hop:"))
+        ]
         if not self.ipv6:
             missing.append(NO_IPV6)
-        self.probe = msgspec.structs.replace(self.probe, ipv6=self.ipv6, missing_evidence=missing)
+        missing.append(packet_capture.NO_HOP_LOCATION)
+        if not raw:
+            missing.append(packet_capture.NO_CAPABILITY)
+        self.probe = msgspec.structs.replace(
+            self.probe, ipv6=self.ipv6, raw_evidence=raw, missing_evidence=missing
+        )
 
     # -- network health --------------------------------------------------------------------
 

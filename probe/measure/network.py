@@ -153,6 +153,10 @@ class Network(abc.ABC):
         """Whether this network routes IPv6 at all; without it IPv6 addresses go untested."""
         return False
 
+    def raw_packets(self) -> bool:
+        """Whether exchanges and DNS queries come with their captured packets."""
+        return False
+
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""
         return asyncio.get_running_loop().time()

@@ -32,7 +32,7 @@ from probe.model import (
     Verdict,
 )
 from probe.targets import Service, Target
-from probe.verdicts import families
+from probe.verdicts import families, packets
 from probe.verdicts.bogons import is_bogon_answer, scope
 
 RULES_VERSION: Final = "2026.11.1"
@@ -307,13 +307,19 @@ def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
             shown = " then ".join(
                 f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in responses[:3]
             )
-            yield Finding(
-                "blocked",
-                "dns.injection.two_answers",
-                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}",
-                "dns.injection",
-                0.9,
+            evidence = (
+                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}"
             )
+            senders = packets.injected_answer(obs, transmission)
+            if senders is not None:
+                rule_id, evidence, confidence = (
+                    packets.INJECTED_DNS.id,
+                    f"{evidence}; {senders}",
+                    0.98,
+                )
+            else:
+                rule_id, confidence = "dns.injection.two_answers", 0.9
+            yield Finding("blocked", rule_id, evidence, "dns.injection", confidence)
             return
 
 
@@ -414,7 +420,27 @@ def _hijack_shaped(finding: Finding) -> bool:
 
 
 def _address_result(facts: _Facts, ip: str) -> Finding | None:
-    """None when the address worked (on at least one attempt), else what went wrong."""
+    """None when the address worked (on at least one attempt), else what went wrong; a
+    reset shown by its packets to come from elsewhere than the server is blocking."""
+    finding = _address_failure(facts, ip)
+    rule_ = packets.INJECTED_RESET.get(finding.method or "") if finding else None
+    if finding is None or rule_ is None or finding.verdict not in ("blocked", "anomaly"):
+        return finding
+    controls = [t for t in facts.tcp if t.ip == ip and t.role == "control"]
+    for attempt in facts.attempts(ip):
+        injected = packets.injected_reset(attempt.tcp, controls)
+        if injected is not None:
+            return Finding(
+                "blocked",
+                rule_.id,
+                f"{finding.evidence}; {injected}",
+                finding.method,
+                max(finding.confidence, 0.95),
+            )
+    return finding
+
+
+def _address_failure(facts: _Facts, ip: str) -> Finding | None:
     attempts = facts.attempts(ip)
     if not attempts or any(a.ok for a in attempts):
         return None
