@@ -21,16 +21,18 @@ from lab.injector import READY as INJECTOR_READY
 from lab.resolver import Override, OverrideKind, Policy, write_policy
 from lab.shell import CommandError, run_in
 
-Table = Literal["filter", "nat"]
+Table = Literal["filter", "nat", "mangle"]
 FORWARD: Final = "CWLAB-FORWARD"
 INPUT: Final = "CWLAB-INPUT"
 OUTPUT: Final = "CWLAB-OUTPUT"
 PREROUTING: Final = "CWLAB-PREROUTING"
+MANGLE_OUTPUT: Final = "CWLAB-MANGLE-OUT"
 CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("filter", FORWARD, "FORWARD"),
     ("filter", INPUT, "INPUT"),
     ("filter", OUTPUT, "OUTPUT"),
     ("nat", PREROUTING, "PREROUTING"),
+    ("mangle", MANGLE_OUTPUT, "OUTPUT"),
 )
 SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
 """Where throttling happens: traffic to the client (from the service) and to the service."""
@@ -466,6 +468,27 @@ class Shutdown(_RuleAction):
         )
 
 
+@dataclass(frozen=True)
+class ForeignTTL(_RuleAction):
+    """The censor's own RSTs (every ``reset``/``refuse``/``sni`` rejection) leave the router
+    with this TTL, as a real injector's do: not the server's, so raw capture can tell."""
+
+    ttl: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ttl <= 255:
+            raise ValueError(f"a TTL is 1-255, not {self.ttl}")
+
+    def rules(self) -> tuple[Rule, ...]:
+        resets = ("-o", plan.ROUTER_LAN_IF, "-p", "tcp", "--tcp-flags", "RST", "RST")
+        return (
+            Rule(
+                "mangle", MANGLE_OUTPUT, (*resets, "-j", "TTL", "--ttl-set", str(self.ttl)), "ipv4"
+            ),
+            Rule("mangle", MANGLE_OUTPUT, (*resets, "-j", "HL", "--hl-set", str(self.ttl)), "ipv6"),
+        )
+
+
 # Other levers ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Throttle:
@@ -509,10 +532,12 @@ class DNSInjection:
     address: str = plan.INJECTED_ANSWER
     iface: str = plan.ROUTER_LAN_IF
     ready_timeout: float = field(default=20.0, compare=False)
+    ip_ttl: int = 64
+    """The forged datagram's IP TTL: an injector far from the resolver shows another TTL."""
 
     def argv(self) -> list[str]:
         local = (plan.ROUTER_LAN_IP, plan.ROUTER_UP_IP, plan.ISP_RESOLVER_IP)
-        args = ["--iface", self.iface]
+        args = ["--iface", self.iface, "--ip-ttl", str(self.ip_ttl)]
         for name in self.names:
             args += ["--name", f"{name}={self.address}"]
         for address in local:

@@ -39,7 +39,8 @@ TARGETS_FILE: Final = Path(__file__).parent / "targets.toml"
 _TARGET = frozenset({"service", "names", "addresses"})
 ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "dns": _TARGET | {"answer"},
-    "inject": _TARGET | {"address"},
+    "inject": _TARGET | {"address", "ip_ttl"},
+    "foreign-ttl": frozenset({"ttl"}),
     "blackhole": _TARGET | {"ports", "family"},
     "refuse": _TARGET | {"ports", "family"},
     "reset": _TARGET | {"ports", "family"},
@@ -241,7 +242,17 @@ def _dns(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 def _inject(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     address = raw.get("address", plan.INJECTED_ANSWER)
-    return censor.DNSInjection(reader.names(raw, where), str(address))
+    ip_ttl = raw.get("ip_ttl", 64)
+    if not isinstance(ip_ttl, int) or not 1 <= ip_ttl <= 255:
+        raise reader.fail(f"{where}.ip_ttl", "an IP TTL is an integer 1-255")
+    return censor.DNSInjection(reader.names(raw, where), str(address), ip_ttl=ip_ttl)
+
+
+def _foreign_ttl(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    ttl = raw.get("ttl", 200)
+    if not isinstance(ttl, int):
+        raise reader.fail(f"{where}.ttl", "a TTL is an integer 1-255")
+    return censor.ForeignTTL(ttl)
 
 
 def _unreachable(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -279,6 +290,7 @@ _Builder = Callable[[_Reader, dict[str, Any], str], Action]
 _BUILDERS: Final[dict[str, _Builder]] = {
     "dns": _dns,
     "inject": _inject,
+    "foreign-ttl": _foreign_ttl,
     "blackhole": lambda r, raw, w: censor.Blackhole(r.addresses(raw, w), r.ports(raw, w)),
     "refuse": lambda r, raw, w: censor.Refuse(r.addresses(raw, w), r.ports(raw, w)),
     "reset": lambda r, raw, w: censor.ResetByAddress(r.addresses(raw, w), r.ports(raw, w)),

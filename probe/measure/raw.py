@@ -19,7 +19,6 @@ import contextlib
 import functools
 import ipaddress
 import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -27,7 +26,6 @@ from probe.model import Packet
 
 MAX_PACKETS: Final = 32
 START_TIMEOUT: Final = 1.0
-PACKET_OUTGOING: Final = 4  # linux/if_packet.h
 DRAIN_QUIET: Final = 0.01
 DRAIN_ROUNDS: Final = 5
 NO_CAPABILITY: Final = (
@@ -92,7 +90,8 @@ class Capture:
     async def start(self) -> bool:
         from scapy.all import AsyncSniffer
 
-        started = threading.Event()
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()  # set from the sniffer's thread once its socket is open
         try:
             self.sniffer = AsyncSniffer(
                 iface=interface_towards(self.flow.remote),
@@ -100,20 +99,19 @@ class Capture:
                 prn=self._keep,
                 store=False,
                 count=MAX_PACKETS,
-                started_callback=started.set,
+                started_callback=lambda: loop.call_soon_threadsafe(started.set),
             )
             self.sniffer.start()
         except Exception:  # a capture that cannot start is missing evidence, not a failure
             return False
-        # Polled, not waited for in an executor: dozens of flows start at once.
-        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
-        while not started.is_set() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.002)
-        return started.is_set()
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await started.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _keep(self, packet: Any) -> None:
-        if getattr(packet, "direction", None) == PACKET_OUTGOING:
-            return  # on loopback each packet is seen leaving too: keep it once, arriving
         if len(self.packets) < MAX_PACKETS:
             self.packets.append((self.clock(), packet))
 
@@ -133,7 +131,8 @@ class Capture:
                 sniffer.stop(join=False)
 
     def tcp_packets(self, origin: float) -> list[Packet]:
-        return [p for p in (tcp_fact(t - origin, pkt) for t, pkt in self.packets) if p]
+        facts = [p for p in (tcp_fact(t - origin, pkt) for t, pkt in self.packets) if p]
+        return _once(facts)
 
     def dns_packets(self) -> list[DNSPacket]:
         return [p for p in (dns_fact(t, pkt) for t, pkt in self.packets) if p]
@@ -144,6 +143,26 @@ def prepare() -> None:
     from scapy.all import conf
 
     conf.verb = 0
+
+
+def _once(facts: list[Packet]) -> list[Packet]:
+    """Each packet once: on loopback the capture sees it leave and arrive (same IP ID)."""
+    kept: list[Packet] = []
+    for fact in facts:
+        if kept and _same(kept[-1], fact):
+            continue
+        kept.append(fact)
+    return kept
+
+
+def _same(a: Packet, b: Packet) -> bool:
+    return (a.flags, a.ttl, a.ip_id, a.window, a.payload) == (
+        b.flags,
+        b.ttl,
+        b.ip_id,
+        b.window,
+        b.payload,
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,10 +23,12 @@ pytestmark = [
 ]
 
 
-def probe_under(lab: Topology, name: str, *services: str) -> dict[str, Any]:
+def probe_under(lab: Topology, name: str, *services: str, raw: bool = True) -> dict[str, Any]:
+    """The probe's report under a scenario: ``{service: summary, "": whole document}``."""
     loaded = scenarios.load(scenarios.find(name), lab.plan)
     apply_scenario(lab, loaded)
     extra = [arg for service in services for arg in ("--service", service)]
+    extra += [] if raw else ["--no-raw"]
     document = run_probe_document(probe_command(lab, extra=extra))
     return {s["service"]: s for s in document["services"]} | {"": document}
 
