@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-# What this version cannot collect; every measurement says so (DESIGN.md, Measurement).
-MISSING_EVIDENCE: Final = [
-    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
-]
+# What this version cannot collect at all; every measurement says so (DESIGN.md,
+# Measurement). What a run could not collect on this machine (raw packets without
+# CAP_NET_RAW, IPv6 without a route) the engine adds per run.
+MISSING_EVIDENCE: Final[list[str]] = []
 DEFAULT_CONTROL_RESOLVERS: Final = (
     "https://1.1.1.1/dns-query",
     "https://9.9.9.9/dns-query",
