@@ -81,6 +81,8 @@ class Config:
     timeout: float = 5.0
     concurrency: int = 50
     check_in_seconds: float = 3600.0
+    raw_packets: bool = True
+    """Capture each flow's packets where the process holds CAP_NET_RAW (false: never)."""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     upload: UploadConfig = field(default_factory=UploadConfig)
@@ -119,6 +121,7 @@ class _Reader:
             timeout=self.number(doc, "timeout", 5.0),
             concurrency=int(self.number(doc, "concurrency", 50)),
             check_in_seconds=self.number(doc, "check_in_seconds", 3600.0),
+            raw_packets=self.boolean(doc, "raw_packets", True),
             schedule=self.schedule(self.table(doc, "schedule")),
             spool=self.spool(self.table(doc, "spool")),
             upload=self.upload(self.table(doc, "upload")),
@@ -168,6 +171,12 @@ class _Reader:
         value = doc.get(key)
         if value is not None and not isinstance(value, str):
             raise self.fail(key, "must be a string")
+        return value
+
+    def boolean(self, doc: dict[str, Any], key: str, default: bool) -> bool:
+        value = doc.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "must be true or false")
         return value
 
     def path(self, doc: dict[str, Any], key: str) -> Path | None:

@@ -156,6 +156,7 @@ class Engine:
         """Once per run, what this probe can see: a network without IPv6 says so once, in
         every measurement's probe info, and its IPv6 addresses go untested rather than
         failing one by one; likewise for packet evidence without CAP_NET_RAW."""
+        await self.network.prepare()
         self.ipv6 = await self.network.ipv6_connectivity()
         raw = self.network.raw_packets()
         missing = [

@@ -153,6 +153,9 @@ class Network(abc.ABC):
         """Whether this network routes IPv6 at all; without it IPv6 addresses go untested."""
         return False
 
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Load what the network needs before the first step is timed (once)."""
+
     def raw_packets(self) -> bool:
         """Whether exchanges and DNS queries come with their captured packets."""
         return False

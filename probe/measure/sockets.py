@@ -37,8 +37,12 @@ class SocketNetwork(Network):
         self.contexts = Contexts.build(ca_file)
         self._session: aiohttp.ClientSession | None = None
         self.raw = packet_capture.available() if raw is None else raw
-        if self.raw:
-            packet_capture.prepare()
+        self._prepared = False
+
+    async def prepare(self) -> None:
+        if self.raw and not self._prepared:
+            await asyncio.to_thread(packet_capture.prepare)
+            self._prepared = True
 
     def raw_packets(self) -> bool:
         return self.raw
@@ -87,7 +91,7 @@ class SocketNetwork(Network):
         sock, capture = await _captured_flow(request)
         try:
             tcp, tls, page = await self._exchange(_Step(request, origin, self.timing.timeout, sock))
-            if tcp.failure is not None or (tls is not None and tls.failure is not None):
+            if any(o is not None and o.failure is not None for o in (tcp, tls, page)):
                 await asyncio.sleep(CAPTURE_LINGER)  # the deciding RST may still be in flight
         finally:
             await capture.stop()
