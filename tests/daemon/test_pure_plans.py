@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from probe.daemon import config
 from probe.daemon.backoff import Backoff, parse_retry_after
 from probe.daemon.client import BatchResult, ItemResult
 from probe.daemon.schedule import Plan, Scheduler
@@ -153,3 +156,13 @@ def test_settle_acknowledges_only_what_the_collector_said() -> None:
     assert outcome.acknowledged == {"a": "accepted", "b": "duplicate"}
     assert outcome.rejected == {"c": "bad"}
     assert outcome.unanswered == ("d",)
+
+
+def test_raw_packets_setting_reads_true_false_and_refuses_anything_else(tmp_path: Path) -> None:
+    settings = tmp_path / "probe.toml"
+    assert config.load(None).raw_packets is True
+    settings.write_text("raw_packets = false\n")
+    assert config.load(settings).raw_packets is False
+    settings.write_text('raw_packets = "no"\n')
+    with pytest.raises(config.ConfigError, match="raw_packets: must be true or false"):
+        config.load(settings)
