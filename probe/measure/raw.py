@@ -218,11 +218,15 @@ def tcp_fact(t: float, packet: Any) -> Packet | None:
 
 def dns_fact(t: float, packet: Any) -> DNSPacket | None:
     from scapy.layers.dns import DNS
+    from scapy.layers.inet import UDP
 
     ip = _ip_fields(packet)
-    if ip is None or not packet.haslayer(DNS):
+    if ip is None or not packet.haslayer(UDP):
         return None
-    dns = packet[DNS]
+    try:  # scapy decodes DNS by port 53 only; a resolver on another port is DNS too
+        dns = packet[DNS] if packet.haslayer(DNS) else DNS(bytes(packet[UDP].payload))
+    except Exception:  # not a DNS message: nothing to record
+        return None
     answers: list[str] = []
     for i in range(int(dns.ancount or 0)):
         with contextlib.suppress(Exception):

@@ -220,3 +220,41 @@ async def test_a_capture_records_its_own_flow_and_no_other() -> None:
     syn_acks = [p for p in tcp.packets if p.flags == "SA"]
     assert len(syn_acks) == 1, tcp.packets
     assert sum(p.payload for p in tcp.packets) <= len(b"hello")
+
+
+class _Answerer(asyncio.DatagramProtocol):
+    """Answers every A query with one address."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        import dns.message
+        import dns.rrset
+
+        query = dns.message.from_wire(data)
+        response = dns.message.make_response(query)
+        response.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.7")
+        )
+        self.transport.sendto(response.to_wire(), addr)  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not raw.available(), reason="needs CAP_NET_RAW and scapy")
+async def test_a_captured_dns_response_carries_its_datagrams_ttl() -> None:
+    from probe.measure import dns as probe_dns
+    from probe.measure.network import Resolver
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_Answerer, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        ctx = probe_dns.QueryContext(
+            "x.com", "network", Resolver("udp", "127.0.0.1", port), loop.time(), 2.0, 0.1, raw=True
+        )
+        settled = await (await probe_dns.query_udp(ctx)).settled()
+    finally:
+        transport.close()
+    (response,) = settled.responses
+    assert response.ip_ttl == 64  # a loopback datagram: the sender's initial TTL
+    assert response.ip_id is not None
