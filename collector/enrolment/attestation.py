@@ -7,7 +7,7 @@ so measurements spooled offline and uploaded later, from another network, still 
 network they were taken on; a measurement's country and ASN come from here (or from the
 collector's last lookup for that probe), never from the measurement's own claim.
 
-The key is a random 32 bytes in ``collector_secrets``, created once and shared by every
+The key is a random 32 bytes in ``collector_keys``, created once and shared by every
 replica. Parsing and checking are pure; only ``signing_key`` touches the database.
 """
 
@@ -91,7 +91,7 @@ def verify(text: str, probe_id: str, key: bytes) -> Attestation:
 
 async def signing_key(connection: AsyncConnection) -> bytes | None:
     found = await connection.scalar(
-        select(schema.collector_secrets.c.value).where(schema.collector_secrets.c.name == _KEY_NAME)
+        select(schema.collector_keys.c.value).where(schema.collector_keys.c.name == _KEY_NAME)
     )
     return None if found is None else bytes.fromhex(found)
 
@@ -99,7 +99,7 @@ async def signing_key(connection: AsyncConnection) -> bytes | None:
 async def ensure_key(db: Database, connection: AsyncConnection, now: dt.datetime) -> bytes:
     """The key, created by whichever replica asks first (the others then read that one)."""
     statement = (
-        db.insert(schema.collector_secrets)
+        db.insert(schema.collector_keys)
         .values(name=_KEY_NAME, value=secrets.token_hex(32), created_at=now)
         .on_conflict_do_nothing()
     )

@@ -291,7 +291,9 @@ watch_windows: Final = Table(
 )
 
 # Hardening (revision 0003). Researcher tokens read exact probe ids and times; without one
-# the API shows daily pseudonyms made with the ``pseudonym`` key in ``collector_keys``.
+# the API shows daily pseudonyms made with the ``pseudonym`` key in ``collector_keys``, which
+# also holds the key that signs network attestations (``attestation-hmac``): the collector's
+# own secrets, made once and shared by every replica.
 researcher_tokens: Final = Table(
     "researcher_tokens",
     metadata,
@@ -305,16 +307,6 @@ collector_keys: Final = Table(
     "collector_keys",
     metadata,
     Column("name", String(32), primary_key=True),
-    Column("value", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-# The collector's own secrets, shared by every replica: the key that signs the network
-# attestations a probe gets at check-in.
-collector_secrets: Final = Table(
-    "collector_secrets",
-    metadata,
-    Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

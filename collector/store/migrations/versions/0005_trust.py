@@ -52,16 +52,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("unconfirmed", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    op.create_table(
-        "collector_secrets",
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.String(128), nullable=False),
-        sa.Column("created_at", _TZ, nullable=False),
-    )
+    # the attestation key lives in collector_keys (0003), beside the pseudonym key
 
 
 def downgrade() -> None:
-    op.drop_table("collector_secrets")
     with op.batch_alter_table("subscribers") as batch:
         batch.drop_column("unconfirmed")
     with op.batch_alter_table("probes") as batch:
