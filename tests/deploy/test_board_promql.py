@@ -158,9 +158,9 @@ def test_prometheus_scrapes_the_collector(prometheus: PrometheusProcess) -> None
     assert [(s["metric"]["country"], s["metric"]["asn"], s["value"][1]) for s in probes] == [
         ("KZ", "64500", "1")
     ]
-    # Other networks count under asn="other": labels stay bounded.
-    ru = prometheus.query('censorwatch_measurements_total{country="RU"}')
-    assert {s["metric"]["asn"] for s in ru} == {"other"}
+    # The sample's measurements that claim another country come from this KZ probe: the
+    # collector places them where it attested the probe, flags them, and counts none as RU.
+    assert prometheus.query('censorwatch_measurements_total{country="RU"}') == []
     rejected = prometheus.query('censorwatch_ingest_items_total{result="rejected"}')
     assert float(rejected[0]["value"][1]) == 1
 
@@ -184,7 +184,8 @@ def test_events_are_series_for_annotations(prometheus: PrometheusProcess) -> Non
 
 def test_recording_rules_produce_the_board_series(prometheus: PrometheusProcess) -> None:
     country = prometheus.wait_for('censorwatch:blocking_country:max{service="telegram"}')
-    assert {(s["metric"]["country"], s["value"][1]) for s in country} == {("KZ", "1"), ("RU", "1")}
+    # one probe, attested in KZ: its claims of RU are flagged and count nowhere
+    assert {(s["metric"]["country"], s["value"][1]) for s in country} == {("KZ", "1")}
     asns = prometheus.wait_for('censorwatch:blocking_asns:count{service="whatsapp"}')
     assert [s["value"][1] for s in asns] == ["0"]
     offline = prometheus.wait_for('censorwatch:offline_ratio:rate30m{country="KZ"}')
