@@ -88,11 +88,15 @@ def _empty_aaaa(observation: Observation) -> bool:
 
 def _judgeable(observations: Sequence[Observation]) -> bool:
     """Something happened in this family: an address was given or tested, or a resolver
-    answered twice (an injector forging AAAA answers)."""
+    answered twice with records (an injector forging AAAA answers). Two empty answers to
+    one query are a retransmission on a lossy path, not evidence: a name without AAAA
+    records must not become a family to judge because a packet was lost."""
     for obs in observations:
         if not isinstance(obs, DNSObservation):
             return True
-        if obs.addresses() or len(obs.responses) > 1:
+        if obs.addresses():
+            return True
+        if len(obs.responses) > 1 and any(r.answers for r in obs.responses):
             return True
     return False
 
