@@ -15,7 +15,8 @@ One TOML file per scenario in ``lab/scenarios/``::
     default = { verdict = "ok" }     # every service not named
     telegram = { verdict = "blocked", methods = ["dns.nxdomain"] }
 
-An expectation holds when the probe's verdict is the one named and every method named is
+An expectation holds when the probe's verdict is the one named (or one of a list named,
+`verdict = ["ok", "anomaly"]`) and every method named is
 among the probe's methods (it may name more: a censor's action can show in several steps).
 """
 
@@ -72,11 +73,11 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Expectation:
-    verdict: str
+    verdict: str  # one verdict, or several joined by "|": any of them is right
     methods: tuple[str, ...] = ()
 
     def met_by(self, verdict: str | None, methods: tuple[str, ...]) -> bool:
-        return verdict == self.verdict and set(self.methods) <= set(methods)
+        return verdict in self.verdict.split("|") and set(self.methods) <= set(methods)
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,11 @@ class _Reader:
     def expectation(self, raw: Any, where: str) -> Expectation:
         if not isinstance(raw, dict) or set(raw) - {"verdict", "methods"}:
             raise self.fail(where, "expected { verdict = ..., methods = [...] }")
-        verdict = raw.get("verdict")
-        if verdict not in VERDICTS:
+        given = raw.get("verdict")
+        chosen: list[Any] = given if isinstance(given, list) and given else [given]
+        if any(v not in VERDICTS for v in chosen):
             raise self.fail(f"{where}.verdict", f"expected one of {', '.join(VERDICTS)}")
+        verdict = "|".join(str(v) for v in chosen)
         methods = raw.get("methods", [])
         if not isinstance(methods, list) or any(m not in METHODS for m in methods):
             raise self.fail(f"{where}.methods", f"methods must be among {', '.join(METHODS)}")
