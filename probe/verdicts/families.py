@@ -88,15 +88,11 @@ def _empty_aaaa(observation: Observation) -> bool:
 
 def _judgeable(observations: Sequence[Observation]) -> bool:
     """Something happened in this family: an address was given or tested, or a resolver
-    answered twice with records (an injector forging AAAA answers). Two empty answers to
-    one query are a retransmission on a lossy path, not evidence: a name without AAAA
-    records must not become a family to judge because a packet was lost."""
+    answered twice (an injector forging AAAA answers)."""
     for obs in observations:
         if not isinstance(obs, DNSObservation):
             return True
-        if obs.addresses():
-            return True
-        if len(obs.responses) > 1 and any(r.answers for r in obs.responses):
+        if obs.addresses() or len(obs.responses) > 1:
             return True
     return False
 
