@@ -10,7 +10,7 @@
    as long as one round of measurements suffices to open an incident, which it does here
    (three probes, two needed).
 2. Detection cost: one cycle over 1,000 probes × 20 services (20,000 measurements received
-   since the last cycle) through ``collector.alerting.run_cycle`` on SQLite, and over 1,000
+   since the last cycle) through ``collector.alerting.detection.run_cycle`` on SQLite, and over 1,000
    and 10,000 probes × 20 services on PostgreSQL (a throwaway cluster): read rows in commit
    order with each probe's record, build observations, detect (statistical tests per cell
    and nationally), store incidents, outbox rows and the detector's state.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from collector.alerting import detection as alerting
+from collector.alerting import detection
 from collector.alerting.context import Windows
 from collector.ingest.measurements import insert_rows
 from collector.store import migrate
@@ -77,7 +77,7 @@ async def detection_cost(url: str, probes: int = 1000, cycles: int = 3) -> list[
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(url or f"sqlite:///{Path(tmp) / 'bench.db'}")
         await migrate.upgrade(db)
-        await alerting.ensure_state_row(db, dt.datetime.now(dt.UTC))
+        await detection.ensure_state_row(db, dt.datetime.now(dt.UTC))
         windows = Windows(dt.timedelta(hours=1), dt.timedelta(hours=6), dt.timedelta(days=365))
         seconds = []
         for _ in range(cycles):
@@ -88,7 +88,7 @@ async def detection_cost(url: str, probes: int = 1000, cycles: int = 3) -> list[
                     await connection.execute(text("SELECT 1"))  # begins the transaction
                     await insert_rows(connection, db, batch[start : start + 20_000])
             started = time.perf_counter()
-            result = await alerting.run_cycle(
+            result = await detection.run_cycle(
                 db, now + dt.timedelta(seconds=1), settle=dt.timedelta(0), windows=windows
             )
             seconds.append(time.perf_counter() - started)

@@ -24,8 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from alerts.incidents import DetectorConfig
 from collector import auth
-from collector.alerting import delivery
-from collector.alerting import detection as alerting
+from collector.alerting import delivery, detection
 from collector.alerting import sources as event_sources
 from collector.alerting.context import Windows
 from collector.api import aggregation, metrics, openapi, privacy, query, tokens
@@ -34,7 +33,7 @@ from collector.api.bodies import json_response
 from collector.api.errors import error_response, json_errors
 from collector.config import Config
 from collector.enrolment import iptoasn, probes
-from collector.ingest import measurements as ingest
+from collector.ingest import measurements
 from collector.ingest.ratelimit import RateLimiter
 from collector.state import STATE, State, TargetListText
 from collector.store import keys, migrate
@@ -151,13 +150,13 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
         observe = state.metrics.detection_duration.observe
         tasks.append(
             asyncio.create_task(
-                alerting.detect_forever(
+                detection.detect_forever(
                     state.db,
                     c.alert_interval_seconds,
                     settle,
                     Windows.of(c),
                     lambda result: observe(result.seconds),
-                    detector=alerting.scaled(DetectorConfig(), c.detector_time_scale),
+                    detector=detection.scaled(DetectorConfig(), c.detector_time_scale),
                 )
             )
         )
@@ -211,7 +210,7 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
             web.get("/readyz", readyz),
             web.get("/metrics", prometheus),
             web.get("/api/v1/openapi.json", openapi_document),
-            *ingest.routes(),
+            *measurements.routes(),
             *query.routes(),
             *aggregation.routes(),
             *probes.routes(),
