@@ -12,6 +12,9 @@ import pytest
 
 from lab.paths import REPO_ROOT
 
+# The collector extra's distributions; none of them belongs in a probe-only install.
+SERVER_STACK = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite", "jinja2")
+
 
 def clean_env() -> dict[str, str]:
     """This environment without anything that would let a subprocess import the checkout."""

@@ -25,6 +25,8 @@ from lab.harness.loopback import world
 from lab.paths import REPO_ROOT
 from probe.daemon.consent import TEXT as CONSENT
 
+from .conftest import SERVER_STACK
+
 pytestmark = pytest.mark.slow
 
 PACKAGE = "censorwatch-probe"
@@ -35,8 +37,6 @@ STATE = Path("/var/lib/censorwatch-probe")
 ENV_FILE = Path("/etc/censorwatch/probe.env")
 TOKEN_FILE = Path("/etc/censorwatch/enrolment-token")
 SETTINGS = Path("/etc/censorwatch/probe.toml")
-SERVER_STACK = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
-
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not found")
 
 

@@ -8,6 +8,8 @@ import tomllib
 
 from lab.paths import REPO_ROOT
 
+from .conftest import SERVER_STACK
+
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 INSTALLERS = [
     REPO_ROOT / "deploy" / "probe.Dockerfile",
@@ -26,7 +28,7 @@ def test_the_base_is_the_probe_and_the_server_stack_is_the_collector_extra() -> 
     base = names(PROJECT["dependencies"])
     collector = names(PROJECT["optional-dependencies"]["collector"])
     assert {"aiohttp", "dnspython", "msgspec", "cryptography"} <= set(base)
-    assert set(collector) == {"sqlalchemy", "alembic", "aiosqlite", "asyncpg"}
+    assert set(collector) == set(SERVER_STACK)
     assert not set(base) & set(collector)
 
 

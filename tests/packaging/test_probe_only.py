@@ -16,11 +16,9 @@ from censorwatch.extras import requirements_of
 from collector.demo.servers import PKI
 from lab.harness.loopback import verdicts, world
 
-from .conftest import clean_env
+from .conftest import SERVER_STACK, clean_env
 
 pytestmark = pytest.mark.slow
-
-SERVER_STACK = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
 
 
 def run(venv: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
