@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database
+from collector.store.db import Database, as_utc
 
 Kind = Literal["admin", "researcher", "enrolment", "probe"]
 PREFIXES: Final[dict[Kind, str]] = {
@@ -68,11 +68,6 @@ def bearer_token(header: str | None, kind: Kind) -> str:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive times; everything stored is UTC."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 class AdminTokenFileError(ValueError):

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database
+from collector.store.db import Database, as_utc
 from collector.store.rollups import hour_of
 
 log: Final = logging.getLogger(__name__)
@@ -299,10 +299,6 @@ async def read_snapshot(
     )
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 async def _events(
     connection: AsyncConnection, now: dt.datetime
 ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], float]]:
@@ -321,7 +317,7 @@ async def _events(
     latest_query = latest_query.group_by(e.c.kind, e.c.cc)
     active = {(k, c): int(n) for k, c, n in await connection.execute(active_query)}
     latest = {
-        (k, c): _utc(moment).timestamp()
+        (k, c): as_utc(moment).timestamp()
         for k, c, moment in await connection.execute(latest_query)
         if moment is not None
     }

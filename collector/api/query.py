@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from collector.api import privacy
 from collector.api.errors import APIError, bad_request
 from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filters, parse_limit
-from collector.auth import access_of, as_utc
+from collector.auth import access_of
 from collector.state import STATE
 from collector.store import schema
+from collector.store.db import as_utc
 
 DEFAULT_LIMIT: Final = 100
 _KEYS: Final = (FILTER_KEYS - {"method"}) | {"limit", "cursor"}

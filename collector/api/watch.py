@@ -19,6 +19,7 @@ from collector.enrolment import watch
 from collector.state import STATE
 from collector.store import events as eventstore
 from collector.store import watch as watchstore
+from collector.store.db import as_utc
 
 Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
 ServiceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
@@ -44,7 +45,7 @@ class WindowIn(msgspec.Struct, forbid_unknown_fields=True):
 
 def _utc(moment: dt.datetime, name: str) -> dt.datetime:
     try:
-        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+        return as_utc(moment)
     except OverflowError as exc:
         raise bad_request(f"{name}: outside years 1-9999 in UTC") from exc
 

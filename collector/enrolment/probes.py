@@ -27,11 +27,19 @@ from alerts.watch import Window
 from collector.api.access import require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError
-from collector.auth import AuthError, bearer_token, check_admin, new_token, token_hash, utc_now
+from collector.auth import (
+    AuthError,
+    bearer_token,
+    check_admin,
+    new_token,
+    token_hash,
+    utc_now,
+)
 from collector.enrolment import attestation, proxies, watch
 from collector.enrolment.iptoasn import Network
 from collector.state import STATE, State
 from collector.store import schema
+from collector.store.db import as_utc_or_none
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=10**9)]
 
@@ -296,18 +304,12 @@ async def revoke(request: web.Request) -> web.Response:
     return await _update_probe(request, {"revoked_at": utc_now()})
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
-
-
 def public_view(row: Any, state: State, now: dt.datetime) -> dict[str, Any]:
     """What anyone may know about a probe: no token hash, and times only to the day."""
-    last_seen = _aware(row["last_seen_at"])
+    last_seen = as_utc_or_none(row["last_seen_at"])
     window = dt.timedelta(seconds=state.config.active_probe_seconds)
     active = row["revoked_at"] is None and last_seen is not None and now - last_seen <= window
-    created = _aware(row["created_at"])
+    created = as_utc_or_none(row["created_at"])
     return {
         "id": row["id"],
         "cc": row["cc"],

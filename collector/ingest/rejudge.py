@@ -21,12 +21,11 @@ import msgspec
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from collector.auth import as_utc as utc
 from collector.ingest import reanalysis
 from collector.ingest.measurements import ContextIndex, contribution
 from collector.ingest.reanalysis import Reading
 from collector.store import rollups, schema
-from collector.store.db import Database
+from collector.store.db import Database, as_utc
 from probe import model
 from probe.verdicts import analysis, fingerprints
 
@@ -83,7 +82,7 @@ async def _stale(
         query = query.where(m.c.id > after)
     rows = [dict(row._mapping) for row in await connection.execute(query)]
     for row in rows:
-        row["start_time"] = utc(row["start_time"])  # SQLite hands back naive UTC
+        row["start_time"] = as_utc(row["start_time"])  # SQLite hands back naive UTC
     return rows
 
 

@@ -9,6 +9,7 @@ with ``database is locked``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,16 @@ T = TypeVar("T")
 
 _TRANSIENT_SQLSTATES: Final = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _RETRIES: Final = 5
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive times; everything stored is UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def as_utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:
+    """:func:`as_utc` for a column that may be empty."""
+    return None if moment is None else as_utc(moment)
 
 
 class DatabaseURLError(ValueError):

@@ -14,19 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerts.events import Parsed
 from alerts.model import Event
 from collector.store import schema
-from collector.store.db import Database
+from collector.store.db import Database, as_utc_or_none
 
 _e: Final = schema.events
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
-
-
 def from_row(row: RowMapping) -> Event:
-    start = _aware(row["start"])
+    start = as_utc_or_none(row["start"])
     assert start is not None
     return Event(
         id=row["id"],
@@ -34,7 +28,7 @@ def from_row(row: RowMapping) -> Event:
         title=row["title"],
         cc=row["cc"],
         start=start,
-        end=_aware(row["end"]),
+        end=as_utc_or_none(row["end"]),
         source_url=row["source_url"],
         tags=tuple(json.loads(row["tags"])),
         series=row["series"],

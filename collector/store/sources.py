@@ -21,7 +21,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database
+from collector.store.db import Database, as_utc_or_none
 
 _s: Final = schema.event_sources
 MAX_ERROR: Final = 512
@@ -80,14 +80,8 @@ class Source:
         }
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
-
-
 def from_row(row: RowMapping) -> Source:
-    next_poll = _aware(row["next_poll_at"])
+    next_poll = as_utc_or_none(row["next_poll_at"])
     assert next_poll is not None
     return Source(
         id=row["id"],
@@ -101,10 +95,10 @@ def from_row(row: RowMapping) -> Source:
         etag=row["etag"],
         last_modified=row["last_modified"],
         next_poll_at=next_poll,
-        last_attempt_at=_aware(row["last_attempt_at"]),
-        last_success_at=_aware(row["last_success_at"]),
+        last_attempt_at=as_utc_or_none(row["last_attempt_at"]),
+        last_success_at=as_utc_or_none(row["last_success_at"]),
         last_error=row["last_error"],
-        last_error_at=_aware(row["last_error_at"]),
+        last_error_at=as_utc_or_none(row["last_error_at"]),
         event_count=int(row["event_count"]),
         polls=int(row["polls"]),
         failures=int(row["failures"]),

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerts.model import Change
 from alerts.webhooks import new_secret
 from collector.store import schema
+from collector.store.db import as_utc
 
 _s: Final = schema.subscribers
 FORMATS: Final = ("json", "slack", "telegram")
@@ -46,7 +47,7 @@ class Subscriber:
         """Secrets that sign a message sent now: the current one, and the previous one
         until its overlap ends."""
         expires = self.previous_expires_at
-        if self.previous_secret and expires is not None and _aware(expires) > now:
+        if self.previous_secret and expires is not None and as_utc(expires) > now:
             return (self.secret, self.previous_secret)
         return (self.secret,)
 
@@ -79,10 +80,6 @@ class Subscriber:
             "disabled_reason": self.disabled_reason,
             "unconfirmed": self.unconfirmed,
         }
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def from_row(row: RowMapping) -> Subscriber:

@@ -12,12 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.watch import Window
 from collector.store import schema
+from collector.store.db import as_utc
 
 _w: Final = schema.watch_windows
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def from_row(row: RowMapping) -> Window:
@@ -25,8 +22,8 @@ def from_row(row: RowMapping) -> Window:
     return Window(
         id=f"manual:{row['id']}",
         cc=row["cc"],
-        start=_aware(row["start"]),
-        end=_aware(row["end"]),
+        start=as_utc(row["start"]),
+        end=as_utc(row["end"]),
         services=tuple(json.loads(services)) if services is not None else None,
         title=row["title"],
         source="manual",
