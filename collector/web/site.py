@@ -63,6 +63,8 @@ def build(state: State) -> Site:
     )
     for language in i18n.LANGUAGES:
         i18n.catalogue(language)  # a broken catalogue stops the start, not a page
+    for name in templates.list_templates():
+        templates.get_template(name)  # compiled now: the first reader does not wait for it
     return Site(templates, {name: _asset(name) for name in ASSETS}, services)
 
 
