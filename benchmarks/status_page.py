@@ -42,6 +42,8 @@ from sqlalchemy import event
 from alerts.model import Incident
 from benchmarks.collector_aggregation import load
 from benchmarks.collector_benchkit import Server
+from collector.app import load_targets
+from collector.config import Config
 from collector.store import incidents as incidentstore
 from collector.store.db import Database
 from collector.web import reading, views
@@ -154,7 +156,8 @@ async def statement_times(url: str, now: dt.datetime) -> list[tuple[float, str]]
     day, week = views.periods(now)
     try:
         await reading.country(
-            db, "KZ", now, dt.timedelta(hours=3), ((day.first, 1), (week.first, 6)),
+            db, Config(), load_targets(Config()).text, "KZ", now,
+            ((day.first, 1), (week.first, 6)),
             (week.first - dt.timedelta(days=1), now + dt.timedelta(days=14)),
         )  # fmt: skip
     finally:

@@ -74,6 +74,7 @@ async def home(request: web.Request) -> web.Response:
         cover = await reading.coverage(connection, view.now, active)
         national = await reading.national_now(connection, view.now)
         open_ = await reading.standings(connection, open_only=True)
+        windows = await reading.watching(connection, state.config, state.targets.text, view.now)
     timed.lap("db")
     countries = sorted(
         set(cover) | {cc for cc, _ in national} | {s.incident.cc for s in open_},
@@ -91,6 +92,7 @@ async def home(request: web.Request) -> web.Response:
                 "coverage": cover.get(cc),
                 "headline": views.headline((s for _, s in states), mine),
                 "services": states,
+                "windows": [w for w in windows if w.cc == cc],
             }
         )
     timed.lap("build")
@@ -111,12 +113,11 @@ async def country(request: web.Request) -> web.Response:
     if cc != request.match_info["cc"]:
         raise web.HTTPMovedPermanently(view.url(f"/country/{cc}"))
     state = request.app[STATE]
-    active = dt.timedelta(seconds=state.config.active_probe_seconds)
     day, week = views.periods(view.now)
 
     hours = [(p.first, int(p.width.total_seconds() // 3600)) for p in (day, week)]
     read = await reading.country(
-        state.db, cc, view.now, active, (hours[0], hours[1]),
+        state.db, state.config, state.targets.text, cc, view.now, (hours[0], hours[1]),
         (week.first - dt.timedelta(days=1), view.now + 2 * WEEK),
     )  # fmt: skip
     standings = read.standings
@@ -140,6 +141,7 @@ async def country(request: web.Request) -> web.Response:
     body = render(
         site, view, "country.html", cc=cc, coverage=read.coverage, grid=grid, charts=charts,
         events=events, incidents=standings, incident_title=title, every_network=every,
+        windows=read.windows,
         headline=views.headline((r.national.state for r in grid.rows), standings),
     )  # fmt: skip
     timed.lap("render")

@@ -20,9 +20,13 @@ from sqlalchemy import BigInteger, ColumnElement, Table, and_, cast, distinct, f
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.model import Event
+from alerts.watch import Window, active
+from collector.config import Config
+from collector.enrolment import watch
 from collector.store import events as eventstore
 from collector.store import incidents as incidentstore
 from collector.store import schema
+from collector.store import watch as watchstore
 from collector.store.db import Database
 from collector.store.rollups import hour_of, hour_start
 from collector.web.picture import Counts, Standing, standing
@@ -165,15 +169,17 @@ class CountryReads:
     networks: dict[tuple[str, int], Counts]
     standings: list[Standing]
     events: list[Event]
+    windows: list[Window]  # watch windows active now
     daily: dict[str, dict[dt.datetime, Counts]]
     weekly: dict[str, dict[dt.datetime, Counts]]
 
 
 async def country(
     db: Database,
+    config: Config,
+    targets_text: str,
     cc: str,
     now: dt.datetime,
-    active: dt.timedelta,
     periods: tuple[tuple[dt.datetime, int], tuple[dt.datetime, int]],
     events_between: tuple[dt.datetime, dt.datetime],
 ) -> CountryReads:
@@ -183,18 +189,41 @@ async def country(
 
     async def present() -> tuple[Any, ...]:
         async with db.reading() as connection:
+            active = dt.timedelta(seconds=config.active_probe_seconds)
             cover = (await coverage(connection, now, active)).get(cc)
             national = await national_now(connection, now, cc)
             found = await networks_now(connection, now, cc, [service for _, service in national])
             recent = await standings(connection, cc=cc, since=now - WEEK, limit=50)
             announced = await events(connection, cc, *events_between)
-        return cover, national, found, recent, announced
+            windows = await watching(connection, config, targets_text, now, cc)
+        return cover, national, found, recent, announced, windows
 
     async def timeline(first: dt.datetime, hours: int) -> dict[str, dict[dt.datetime, Counts]]:
         async with db.reading() as connection:
             return await history(connection, cc, first, hours)
 
-    (cover, national, found, recent, announced), daily, weekly = await asyncio.gather(
+    (cover, national, found, recent, announced, windows), daily, weekly = await asyncio.gather(
         present(), timeline(*periods[0]), timeline(*periods[1])
     )
-    return CountryReads(cover, national, found, recent, announced, daily, weekly)
+    return CountryReads(cover, national, found, recent, announced, windows, daily, weekly)
+
+
+async def watching(
+    connection: AsyncConnection, config: Config, targets_text: str, now: dt.datetime,
+    cc: str | None = None,
+) -> list[Window]:  # fmt: skip
+    """The watch windows active now (of one country, or of every country that has one), as
+    probes receive them at check-in: around announced events, and opened by hand."""
+    if cc is not None:
+        countries = [cc]
+    else:
+        manual = {w.cc for w in await watchstore.current(connection, now)}
+        policy = watch.policy(config)
+        begun = await eventstore.listing(
+            connection, since=now - policy.longest - policy.lag, until=now + policy.lead
+        )
+        countries = sorted(manual | {e.cc for e in begun})
+    found: list[Window] = []
+    for country in countries:
+        found += await watch.windows(connection, config, targets_text, country, now)
+    return sorted(active(found, now), key=lambda w: (w.cc, w.end, w.id))

@@ -123,6 +123,23 @@ def test_an_unconfirmed_incident_says_so(status_server: StatusServer) -> None:
     )
 
 
+def test_active_watch_windows_on_the_country_and_home_pages(status_server: StatusServer) -> None:
+    until = status_server.scenario.live_window_end().strftime("%Y-%m-%d %H:%M UTC")
+    kz = page(status_server, "/country/KZ")
+    notice = (
+        rf'Watch window active for Opposition livestream until <time datetime="[^"]+">{until}, '
+    )
+    assert re.search(notice, kz)
+    assert "Election night" not in kz  # Russia's window is Russia's
+    assert "Watch window active" not in page(status_server, "/country/BY")
+    home = page(status_server, "/")
+    assert home.count('<p class="watch">') == 2
+    assert "Watch window active for Election night until" in home
+    ru = page(status_server, "/country/KZ?lang=ru")
+    assert "Окно наблюдения активно: Opposition livestream, до <time" in ru
+    assert "Окно наблюдения активно: Election night, до" in page(status_server, "/?lang=ru")
+
+
 def test_russian_by_accept_language_and_by_switch(status_server: StatusServer) -> None:
     html = page(status_server, "/country/KZ", **{"Accept-Language": "ru-RU,ru;q=0.9"})
     assert '<html lang="ru">' in html
