@@ -212,7 +212,8 @@ def _feed_item(site: Site, view: View, s: Standing) -> feeds.Item:
 
     service = site.services.title(s.incident.service)
     return feeds.Item(
-        url=view.absolute(f"/incident/{s.incident.id}"),
+        id=feeds.entry_id(s.incident.id),
+        url=view.feed_link(f"/incident/{s.incident.id}"),
         title=_title(site, view, s),
         summary=wording.summary(view.c, s, service, clock, []),
         published=s.incident.onset,
@@ -235,14 +236,14 @@ async def feed(request: web.Request) -> web.Response:
             connection, cc=cc, since=view.now - 4 * WEEK, limit=FEED_ITEMS
         )
     items = [_feed_item(site, view, s) for s in found]
-    home = view.absolute(f"/country/{cc}" if cc else "/")
+    home = view.feed_link(f"/country/{cc}" if cc else "/")
     path = f"/country/{cc}/incidents.{fmt}" if cc else f"/incidents.{fmt}"
     title = (
         view.c.text("feed_title_country", country=view.c.country(cc))
         if cc
         else view.c.text("feed_title_global")
     )
-    made = feeds.Feed(title, home, view.absolute(path), view.lang, items)
+    made = feeds.Feed(feeds.feed_id(path), title, home, view.feed_link(path), view.lang, items)
     writer, content_type = {
         "atom": (feeds.atom, "application/atom+xml"),
         "rss": (feeds.rss, "application/rss+xml"),

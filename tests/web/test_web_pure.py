@@ -252,9 +252,17 @@ def test_a_chart_without_rows_still_draws_its_axis() -> None:
 
 # -- feeds, badge, caching ---------------------------------------------------------------
 
-ITEM = feeds.Item("http://x/incident/1", "Telegram blocked in Kazakhstan", "Since 18:00 <UTC>",
-                  T0, T0 + dt.timedelta(minutes=5), ("KZ", "telegram"))  # fmt: skip
-FEED = feeds.Feed("censorwatch: incidents", "http://x/", "http://x/incidents.atom", "en", [ITEM])
+ITEM = feeds.Item(feeds.entry_id("1"), "http://x/incident/1", "Telegram blocked in Kazakhstan",
+                  "Since 18:00 <UTC>", T0, T0 + dt.timedelta(minutes=5), ("KZ", "telegram"))  # fmt: skip
+FEED = feeds.Feed(feeds.feed_id("/incidents.atom"), "censorwatch: incidents", "http://x/",
+                  "http://x/incidents.atom", "en", [ITEM])  # fmt: skip
+
+
+def test_feed_ids_name_the_incident_and_the_feed_not_the_address() -> None:
+    assert feeds.entry_id("1") == feeds.entry_id("1") != feeds.entry_id("2")
+    assert feeds.entry_id("1").startswith("urn:uuid:")
+    assert feeds.feed_id("/incidents.atom") == feeds.feed_id("/incidents.rss")
+    assert feeds.feed_id("/incidents.atom") != feeds.feed_id("/country/KZ/incidents.atom")
 
 
 def test_atom_feed() -> None:
@@ -262,7 +270,10 @@ def test_atom_feed() -> None:
     ns = {"a": feeds.ATOM}
     entry = root.find("a:entry", ns)
     assert entry is not None
-    assert entry.findtext("a:id", namespaces=ns) == "http://x/incident/1"
+    assert entry.findtext("a:id", namespaces=ns) == feeds.entry_id("1")
+    link = entry.find("a:link", ns)
+    assert link is not None
+    assert link.get("href") == "http://x/incident/1"
     assert entry.findtext("a:updated", namespaces=ns) == "2026-12-01T18:05:00Z"
     assert entry.findtext("a:summary", namespaces=ns) == "Since 18:00 <UTC>"
     assert root.findtext("a:updated", namespaces=ns) == "2026-12-01T18:05:00Z"
@@ -273,7 +284,8 @@ def test_rss_feed() -> None:
     assert channel is not None
     item = channel.find("item")
     assert item is not None
-    assert item.findtext("guid") == "http://x/incident/1"
+    assert item.findtext("guid") == feeds.entry_id("1")
+    assert item.findtext("link") == "http://x/incident/1"
     assert item.findtext("pubDate") == "Tue, 01 Dec 2026 18:00:00 +0000"
 
 
@@ -281,7 +293,8 @@ def test_json_feed() -> None:
     body = json.loads(feeds.json_feed(FEED))
     assert body["version"] == "https://jsonfeed.org/version/1.1"
     assert body["items"][0]["date_modified"] == "2026-12-01T18:05:00Z"
-    assert feeds.Feed("t", "h", "u", "en", []).updated.year == 1970
+    assert body["items"][0]["id"] == feeds.entry_id("1")
+    assert feeds.Feed("i", "t", "h", "u", "en", []).updated.year == 1970
 
 
 def _luminance(colour: str) -> float:
