@@ -97,6 +97,7 @@ class Config:
     # The status page's public address (https://status.example.org), for the absolute links
     # of feeds, cards and embed snippets; "": derived from each request (see collector/web)
     public_url: str = ""
+    status_cache_seconds: float = 10.0  # a rendered status page is served again this long; 0: off
     enrolment_default_uses: int = 1  # an enrolment token asked for without "uses"
     enrolment_default_expiry_seconds: int = 7 * 86400  # … or without "expires_in_seconds"
 
@@ -265,6 +266,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "watch_check_in_seconds": _positive_int,
     "trusted_proxies": _networks,
     "public_url": _public_url,
+    "status_cache_seconds": _positive_float,
     "enrolment_default_uses": _whole_positive,
     "enrolment_default_expiry_seconds": _whole_positive,
 }

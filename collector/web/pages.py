@@ -21,6 +21,7 @@ from collector.api.incidents import incident_view
 from collector.auth import utc_now
 from collector.state import STATE
 from collector.web import badge, caching, feeds, reading, views, wording
+from collector.web.memo import Handler, Memo
 from collector.web.picture import Standing
 from collector.web.site import SITE, Site, View, render
 from collector.web.timing import Stopwatch
@@ -315,15 +316,31 @@ async def static(request: web.Request) -> web.Response:
     return response
 
 
+MEMO: Final = web.AppKey("status_memo", Memo)
+
+
+def _memoized(handler: Handler) -> Handler:
+    """``handler`` through the memo, keyed on what a page depends on besides the data: its
+    path, language (and whether links keep ``?lang=``), ``?networks=`` and link origin."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        view = View.of(request, utc_now())
+        every = request.query.get("networks") == "all"
+        key = (request.path, view.lang, view.explicit, every, view.origin)
+        return await request.app[MEMO].serve(key, request, handler)
+
+    return serve
+
+
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/", home),
-        web.get("/country/{cc}", country),
-        web.get("/country/{cc}/incidents.{fmt:atom|rss|json}", feed),
-        web.get("/incidents.{fmt:atom|rss|json}", feed),
-        web.get("/incident/{incident_id}", incident),
-        web.get("/badge/{cc}/{service}.svg", service_badge),
-        web.get("/widget/{cc}", widget),
-        web.get("/widget/{cc}/{service}", widget),
+        web.get("/", _memoized(home)),
+        web.get("/country/{cc}", _memoized(country)),
+        web.get("/country/{cc}/incidents.{fmt:atom|rss|json}", _memoized(feed)),
+        web.get("/incidents.{fmt:atom|rss|json}", _memoized(feed)),
+        web.get("/incident/{incident_id}", _memoized(incident)),
+        web.get("/badge/{cc}/{service}.svg", _memoized(service_badge)),
+        web.get("/widget/{cc}", _memoized(widget)),
+        web.get("/widget/{cc}/{service}", _memoized(widget)),
         web.get("/static/{name}", static),
     ]
