@@ -10,10 +10,10 @@ ignored here (shared links pick up tracking parameters), unlike the API.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any, Final
 
+import msgspec
 from aiohttp import web
 
 from collector.alerting.context import Context, Windows, context_for
@@ -191,9 +191,10 @@ async def incident(request: web.Request) -> web.Response:
         body = incident_view(i, context)
         body.update(status=s.status, confirmed=s.confirmed, state=s.state, title=title,
                     summary=summary, url=permalink, correlation_text=figure or None)  # fmt: skip
-        return caching.respond(
-            request, json.dumps(body, default=str, ensure_ascii=False).encode(), "application/json"
-        )
+        # msgspec writes times as the API does (RFC 3339); anything else it cannot encode
+        # (a field a newer engine added) is written as text
+        encoded = msgspec.json.encode(body, enc_hook=str)
+        return caching.respond(request, encoded, "application/json")
     page: dict[str, Any] = {
         "s": s, "i": i, "service": service, "summary": summary, "title": title,
         "linked": linked, "figure": figure, "permalink": permalink,

@@ -107,6 +107,9 @@ def test_incident_permalink_in_html_text_and_json(status_server: StatusServer) -
     assert body["state"] == "blocked"
     assert body["events"][0]["title"] == "Opposition livestream"
     assert body["summary"].startswith("Telegram has been blocked")
+    # times as the API writes them (RFC 3339), not Python's str()
+    assert body["onset"] == incident["onset"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", body["onset"])
 
 
 def test_an_unconfirmed_incident_says_so(status_server: StatusServer) -> None:

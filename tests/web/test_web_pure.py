@@ -157,6 +157,23 @@ def test_summaries_name_service_country_onset_networks_and_event(language: str) 
     assert c.country("KZ", "in") in text
 
 
+@pytest.mark.parametrize(
+    ("language", "seconds", "words"),
+    [("en", 7.0, "within a minute of"), ("en", -20.0, "within a minute of"),
+     ("en", 240.0, "4 min after"), ("ru", 7.0, "в пределах минуты"), ("ru", -240.0, "за 4 мин")],
+)  # fmt: skip
+def test_an_onset_within_a_minute_of_the_event_is_not_zero_minutes_after_it(
+    language: str, seconds: float, words: str
+) -> None:
+    c = i18n.catalogue(language)
+    event = Event("e1", "livestream", "Opposition livestream", "KZ", T0, None, None, ())
+    linked = [wording.LinkedEvent(event, seconds)]
+    text = wording.summary(c, standing(incident(), {}, T0), "Telegram", clock, linked)
+    assert words in text
+    assert words.split()[-1] in wording.delay(c, seconds)
+    assert " 0 " not in text + wording.delay(c, seconds)
+
+
 def test_unconfirmed_and_shutdown_incidents_are_worded_as_such() -> None:
     c = i18n.catalogue("en")
     unconfirmed = standing(incident(), {"status": "unconfirmed"}, T0)
