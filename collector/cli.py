@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         help="let probes register without a token",
     )
     serve.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the status page's public address (https://status.example.org) for feeds and cards",
+    )
     demo = commands.add_parser("demo", help="the whole pipeline on loopback, in about a minute")
     demo.add_argument("--probe-interval", type=float, default=5.0, metavar="S")
     demo.add_argument("--censor-after", type=float, default=12.0, metavar="S")
@@ -103,6 +108,7 @@ _FLAG_KEYS: Final = (
     "targets",
     "open_enrolment",
     "log_level",
+    "public_url",
 )
 
 

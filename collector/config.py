@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,10 @@ class Config:
     watch_horizon_seconds: int = 86400  # windows starting this far ahead go out at check-in
     watch_check_in_seconds: int = 300  # how often probes are asked to check in
     trusted_proxies: str = ""  # networks whose Forwarded / X-Forwarded-For headers are read
+    # The status page's public address (https://status.example.org), for the absolute links
+    # of feeds, cards and embed snippets; "": derived from each request (see collector/web)
+    public_url: str = ""
+    status_cache_seconds: float = 10.0  # a rendered status page is served again this long; 0: off
     enrolment_default_uses: int = 1  # an enrolment token asked for without "uses"
     enrolment_default_expiry_seconds: int = 7 * 86400  # … or without "expires_in_seconds"
 
@@ -181,6 +186,28 @@ def _hosts(value: Any) -> tuple[str, ...]:
     return hosts
 
 
+_HOST: Final = re.compile(r"[a-z0-9.-]{1,253}|[0-9a-f:.]{2,45}")
+
+
+def _public_url(value: Any) -> str:
+    """``https://host[:port]``: a scheme and a host, no path, query or credentials."""
+    text = _text(value)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"expected an address like https://status.example.org: {exc}") from exc
+    hostname = parts.hostname or ""
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(hostname):
+        raise ValueError(f"expected an http:// or https:// address with a host, got {text!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"expected only a scheme and a host (the page is served at the root), got {text!r}"
+        )
+    host = hostname if ":" not in hostname else f"[{hostname}]"
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
+
+
 def _log_level(value: Any) -> str:
     level = _text(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -238,6 +265,8 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "watch_horizon_seconds": _positive_int,
     "watch_check_in_seconds": _positive_int,
     "trusted_proxies": _networks,
+    "public_url": _public_url,
+    "status_cache_seconds": _positive_float,
     "enrolment_default_uses": _whole_positive,
     "enrolment_default_expiry_seconds": _whole_positive,
 }

@@ -1,7 +1,10 @@
 """Incident feeds: Atom 1.0 (RFC 4287), RSS 2.0 and JSON Feed 1.1, built from plain items.
 
-An item's id is its permalink, so a reader that saw an incident once recognises it when it
-is updated or resolved (``updated`` moves, the id does not).
+An item's id is a ``urn:uuid:`` named after its incident, not its permalink: a reader that
+saw an incident once recognises it when it is updated or resolved (``updated`` moves, the
+id does not), and still does after the collector moves to another address or gains a
+``public_url``. Links are absolute when the collector knows its public address and relative
+to the feed otherwise (``View.feed_link``).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -18,9 +22,22 @@ ATOM: Final = "http://www.w3.org/2005/Atom"
 JSON_FEED: Final = "https://jsonfeed.org/version/1.1"
 
 
+_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://censorwatch.invalid/feeds")
+
+
+def entry_id(incident_id: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, 'incident/' + incident_id)}"
+
+
+def feed_id(path: str) -> str:
+    """One feed's id, from its path (without the format: Atom and RSS of one feed agree)."""
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, 'feed' + path.rsplit('.', 1)[0])}"
+
+
 @dataclass(frozen=True)
 class Item:
-    url: str  # the permalink, also the id
+    id: str
+    url: str  # the permalink
     title: str
     summary: str
     published: dt.datetime
@@ -30,6 +47,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Feed:
+    id: str
     title: str
     home: str  # the page the feed belongs to
     url: str  # the feed's own address
@@ -60,7 +78,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 def atom(feed: Feed) -> bytes:
     root = ET.Element("feed", {"xmlns": ATOM, "xml:lang": feed.language})
     _sub(root, "title", feed.title)
-    _sub(root, "id", feed.url)
+    _sub(root, "id", feed.id)
     _sub(root, "updated", _iso(feed.updated))
     _sub(root, "link", rel="self", href=feed.url)
     _sub(root, "link", rel="alternate", href=feed.home, type="text/html")
@@ -69,7 +87,7 @@ def atom(feed: Feed) -> bytes:
     for item in feed.items:
         entry = _sub(root, "entry")
         _sub(entry, "title", item.title)
-        _sub(entry, "id", item.url)
+        _sub(entry, "id", item.id)
         _sub(entry, "link", rel="alternate", href=item.url, type="text/html")
         _sub(entry, "published", _iso(item.published))
         _sub(entry, "updated", _iso(item.updated))
@@ -92,7 +110,7 @@ def rss(feed: Feed) -> bytes:
         entry = _sub(channel, "item")
         _sub(entry, "title", item.title)
         _sub(entry, "link", item.url)
-        _sub(entry, "guid", item.url, isPermaLink="true")
+        _sub(entry, "guid", item.id, isPermaLink="false")
         _sub(entry, "pubDate", email.utils.format_datetime(item.published.astimezone(dt.UTC)))
         _sub(entry, "description", item.summary)
         for tag in item.tags:
@@ -109,7 +127,7 @@ def json_feed(feed: Feed) -> bytes:
         "language": feed.language,
         "items": [
             {
-                "id": item.url,
+                "id": item.id,
                 "url": item.url,
                 "title": item.title,
                 "content_text": item.summary,

@@ -9,13 +9,11 @@ ignored here (shared links pick up tracking parameters), unlike the API.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import re
-import time
 from typing import Any, Final
 
+import msgspec
 from aiohttp import web
 
 from collector.alerting.context import Context, Windows, context_for
@@ -23,8 +21,10 @@ from collector.api.incidents import incident_view
 from collector.auth import utc_now
 from collector.state import STATE
 from collector.web import badge, caching, feeds, reading, views, wording
-from collector.web.picture import Counts, Standing
+from collector.web.memo import Handler, Memo
+from collector.web.picture import Standing
 from collector.web.site import SITE, Site, View, render
+from collector.web.timing import Stopwatch
 from collector.web.wording import LinkedEvent
 
 _COUNTRY: Final = re.compile(r"^[A-Za-z]{2}$")
@@ -38,14 +38,13 @@ CSP: Final = (
 
 
 def _html(request: web.Request, body: bytes, *, status: int = 200, embeddable: bool = False,
-          started: tuple[float, float] | None = None) -> web.Response:  # fmt: skip
+          timed: Stopwatch | None = None) -> web.Response:  # fmt: skip
     headers = {
         "Content-Security-Policy": CSP.format(ancestors="*" if embeddable else "'self'"),
         "Referrer-Policy": "no-referrer",
     }
-    if started is not None:
-        wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-        headers["Server-Timing"] = f"app;dur={wall * 1000:.1f}, cpu;dur={cpu * 1000:.1f}"
+    if timed is not None:
+        headers["Server-Timing"] = timed.header()
     return caching.respond(request, body, "text/html", status=status, headers=headers)
 
 
@@ -68,7 +67,7 @@ def _title(site: Site, view: View, s: Standing) -> str:
 
 
 async def home(request: web.Request) -> web.Response:
-    started = time.perf_counter(), time.process_time()
+    timed = Stopwatch()
     site, view = _context(request)
     state = request.app[STATE]
     active = dt.timedelta(seconds=state.config.active_probe_seconds)
@@ -76,6 +75,8 @@ async def home(request: web.Request) -> web.Response:
         cover = await reading.coverage(connection, view.now, active)
         national = await reading.national_now(connection, view.now)
         open_ = await reading.standings(connection, open_only=True)
+        windows = await reading.watching(connection, state.config, state.targets.text, view.now)
+    timed.lap("db")
     countries = sorted(
         set(cover) | {cc for cc, _ in national} | {s.incident.cc for s in open_},
         key=lambda cc: (view.c.country(cc), cc),
@@ -92,17 +93,20 @@ async def home(request: web.Request) -> web.Response:
                 "coverage": cover.get(cc),
                 "headline": views.headline((s for _, s in states), mine),
                 "services": states,
+                "windows": [w for w in windows if w.cc == cc],
             }
         )
+    timed.lap("build")
     body = render(
         site, view, "home.html", countries=rows, incidents=open_,
         incident_title=lambda s: _title(site, view, s),
     )  # fmt: skip
-    return _html(request, body, started=started)
+    timed.lap("render")
+    return _html(request, body, timed=timed)
 
 
 async def country(request: web.Request) -> web.Response:
-    started = time.perf_counter(), time.process_time()
+    timed = Stopwatch()
     site, view = _context(request)
     cc = _country(request)
     if cc is None:
@@ -110,34 +114,19 @@ async def country(request: web.Request) -> web.Response:
     if cc != request.match_info["cc"]:
         raise web.HTTPMovedPermanently(view.url(f"/country/{cc}"))
     state = request.app[STATE]
-    active = dt.timedelta(seconds=state.config.active_probe_seconds)
     day, week = views.periods(view.now)
 
-    async def now_and_events() -> tuple[Any, ...]:
-        async with state.db.reading() as connection:
-            cover = (await reading.coverage(connection, view.now, active)).get(cc)
-            national = await reading.national_now(connection, view.now, cc)
-            present = [service for _, service in national]
-            networks = await reading.networks_now(connection, view.now, cc, present)
-            standings = await reading.standings(connection, cc=cc, since=view.now - WEEK, limit=50)
-            found = await reading.events(
-                connection, cc, week.first - dt.timedelta(days=1), view.now + 2 * WEEK
-            )
-        return cover, networks, national, standings, found
-
-    async def history(period: views.Period) -> dict[str, dict[dt.datetime, Counts]]:
-        hours = int(period.width.total_seconds() // 3600)
-        async with state.db.reading() as connection:
-            return await reading.history(connection, cc, period.first, hours)
-
-    # three connections: the timelines are the longest reads, the rest runs beside them
-    (cover, networks, national, standings, found), daily, weekly = await asyncio.gather(
-        now_and_events(), history(day), history(week)
-    )
-    events = views.numbered(found)
-    counts = {svc: n for (_, svc), n in national.items()}
+    hours = [(p.first, int(p.width.total_seconds() // 3600)) for p in (day, week)]
+    read = await reading.country(
+        state.db, state.config, state.targets.text, cc, view.now, (hours[0], hours[1]),
+        (week.first - dt.timedelta(days=1), view.now + 2 * WEEK),
+    )  # fmt: skip
+    standings = read.standings
+    timed.lap("db")
+    events = views.numbered(read.events)
+    counts = {svc: n for (_, svc), n in read.national.items()}
     every = request.query.get("networks") == "all"
-    grid = views.grid(site.services, counts, networks, standings, view.c, every_network=every)
+    grid = views.grid(site.services, counts, read.networks, standings, view.c, every_network=every)
 
     def clock(moment: dt.datetime) -> str:
         return view.utc(moment)
@@ -147,14 +136,17 @@ async def country(request: web.Request) -> web.Response:
 
     charts = [
         views.chart(p, site.services, counts, events, standings, view.c, clock, title)
-        for p, counts in ((day, daily), (week, weekly))
+        for p, counts in ((day, read.daily), (week, read.weekly))
     ]
+    timed.lap("build")
     body = render(
-        site, view, "country.html", cc=cc, coverage=cover, grid=grid, charts=charts,
+        site, view, "country.html", cc=cc, coverage=read.coverage, grid=grid, charts=charts,
         events=events, incidents=standings, incident_title=title, every_network=every,
+        windows=read.windows,
         headline=views.headline((r.national.state for r in grid.rows), standings),
     )  # fmt: skip
-    return _html(request, body, started=started)
+    timed.lap("render")
+    return _html(request, body, timed=timed)
 
 
 def _linked(context: Context) -> list[LinkedEvent]:
@@ -176,7 +168,7 @@ async def _incident(request: web.Request, incident_id: str) -> tuple[Standing, C
 
 
 async def incident(request: web.Request) -> web.Response:
-    started = time.perf_counter(), time.process_time()
+    timed = Stopwatch()
     site, view = _context(request)
     name = request.match_info["incident_id"]
     fmt = "html"
@@ -199,9 +191,10 @@ async def incident(request: web.Request) -> web.Response:
         body = incident_view(i, context)
         body.update(status=s.status, confirmed=s.confirmed, state=s.state, title=title,
                     summary=summary, url=permalink, correlation_text=figure or None)  # fmt: skip
-        return caching.respond(
-            request, json.dumps(body, default=str, ensure_ascii=False).encode(), "application/json"
-        )
+        # msgspec writes times as the API does (RFC 3339); anything else it cannot encode
+        # (a field a newer engine added) is written as text
+        encoded = msgspec.json.encode(body, enc_hook=str)
+        return caching.respond(request, encoded, "application/json")
     page: dict[str, Any] = {
         "s": s, "i": i, "service": service, "summary": summary, "title": title,
         "linked": linked, "figure": figure, "permalink": permalink,
@@ -210,7 +203,7 @@ async def incident(request: web.Request) -> web.Response:
     if fmt == "txt":
         text = render(site, view, "incident.txt", **page)
         return caching.respond(request, text, "text/plain")
-    return _html(request, render(site, view, "incident.html", **page), started=started)
+    return _html(request, render(site, view, "incident.html", **page), timed=timed)
 
 
 def _feed_item(site: Site, view: View, s: Standing) -> feeds.Item:
@@ -221,7 +214,8 @@ def _feed_item(site: Site, view: View, s: Standing) -> feeds.Item:
 
     service = site.services.title(s.incident.service)
     return feeds.Item(
-        url=view.absolute(f"/incident/{s.incident.id}"),
+        id=feeds.entry_id(s.incident.id),
+        url=view.feed_link(f"/incident/{s.incident.id}"),
         title=_title(site, view, s),
         summary=wording.summary(view.c, s, service, clock, []),
         published=s.incident.onset,
@@ -244,14 +238,14 @@ async def feed(request: web.Request) -> web.Response:
             connection, cc=cc, since=view.now - 4 * WEEK, limit=FEED_ITEMS
         )
     items = [_feed_item(site, view, s) for s in found]
-    home = view.absolute(f"/country/{cc}" if cc else "/")
+    home = view.feed_link(f"/country/{cc}" if cc else "/")
     path = f"/country/{cc}/incidents.{fmt}" if cc else f"/incidents.{fmt}"
     title = (
         view.c.text("feed_title_country", country=view.c.country(cc))
         if cc
         else view.c.text("feed_title_global")
     )
-    made = feeds.Feed(title, home, view.absolute(path), view.lang, items)
+    made = feeds.Feed(feeds.feed_id(path), title, home, view.feed_link(path), view.lang, items)
     writer, content_type = {
         "atom": (feeds.atom, "application/atom+xml"),
         "rss": (feeds.rss, "application/rss+xml"),
@@ -323,15 +317,31 @@ async def static(request: web.Request) -> web.Response:
     return response
 
 
+MEMO: Final = web.AppKey("status_memo", Memo)
+
+
+def _memoized(handler: Handler) -> Handler:
+    """``handler`` through the memo, keyed on what a page depends on besides the data: its
+    path, language (and whether links keep ``?lang=``), ``?networks=`` and link origin."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        view = View.of(request, utc_now())
+        every = request.query.get("networks") == "all"
+        key = (request.path, view.lang, view.explicit, every, view.origin)
+        return await request.app[MEMO].serve(key, request, handler)
+
+    return serve
+
+
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/", home),
-        web.get("/country/{cc}", country),
-        web.get("/country/{cc}/incidents.{fmt:atom|rss|json}", feed),
-        web.get("/incidents.{fmt:atom|rss|json}", feed),
-        web.get("/incident/{incident_id}", incident),
-        web.get("/badge/{cc}/{service}.svg", service_badge),
-        web.get("/widget/{cc}", widget),
-        web.get("/widget/{cc}/{service}", widget),
+        web.get("/", _memoized(home)),
+        web.get("/country/{cc}", _memoized(country)),
+        web.get("/country/{cc}/incidents.{fmt:atom|rss|json}", _memoized(feed)),
+        web.get("/incidents.{fmt:atom|rss|json}", _memoized(feed)),
+        web.get("/incident/{incident_id}", _memoized(incident)),
+        web.get("/badge/{cc}/{service}.svg", _memoized(service_badge)),
+        web.get("/widget/{cc}", _memoized(widget)),
+        web.get("/widget/{cc}/{service}", _memoized(widget)),
         web.get("/static/{name}", static),
     ]

@@ -16,9 +16,10 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from collector.state import State
+from collector.state import STATE, State
 from collector.web import i18n
 from collector.web.i18n import Catalogue
+from collector.web.origin import public_origin
 from collector.web.picture import css_state
 from collector.web.views import Services
 from collector.web.wording import kind_name
@@ -63,6 +64,8 @@ def build(state: State) -> Site:
     )
     for language in i18n.LANGUAGES:
         i18n.catalogue(language)  # a broken catalogue stops the start, not a page
+    for name in templates.list_templates():
+        templates.get_template(name)  # compiled now: the first reader does not wait for it
     return Site(templates, {name: _asset(name) for name in ASSETS}, services)
 
 
@@ -80,7 +83,8 @@ class View:
 
     c: Catalogue
     explicit: bool  # ``?lang=`` was given, so links keep it
-    origin: str
+    origin: str  # what absolute links start with (``collector.web.origin``)
+    pinned: bool  # the origin is the configured ``public_url``, not read from the request
     path: str
     now: dt.datetime
 
@@ -89,7 +93,9 @@ class View:
         asked = request.query.get("lang")
         language = i18n.choose(asked, request.headers.get("Accept-Language"))
         explicit = asked in i18n.LANGUAGES
-        return cls(i18n.catalogue(language), explicit, str(request.url.origin()), request.path, now)
+        state = request.app[STATE]
+        origin, pinned = public_origin(request, state), bool(state.config.public_url)
+        return cls(i18n.catalogue(language), explicit, origin, pinned, request.path, now)
 
     @property
     def lang(self) -> str:
@@ -102,6 +108,11 @@ class View:
 
     def absolute(self, path: str, **params: str) -> str:
         return self.origin + self.url(path, **params)
+
+    def feed_link(self, path: str, **params: str) -> str:
+        """Absolute with ``public_url``; otherwise relative to the feed's own address, which
+        a reader resolves against where it fetched the feed, whatever Host was sent."""
+        return self.absolute(path, **params) if self.pinned else self.url(path, **params)
 
     def switch(self, language: str) -> str:
         return f"{self.path}?{urlencode({'lang': language})}"

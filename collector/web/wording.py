@@ -65,11 +65,11 @@ def summary(
     sentence = c.text(key, **values)
     if linked:
         first = linked[0]
-        minutes = round(abs(first.delay_seconds) / 60)
-        after = "summary_event_after" if first.delay_seconds >= 0 else "summary_event_before"
+        key = "summary_event_" + _side(first.delay_seconds)
         sentence += " " + c.text(
-            after, minutes=minutes, kind=kind_name(c, first.event.kind), title=first.event.title
-        )
+            key, minutes=_minutes(first.delay_seconds), kind=kind_name(c, first.event.kind),
+            title=first.event.title,
+        )  # fmt: skip
     return sentence
 
 
@@ -86,6 +86,16 @@ def correlation(c: Catalogue, stats: Stats | None, kind: str) -> str:
     )
 
 
+def _minutes(seconds: float) -> int:
+    return round(abs(seconds) / 60)
+
+
+def _side(seconds: float) -> str:
+    """``at`` when the delay rounds to no minutes at all: "0 min after" reads as a glitch."""
+    if _minutes(seconds) == 0:
+        return "at"
+    return "after" if seconds >= 0 else "before"
+
+
 def delay(c: Catalogue, seconds: float) -> str:
-    minutes = round(abs(seconds) / 60)
-    return c.text("delay_after" if seconds >= 0 else "delay_before", minutes=minutes)
+    return c.text("delay_" + _side(seconds), minutes=_minutes(seconds))

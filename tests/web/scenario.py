@@ -3,8 +3,9 @@
 Kazakhstan: eight probes in four networks; Telegram blocked nationally in the last half
 hour (the collector's own detector opens the incident), during yesterday's and three days
 ago's evening livestreams too; an announced livestream that started ten minutes ago, and a
-protest call tomorrow. Russia: Instagram failing for one probe only, and an incident the
-trust rules could not confirm (``status: unconfirmed``). Belarus: a network shutdown, its
+protest call tomorrow (the livestream on now opens a watch window). Russia: Instagram
+failing for one probe only, an incident the trust rules could not confirm
+(``status: unconfirmed``), and a watch window opened by hand. Belarus: a network shutdown, its
 probes offline.
 
 Probes register from their own loopback addresses, which the collector's IP-to-ASN table
@@ -45,6 +46,7 @@ SERVICES: Final = ("telegram", "whatsapp", "youtube", "instagram")
 UNCONFIRMED_ID: Final = "inc-ru-instagram-unconfirmed"
 SHUTDOWN_ID: Final = "inc-by-shutdown"
 LIVESTREAM: Final = "Opposition livestream"
+ELECTION_NIGHT: Final = "Election night"
 
 
 def asn_table() -> str:
@@ -105,6 +107,16 @@ class Scenario:
                    "start": (self.now + dt.timedelta(hours=20)).isoformat(), "duration_seconds": 4 * 3600}  # fmt: skip
         return [*livestreams, now_live, protest]
 
+    def live_window_end(self) -> dt.datetime:
+        """Where the watch window around the livestream on now ends: its end plus the
+        collector's default 30 minutes."""
+        return self.ago(10 / 60 + 0.5) + dt.timedelta(hours=2, minutes=30)
+
+    def manual_window(self) -> dict[str, Any]:
+        """A watch window opened by hand in Russia."""
+        return {"cc": "RU", "title": ELECTION_NIGHT, "start": self.ago(1).isoformat(),
+                "end": (self.now + dt.timedelta(hours=6)).isoformat()}  # fmt: skip
+
     def seeded(self) -> list[tuple[Incident, dict[str, Any]]]:
         unconfirmed = Incident(
             id=UNCONFIRMED_ID, kind="blocking", service="instagram", cc="RU", asns=(8359,),
@@ -152,6 +164,7 @@ async def load(base: str, admin_token: str, scenario: Scenario) -> None:
     async with aiohttp.ClientSession() as admin:
         for event in scenario.events():
             await _post(admin, base + "/api/v1/events", event, admin_token)
+        await _post(admin, base + "/api/v1/watch-windows", scenario.manual_window(), admin_token)
         for address in KZ_PROBES + RU_PROBES + BY_PROBES:
             enrolment = (await _post(admin, base + "/api/v1/enrolment-tokens", {}, admin_token))[
                 "token"

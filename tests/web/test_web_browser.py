@@ -82,10 +82,16 @@ def test_country_page_shows_the_block_the_chart_and_the_linked_incident(
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "8 probes in 4 networks" in body
     assert "Opposition livestream" in body
+    watch = driver.find_element(By.CSS_SELECTOR, "p.watch")
+    assert watch.is_displayed()
+    until = status_server.scenario.live_window_end().strftime("%Y-%m-%d %H:%M UTC")
+    assert watch.text.startswith(f"Watch window active for Opposition livestream until {until}")
     # the optional script adds its switch only where it may run
     assert bool(driver.find_elements(By.ID, "auto-refresh")) is javascript
     shoot(driver, artefacts, "country-KZ" if javascript else "country-KZ-no-js", javascript)
-    driver.find_element(By.LINK_TEXT, "Telegram blocked in Kazakhstan").click()
+    # by keyboard: focusing the link scrolls it into view, which a click does not do
+    # reliably in a window of fixed height without JavaScript
+    driver.find_element(By.LINK_TEXT, "Telegram blocked in Kazakhstan").send_keys(Keys.ENTER)
     assert driver.current_url.endswith(f"/incident/{telegram_id(status_server)}")
     assert driver.find_element(By.TAG_NAME, "h1").text == "Telegram blocked in Kazakhstan"
     summary = driver.find_element(By.CSS_SELECTOR, "p.summary").text
@@ -112,6 +118,15 @@ def test_home_page_marks_unconfirmed_incidents_apart(
         for c in driver.find_elements(By.CSS_SELECTOR, "li.country")
     }
     assert cards == {"Belarus Shutdown", "Kazakhstan Blocked", "Russia Unconfirmed"}
+    watched = {
+        c.find_element(By.TAG_NAME, "h3").text.split()[0]: c.find_element(
+            By.CSS_SELECTOR, "p.watch"
+        ).text
+        for c in driver.find_elements(By.CSS_SELECTOR, "li.country")
+        if c.find_elements(By.CSS_SELECTOR, "p.watch")
+    }
+    assert sorted(watched) == ["Kazakhstan", "Russia"]
+    assert watched["Russia"].startswith("Watch window active for Election night until")
     shoot(driver, artefacts, "home" if javascript else "home-no-js", javascript)
 
 
@@ -134,6 +149,8 @@ def test_switching_to_russian(
     assert js_browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
     assert js_browser.find_element(By.TAG_NAME, "h1").text == "Казахстан: интернет-цензура сейчас"
     assert cells(js_browser, "Telegram") == ["Заблокирован"] * 5
+    notice = js_browser.find_element(By.CSS_SELECTOR, "p.watch").text
+    assert notice.startswith("Окно наблюдения активно: Opposition livestream, до ")
     js_browser.find_element(By.LINK_TEXT, "Все страны").click()
     assert "lang=ru" in js_browser.current_url
     assert js_browser.find_element(By.TAG_NAME, "h1").text == "Интернет-цензура сейчас"

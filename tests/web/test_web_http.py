@@ -107,6 +107,9 @@ def test_incident_permalink_in_html_text_and_json(status_server: StatusServer) -
     assert body["state"] == "blocked"
     assert body["events"][0]["title"] == "Opposition livestream"
     assert body["summary"].startswith("Telegram has been blocked")
+    # times as the API writes them (RFC 3339), not Python's str()
+    assert body["onset"] == incident["onset"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", body["onset"])
 
 
 def test_an_unconfirmed_incident_says_so(status_server: StatusServer) -> None:
@@ -121,6 +124,23 @@ def test_an_unconfirmed_incident_says_so(status_server: StatusServer) -> None:
         "unconfirmed",
         "unconfirmed",
     )
+
+
+def test_active_watch_windows_on_the_country_and_home_pages(status_server: StatusServer) -> None:
+    until = status_server.scenario.live_window_end().strftime("%Y-%m-%d %H:%M UTC")
+    kz = page(status_server, "/country/KZ")
+    notice = (
+        rf'Watch window active for Opposition livestream until <time datetime="[^"]+">{until}, '
+    )
+    assert re.search(notice, kz)
+    assert "Election night" not in kz  # Russia's window is Russia's
+    assert "Watch window active" not in page(status_server, "/country/BY")
+    home = page(status_server, "/")
+    assert home.count('<p class="watch">') == 2
+    assert "Watch window active for Election night until" in home
+    ru = page(status_server, "/country/KZ?lang=ru")
+    assert "Окно наблюдения активно: Opposition livestream, до <time" in ru
+    assert "Окно наблюдения активно: Election night, до" in page(status_server, "/?lang=ru")
 
 
 def test_russian_by_accept_language_and_by_switch(status_server: StatusServer) -> None:

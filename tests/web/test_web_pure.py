@@ -157,6 +157,23 @@ def test_summaries_name_service_country_onset_networks_and_event(language: str) 
     assert c.country("KZ", "in") in text
 
 
+@pytest.mark.parametrize(
+    ("language", "seconds", "words"),
+    [("en", 7.0, "within a minute of"), ("en", -20.0, "within a minute of"),
+     ("en", 240.0, "4 min after"), ("ru", 7.0, "в пределах минуты"), ("ru", -240.0, "за 4 мин")],
+)  # fmt: skip
+def test_an_onset_within_a_minute_of_the_event_is_not_zero_minutes_after_it(
+    language: str, seconds: float, words: str
+) -> None:
+    c = i18n.catalogue(language)
+    event = Event("e1", "livestream", "Opposition livestream", "KZ", T0, None, None, ())
+    linked = [wording.LinkedEvent(event, seconds)]
+    text = wording.summary(c, standing(incident(), {}, T0), "Telegram", clock, linked)
+    assert words in text
+    assert words.split()[-1] in wording.delay(c, seconds)
+    assert " 0 " not in text + wording.delay(c, seconds)
+
+
 def test_unconfirmed_and_shutdown_incidents_are_worded_as_such() -> None:
     c = i18n.catalogue("en")
     unconfirmed = standing(incident(), {"status": "unconfirmed"}, T0)
@@ -252,9 +269,17 @@ def test_a_chart_without_rows_still_draws_its_axis() -> None:
 
 # -- feeds, badge, caching ---------------------------------------------------------------
 
-ITEM = feeds.Item("http://x/incident/1", "Telegram blocked in Kazakhstan", "Since 18:00 <UTC>",
-                  T0, T0 + dt.timedelta(minutes=5), ("KZ", "telegram"))  # fmt: skip
-FEED = feeds.Feed("censorwatch: incidents", "http://x/", "http://x/incidents.atom", "en", [ITEM])
+ITEM = feeds.Item(feeds.entry_id("1"), "http://x/incident/1", "Telegram blocked in Kazakhstan",
+                  "Since 18:00 <UTC>", T0, T0 + dt.timedelta(minutes=5), ("KZ", "telegram"))  # fmt: skip
+FEED = feeds.Feed(feeds.feed_id("/incidents.atom"), "censorwatch: incidents", "http://x/",
+                  "http://x/incidents.atom", "en", [ITEM])  # fmt: skip
+
+
+def test_feed_ids_name_the_incident_and_the_feed_not_the_address() -> None:
+    assert feeds.entry_id("1") == feeds.entry_id("1") != feeds.entry_id("2")
+    assert feeds.entry_id("1").startswith("urn:uuid:")
+    assert feeds.feed_id("/incidents.atom") == feeds.feed_id("/incidents.rss")
+    assert feeds.feed_id("/incidents.atom") != feeds.feed_id("/country/KZ/incidents.atom")
 
 
 def test_atom_feed() -> None:
@@ -262,7 +287,10 @@ def test_atom_feed() -> None:
     ns = {"a": feeds.ATOM}
     entry = root.find("a:entry", ns)
     assert entry is not None
-    assert entry.findtext("a:id", namespaces=ns) == "http://x/incident/1"
+    assert entry.findtext("a:id", namespaces=ns) == feeds.entry_id("1")
+    link = entry.find("a:link", ns)
+    assert link is not None
+    assert link.get("href") == "http://x/incident/1"
     assert entry.findtext("a:updated", namespaces=ns) == "2026-12-01T18:05:00Z"
     assert entry.findtext("a:summary", namespaces=ns) == "Since 18:00 <UTC>"
     assert root.findtext("a:updated", namespaces=ns) == "2026-12-01T18:05:00Z"
@@ -273,7 +301,8 @@ def test_rss_feed() -> None:
     assert channel is not None
     item = channel.find("item")
     assert item is not None
-    assert item.findtext("guid") == "http://x/incident/1"
+    assert item.findtext("guid") == feeds.entry_id("1")
+    assert item.findtext("link") == "http://x/incident/1"
     assert item.findtext("pubDate") == "Tue, 01 Dec 2026 18:00:00 +0000"
 
 
@@ -281,7 +310,8 @@ def test_json_feed() -> None:
     body = json.loads(feeds.json_feed(FEED))
     assert body["version"] == "https://jsonfeed.org/version/1.1"
     assert body["items"][0]["date_modified"] == "2026-12-01T18:05:00Z"
-    assert feeds.Feed("t", "h", "u", "en", []).updated.year == 1970
+    assert body["items"][0]["id"] == feeds.entry_id("1")
+    assert feeds.Feed("i", "t", "h", "u", "en", []).updated.year == 1970
 
 
 def _luminance(colour: str) -> float:
