@@ -37,6 +37,7 @@ from collector.auth import utc_now
 from collector.enrolment import attestation, probes
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import reanalysis
+from collector.ingest.last_seen import LastSeen
 from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
 from collector.ingest.validation import (
@@ -49,7 +50,7 @@ from collector.ingest.validation import (
     flag_unknown_services,
 )
 from collector.state import STATE, State
-from collector.store import rollups, schema
+from collector.store import bulk, rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
 
 Result = Literal["accepted", "duplicate", "rejected"]
@@ -214,25 +215,16 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
     return unique
 
 
-_COLUMNS: Final = tuple(c.name for c in schema.measurements.columns if c.name != "seq")
-_PG_TYPES: Final = {
-    "id": "uuid", "asn": "bigint", "control": "boolean", "start_time": "timestamptz",
-    "received_at": "timestamptz", "body": "bytea", "confidence": "float8",
-}  # fmt: skip
-_PG_INSERT: Final = (
-    f"INSERT INTO measurements ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{_PG_TYPES.get(c, 'text')}[]" for i, c in enumerate(_COLUMNS, 1))
-    + ") ON CONFLICT (id) DO NOTHING RETURNING id"
-)
-
-
 async def _insert_rows_postgresql(
     connection: AsyncConnection, rows: list[dict[str, Any]]
 ) -> frozenset[uuid.UUID]:
     """One ``INSERT … SELECT FROM unnest(arrays)``: a round trip and no per-row SQL work."""
     driver = await asyncpg_in_transaction(connection)
-    columns = [[row[name] for row in rows] for name in _COLUMNS]
+    columns = [[row[name] for row in rows] for name in bulk.COLUMNS]
     return frozenset(record[0] for record in await driver.fetch(_PG_INSERT, *columns))
+
+
+_PG_INSERT: Final = bulk.insert_statement()
 
 
 async def insert_rows(
@@ -252,54 +244,115 @@ async def insert_rows(
     return frozenset(result.scalars())
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A batch ready to write: rows sorted by id, with the verdict and flags of each."""
+
+    rows: list[dict[str, Any]]
+    outcomes: dict[uuid.UUID, Outcome]
+    flags: dict[uuid.UUID, tuple[str, ...]]
+
+    def stored(self, inserted: frozenset[uuid.UUID]) -> Stored:
+        return Stored(inserted, self.outcomes, self.flags)
+
+
+def judge(
+    unique: dict[uuid.UUID, Valid],
+    probe: ProbeRecord,
+    key: bytes | None,
+    context: ContextIndex,
+    now: dt.datetime,
+) -> Judged:
+    """Place, re-judge and turn into rows every item of a batch: pure."""
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    flags: dict[uuid.UUID, tuple[str, ...]] = {}
+    rows: list[dict[str, Any]] = []
+    # Sorted so that concurrent batches with overlapping ids lock them in the same order.
+    for mid in sorted(unique, key=lambda found: found.int):
+        item = unique[mid]
+        hour = rollups.hour_of(item.measurement.start_time)
+        vantages = () if item.flags else context.vantages(item.measurement.service, hour)
+        placed = network_columns(item, probe, key)
+        outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
+        flags[mid] = placed.flags
+        rows.append(to_row(item, probe, outcomes[mid], now, placed))
+    return Judged(rows, outcomes, flags)
+
+
+async def read_context(
+    connection: AsyncConnection, unique: dict[uuid.UUID, Valid]
+) -> tuple[ContextIndex, bytes | None]:
+    """Vantage points for the batch's hours, and the key attestations are checked with.
+
+    Only items inside the time window get context: their hours span at most the window
+    (max_past + max_future), so one bounded query serves the batch. A flagged item's hour
+    is not to be believed; it is judged on its own facts.
+    """
+    placed = [v for v in unique.values() if not v.flags]
+    found: list[rollups.ContextRow] = []
+    if placed:
+        hours = [rollups.hour_of(v.measurement.start_time) for v in placed]
+        services = sorted({v.measurement.service for v in placed})
+        first, last = min(hours) - _CONTEXT_HOURS, max(hours) + _CONTEXT_HOURS
+        found = await rollups.context_rows(connection, services, first, last)
+    return ContextIndex(found), await attestation.signing_key(connection)
+
+
 async def store(
-    db: Database, probe: ProbeRecord, valid: Sequence[Valid], now: dt.datetime
+    db: Database,
+    probe: ProbeRecord,
+    valid: Sequence[Valid],
+    now: dt.datetime,
+    seen: LastSeen,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {}, {})
-    # Only items inside the time window get context: their hours span at most the window
-    # (max_past + max_future), so one bounded query serves the batch. A flagged item's
-    # hour is not to be believed; it is judged on its own facts.
-    # (The query runs even when no item needs it: it opens the transaction the bulk
-    # insert on PostgreSQL runs in.)
-    placed = [v for v in unique.values() if not v.flags]
-    hours = [rollups.hour_of(v.measurement.start_time) for v in placed] or [0]
-    services = sorted({v.measurement.service for v in placed})
+    if db.dialect == "postgresql":
+        return await _store_postgresql(db, probe, unique, now, seen)
 
     async def work(connection: AsyncConnection) -> Stored:
-        context = ContextIndex(
-            await rollups.context_rows(
-                connection, services, min(hours) - _CONTEXT_HOURS, max(hours) + _CONTEXT_HOURS
-            )
-        )
-        key = await attestation.signing_key(connection)
-        outcomes: dict[uuid.UUID, Outcome] = {}
-        flags: dict[uuid.UUID, tuple[str, ...]] = {}
-        rows: list[dict[str, Any]] = []
-        for mid, item in sorted(unique.items()):
-            hour = rollups.hour_of(item.measurement.start_time)
-            vantages = () if item.flags else context.vantages(item.measurement.service, hour)
-            placed = network_columns(item, probe, key)
-            outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
-            flags[mid] = placed.flags
-            rows.append(to_row(item, probe, outcomes[mid], now, placed))
-        inserted = await insert_rows(connection, db, rows)
-        await rollups.add(connection, db, rollups.tally(counted(rows, inserted)))
-        await probes.touch(connection, probe.id, now)
-        return Stored(inserted, outcomes, flags)
+        context, key = await read_context(connection, unique)
+        judged = judge(unique, probe, key, context, now)
+        inserted = await insert_rows(connection, db, judged.rows)
+        await rollups.add(connection, db, rollups.tally(counted(judged.rows, inserted)))
+        if seen.due(probe.id, now):
+            await probes.touch(connection, probe.id, now)
+        return judged.stored(inserted)
 
     return await db.transaction(work)
+
+
+async def _store_postgresql(
+    db: Database,
+    probe: ProbeRecord,
+    unique: dict[uuid.UUID, Valid],
+    now: dt.datetime,
+    seen: LastSeen,
+) -> Stored:
+    """Context read before, outside the write (at READ COMMITTED it would see the same
+    rows inside); judged in a thread so the event loop keeps answering check-ins; written
+    in one statement."""
+    async with db.reading() as connection:
+        context, key = await read_context(connection, unique)
+    judged = await asyncio.to_thread(judge, unique, probe, key, context, now)
+    touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
+    counts = [counts_in_rollups(row) for row in judged.rows]
+    return judged.stored(await bulk.write(db, judged.rows, counts, touch))
+
+
+def counts_in_rollups(row: dict[str, Any]) -> bool:
+    """Whether a stored row is counted: not far-future ones, services the collector does
+    not serve, or contradicted networks."""
+    return not set(row["flags"].split(",")) & (UNCOUNTED | _UNCOUNTED)
 
 
 def counted(
     rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
 ) -> Iterable[rollups.Contribution]:
-    """What the rollups count: inserted rows, minus far-future ones, services the collector
-    does not serve and contradicted networks."""
+    """What the rollups count of the rows just inserted."""
     for row in rows:
-        flags = set(row["flags"].split(","))
-        if row["id"] in inserted and not flags & (UNCOUNTED | _UNCOUNTED):
+        if row["id"] in inserted and counts_in_rollups(row):
             yield contribution(row)
 
 
@@ -394,7 +447,8 @@ async def post_measurements(request: web.Request) -> web.Response:
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
-    stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
+    valid = [c for c in checked if isinstance(c, Valid)]
+    stored = await store(state.db, probe, valid, now, state.last_seen)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     state.metrics.duration.observe(time.perf_counter() - started)

@@ -143,6 +143,22 @@ class Database:
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
+    async def autocommit(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work`` on a bare asyncpg connection outside any transaction, again after a
+        deadlock. Each statement commits on its own: a batch written in one statement pays
+        no BEGIN and COMMIT round trips and holds its locks only while it runs."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self.engine.connect() as connection:
+                    raw = await connection.get_raw_connection()
+                    return await work(raw.driver_connection)
+            except Exception as exc:  # asyncpg's own errors: SQLAlchemy is not in between
+                transient = getattr(exc, "sqlstate", None) in _TRANSIENT_SQLSTATES
+                if not transient or attempt == _RETRIES - 1:
+                    raise
+            await asyncio.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

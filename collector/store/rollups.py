@@ -145,6 +145,25 @@ def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
 _PG_UPSERT_ALL: dict[tuple[str, ...], str] = {}
 
 
+def pg_upserts_from(source: str) -> list[str]:
+    """Upserts of every rollup table counting the rows of ``source``, a relation with the
+    columns hour, service, cc, asn, verdict, control and methods (space-separated, each
+    once): the parts of a batch's single statement (``collector.store.bulk``). Keys go in
+    sorted order, as ``add`` writes them."""
+    parts: list[str] = []
+    for table in _TABLES:
+        keys = ", ".join(c.name for c in table.primary_key.columns)
+        rows = source
+        if "method" in table.c:
+            rows += f" CROSS JOIN LATERAL unnest(string_to_array({source}.methods, ' ')) AS method"
+        parts.append(
+            f"INSERT INTO {table.name} ({keys}, count) SELECT {keys}, count(*) FROM {rows} "
+            f"GROUP BY {keys} ORDER BY {keys} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET count = {table.name}.count + excluded.count"
+        )
+    return parts
+
+
 async def _add_postgresql(
     connection: AsyncConnection, parts: list[tuple[Table, list[dict[str, Any]]]]
 ) -> None:
