@@ -7,10 +7,10 @@ For batches of 100 and 1,000 realistic (~2.5 KB) measurements sent to ``censorwa
 serve`` over HTTP by 1 and 4 concurrent senders, prints measurements per second, the CPU
 each part spent per measurement (collector, PostgreSQL, the sending benchmark), and the
 ratio to asyncpg's ``copy_records_to_table`` of as many rows into the same table over one
-connection, measured in the same run before and after the HTTP rows (the mean of the two
-is the raw limit). The machine may be shared: the ratio is the figure to compare. Each
-configuration first sends one batch per sender that is not timed, so every sender has a
-database connection. SQLite's figures (no COPY there) follow.
+connection, measured just before and just after each HTTP row (the mean of the two is the
+raw limit for that row). The machine may be shared: the ratio is the figure to compare.
+Each configuration first sends one batch per sender that is not timed, so every sender has
+a database connection. SQLite's figures (no COPY there) follow.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ class Run:
     senders: int
     rate: float
     cpu: Cpu
+    copy: float = 0.0  # raw COPY's rate around this run: the mean of one before and one after
 
 
 def http_runs(
@@ -156,8 +157,11 @@ def http_runs(
     sizes: list[int],
     senders: list[int],
     rng: random.Random,
+    copy: Callable[[], float] | None = None,
     data_dir: Path | None = None,
 ) -> list[Run]:
+    """Each configuration after a batch per sender that is not timed; ``copy`` (raw COPY's
+    rate) is measured just before and just after each."""
     probe_id, token = server.probe_token()
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
 
@@ -170,9 +174,11 @@ def http_runs(
             warm = batches_of(fresh(size * concurrency), size)
             asyncio.run(http_ingest(server, token, warm, concurrency))
             timed = batches_of(fresh(n), size)
+            before = copy() if copy is not None else 0.0
             with cpu_of(server.process.pid, data_dir) as cpu:
                 seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
-            runs.append(Run(size, concurrency, n / seconds, cpu))
+            after = copy() if copy is not None else 0.0
+            runs.append(Run(size, concurrency, n / seconds, cpu, (before + after) / 2))
     return runs
 
 
@@ -184,33 +190,43 @@ def copy_run(url: str, n: int, rng: random.Random) -> tuple[float, Cpu]:
     return n / seconds, Cpu(postgres=backend, sender=time.process_time() - sender)
 
 
-def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[float], str]) -> None:
+def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[Run], str]) -> None:
     print(title)
     for run in runs:
         print(
             f"  batches of {run.batch:>4}, {run.senders} sender{'s' if run.senders > 1 else ' '}: "
-            f"{run.rate:7.0f} measurements/s{ratio(run.rate)}   {run.cpu.per_item(n)}"
+            f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n)}"
         )
 
 
 def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
     n = args.measurements
+    copies: list[Cpu] = []
+
+    def copy() -> float:
+        rate, cpu = copy_run(url, n, rng)
+        copies.append(cpu)
+        return rate
+
     with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
         url = cluster.create_database("bench")
         server = Server(Path(workdir), url)
         try:
-            copy_before, cpu_before = copy_run(url, n, rng)
-            runs_done = http_runs(server, n, args.batch, args.senders, rng, cluster.data_dir)
-            copy_after, _ = copy_run(url, n, rng)
+            runs = http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
         finally:
             server.stop()
-    raw = (copy_before + copy_after) / 2
-    print(f"PostgreSQL, {n} measurements per row of figures")
-    print(
-        f"  asyncpg copy_records_to_table: {copy_before:7.0f} before, {copy_after:7.0f} after "
-        f"the HTTP rows: raw limit {raw:.0f} measurements/s   {cpu_before.per_item(n)}"
+    cpu = Cpu(
+        postgres=sum(c.postgres for c in copies) / len(copies),
+        sender=sum(c.sender for c in copies) / len(copies),
     )
-    print_runs("  HTTP ingest:", runs_done, n, lambda rate: f" = {100 * rate / raw:3.0f} % of COPY")
+    print(f"PostgreSQL, {n} measurements per row of figures")
+    print(f"  asyncpg copy_records_to_table, {len(copies)} runs: {cpu.per_item(n)}")
+    print_runs(
+        "  HTTP ingest, beside COPY of as many rows just before and after:",
+        runs,
+        n,
+        lambda run: f" = {100 * run.rate / run.copy:3.0f} % of COPY ({run.copy:6.0f}/s)",
+    )
 
 
 def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
@@ -221,7 +237,7 @@ def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
             runs = http_runs(server, n, args.batch, args.senders, rng)
         finally:
             server.stop()
-    print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda rate: "")
+    print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda run: "")
 
 
 def main() -> None:

@@ -330,15 +330,18 @@ async def _store_postgresql(
     now: dt.datetime,
     seen: LastSeen,
 ) -> Stored:
-    """Context read before, outside the write (at READ COMMITTED it would see the same
-    rows inside); judged in a thread so the event loop keeps answering check-ins; written
-    in one statement."""
-    async with db.reading() as connection:
-        context, key = await read_context(connection, unique)
-    judged = await asyncio.to_thread(judge, unique, probe, key, context, now)
+    """Context read in autocommit (at READ COMMITTED a transaction would see the same
+    rows), judged in a thread so the event loop keeps answering check-ins, written by
+    ``bulk.write``."""
     touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
-    counts = [counts_in_rollups(row) for row in judged.rows]
-    return judged.stored(await bulk.write(db, judged.rows, counts, touch))
+
+    async def work(connection: AsyncConnection) -> Stored:
+        context, key = await read_context(connection, unique)
+        judged = await asyncio.to_thread(judge, unique, probe, key, context, now)
+        counts = [counts_in_rollups(row) for row in judged.rows]
+        return judged.stored(await bulk.write(connection, judged.rows, counts, touch))
+
+    return await db.autocommit(work)
 
 
 def counts_in_rollups(row: dict[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database, asyncpg_in_transaction
+from collector.store.db import Database, asyncpg_in_transaction, driver_of
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -208,10 +208,26 @@ class ContextRow:
     count: int
 
 
+_PG_CONTEXT: Final = (
+    "SELECT service, hour, asn, control, verdict, sum(count) FROM rollups "
+    "WHERE service = ANY($1::text[]) AND hour BETWEEN $2 AND $3 "
+    "GROUP BY service, hour, asn, control, verdict"
+)
+
+
 async def context_rows(
     connection: AsyncConnection, services: Sequence[str], first_hour: int, last_hour: int
 ) -> list[ContextRow]:
-    """Verdict counts per (service, hour, ASN, control) in the window, for reanalysis."""
+    """Verdict counts per (service, hour, ASN, control) in the window, for reanalysis.
+
+    On PostgreSQL one fixed statement straight through asyncpg, which keeps it prepared
+    (an ``IN`` list has a text per length, prepared again and again): the ingest path
+    asks this for every batch. ``connection`` must then be in autocommit or already in
+    its transaction."""
+    if connection.dialect.name == "postgresql":
+        driver = await driver_of(connection)
+        found = await driver.fetch(_PG_CONTEXT, sorted(set(services)), first_hour, last_hour)
+        return [ContextRow(s, h, a, c, v, int(n)) for s, h, a, c, v, n in found]
     r = schema.rollups
     query = (
         select(r.c.service, r.c.hour, r.c.asn, r.c.control, r.c.verdict, func.sum(r.c.count))
