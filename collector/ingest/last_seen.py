@@ -33,6 +33,9 @@ class LastSeen:
         self._written[probe_id] = now
         return True
 
+    def __len__(self) -> int:
+        return len(self._written)
+
     def _forget(self, now: dt.datetime) -> None:
         recent = {p: t for p, t in self._written.items() if now - t < self.interval}
         # Bounded whatever the clock does: at worst some probes are written again early.
