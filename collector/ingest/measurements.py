@@ -402,10 +402,9 @@ def _rate_limited(seconds: float, probe_id: str, what: str = "measurements") -> 
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+def check_length(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise APIError(413, "payload_too_large", "body exceeds the limit", limit=limit)
-    return await request.read()
 
 
 def check_batch(
@@ -435,7 +434,15 @@ async def post_measurements(request: web.Request) -> web.Response:
         raise _rate_limited(wait, probe.id)
     if wait := state.byte_limiter.wait_for_any(probe.id, time.monotonic()):
         raise _rate_limited(wait, probe.id, "bytes")
-    body = await read_body(request, state.config.max_body_bytes)
+    check_length(request, state.config.max_body_bytes)  # before waiting for a turn
+    async with state.admission.turn(probe.id):
+        batch = await _ingest(request, state, probe)
+    state.metrics.duration.observe(time.perf_counter() - started)
+    return web.Response(body=_encoder.encode(batch), content_type="application/json")
+
+
+async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> BatchResult:
+    body = await request.read()  # aiohttp stops at client_max_size (max_body_bytes): 413
     encoding = request.headers.get("Content-Encoding")
     # Bounded but not free (inflating and decoding 16 MiB): in a thread, so the event
     # loop keeps answering other probes meanwhile.
@@ -454,8 +461,7 @@ async def post_measurements(request: web.Request) -> web.Response:
     stored = await store(state.db, probe, valid, now, state.last_seen)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
-    state.metrics.duration.observe(time.perf_counter() - started)
-    return web.Response(body=_encoder.encode(batch), content_type="application/json")
+    return batch
 
 
 def routes() -> list[web.RouteDef]:

@@ -1,6 +1,7 @@
 """How ingest writes, on SQLite and PostgreSQL: batches that overlap stored or concurrent
-batches store and count each measurement once, last_seen is written once a minute, and
-bodies are compressed with lz4 on PostgreSQL."""
+batches store and count each measurement once, last_seen is written once a minute, bodies
+are compressed with lz4 on PostgreSQL, and a batch that waits too long for its turn is
+answered 429."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from collector_harness import Collector
 from sqlalchemy import func, select, text, update
 
+from collector.api.errors import APIError
+from collector.ingest.admission import RETRY_AFTER, Admission
 from collector.ingest.last_seen import LastSeen
 from collector.store import schema
 from lab.harness.samples import measurement
@@ -143,3 +146,15 @@ def test_last_seen_remembers_at_most_its_capacity() -> None:
         assert seen.due(f"probe-{i}", t0)
         assert len(seen) <= 3
     assert not seen.due("probe-9", t0 + dt.timedelta(seconds=1))  # the newest is remembered
+
+
+async def test_a_batch_that_waits_too_long_for_its_turn_is_told_to_retry() -> None:
+    admission = Admission(concurrency=1, patience=0.05)
+    async with admission.turn("probe-1"):
+        with pytest.raises(APIError) as refused:
+            async with admission.turn("probe-2"):
+                pass
+    assert refused.value.status == 429
+    assert refused.value.headers["Retry-After"] == str(RETRY_AFTER)
+    async with admission.turn("probe-2"):  # the slot is free again
+        pass
