@@ -215,6 +215,33 @@ _PG_CONTEXT: Final = (
 )
 
 
+_PG_VANTAGES: Final = (
+    "WITH cells AS (SELECT DISTINCT * FROM unnest($1::text[], $2::bigint[]) AS c(service, hour)) "
+    "SELECT c.service, c.hour, r.asn, r.control, "
+    "coalesce(sum(r.count) FILTER (WHERE r.verdict = 'ok'), 0), "
+    "coalesce(sum(r.count) FILTER (WHERE r.verdict = ANY($4::text[])), 0) "
+    "FROM cells c JOIN rollups r ON r.service = c.service "
+    "AND r.hour BETWEEN c.hour - $3 AND c.hour + $3 "
+    "GROUP BY c.service, c.hour, r.asn, r.control"
+)
+
+
+async def vantage_rows(
+    connection: AsyncConnection,
+    cells: Sequence[tuple[str, int]],
+    hours: int,
+    failing: Iterable[str],
+) -> list[tuple[str, int, int, bool, int, int]]:
+    """PostgreSQL: for each (service, hour) cell, the counts ``ok`` and ``failing`` per
+    (ASN, control) within ``hours`` either side, summed by the database: a batch spread
+    over a week (a drained spool) reads a row per cell and group, not every rollup row of
+    the week. ``connection`` must be in autocommit or already in its transaction."""
+    driver = await driver_of(connection)
+    services, starts = [c[0] for c in cells], [c[1] for c in cells]
+    found = await driver.fetch(_PG_VANTAGES, services, starts, hours, sorted(failing))
+    return [(s, h, a, c, int(ok), int(bad)) for s, h, a, c, ok, bad in found]
+
+
 async def context_rows(
     connection: AsyncConnection, services: Sequence[str], first_hour: int, last_hour: int
 ) -> list[ContextRow]:

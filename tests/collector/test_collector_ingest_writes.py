@@ -1,6 +1,7 @@
 """How ingest writes, on SQLite and PostgreSQL: batches that overlap stored or concurrent
 batches store and count each measurement once, last_seen is written once a minute, bodies
-are compressed with lz4 on PostgreSQL, and a batch that waits too long for its turn is
+are compressed with lz4 on PostgreSQL, the vantages PostgreSQL sums are those the rollup
+rows give, and a batch that waits too long for its turn is
 answered 429."""
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from collections import Counter
 import pytest
 from collector_harness import Collector
 from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.errors import APIError
+from collector.ingest import reanalysis
 from collector.ingest.admission import RETRY_AFTER, Admission
 from collector.ingest.last_seen import LastSeen
-from collector.store import schema
+from collector.ingest.measurements import ContextIndex
+from collector.store import rollups, schema
 from lab.harness.samples import measurement
 
 _ROLLUPS = (schema.rollups, schema.rollup_countries, schema.rollup_totals)
@@ -158,3 +162,38 @@ async def test_a_batch_that_waits_too_long_for_its_turn_is_told_to_retry() -> No
     assert refused.value.headers["Retry-After"] == str(RETRY_AFTER)
     async with admission.turn("probe-2"):  # the slot is free again
         pass
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_vantages_summed_by_postgresql_match_the_rollup_rows(collector: Collector) -> None:
+    rng = random.Random(3)
+    verdicts = ("ok", "anomaly", "blocked", "down", "offline")
+    rows = {
+        (hour, service, "KZ", asn, rng.choice(verdicts), control): rng.randint(1, 9)
+        for hour in range(100, 110)
+        for service in ("telegram", "signal")
+        for asn in (1, 2, 3)
+        for control in (False, True)
+        if rng.random() < 0.6
+    }
+    async with collector.state.db.writing() as connection:
+        await connection.execute(
+            schema.rollups.insert(),
+            [dict(zip(("hour", "service", "cc", "asn", "verdict", "control"), key, strict=True))
+             | {"count": n} for key, n in rows.items()],
+        )  # fmt: skip
+    cells = [(service, hour) for service in ("telegram", "signal", "vk") for hour in (99, 104, 110)]
+
+    async def both(connection: AsyncConnection) -> tuple[ContextIndex, ContextIndex]:
+        summed = ContextIndex.summed(
+            await rollups.vantage_rows(connection, cells, 1, reanalysis.FAILING)
+        )
+        folded = ContextIndex(
+            await rollups.context_rows(connection, ["telegram", "signal", "vk"], 98, 111)
+        )
+        return summed, folded
+
+    summed, folded = await collector.state.db.autocommit(both)
+    for service, hour in cells:
+        assert set(summed.vantages(service, hour)) == set(folded.vantages(service, hour))
+    assert summed.vantages("telegram", 104)  # the cells do hold vantages
