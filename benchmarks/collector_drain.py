@@ -7,8 +7,8 @@ A shutdown has ended: each probe starts uploading its spool (``--per-probe`` mea
 of about 2.5 KB, started at random moments over the past week) at a random moment within
 ``--arrival`` seconds, in batches of ``--batch`` (the daemon's default), as the daemon does:
 one batch at a time, a 429 answered by waiting ``Retry-After``, no answer within 60 s (the
-daemon's timeout) or a 5xx by trying again after 5 s. Meanwhile another probe checks in
-every ``--check-in-every`` seconds. Prints the drain's rate, every status the uploads got
+daemon's timeout) or a 5xx by trying again after 5 s. Meanwhile ten other probes take turns
+to check in every ``--check-in-every`` seconds. Prints the drain's rate, every status the uploads got
 (a 5xx is a bug), the rows stored, and check-in latency before and during the drain.
 ``censorwatch serve`` runs against a throwaway PostgreSQL.
 """
@@ -36,6 +36,7 @@ from lab.harness.postgres import ThrowawayCluster
 from probe import model
 
 _TEMPLATES = 8  # distinct measurements per probe; each item gets its own id and start
+_CHECKERS = 10  # probes taking turns to check in (one probe's check-ins queue on its row)
 _UPLOAD_TIMEOUT = 60.0  # the daemon's
 _WEEK = 7 * 86400
 
@@ -99,13 +100,18 @@ async def drain(
 
 
 async def check_ins(
-    session: aiohttp.ClientSession, url: str, token: str, every: float, stop: asyncio.Event
+    session: aiohttp.ClientSession,
+    url: str,
+    tokens: list[str],
+    every: float,
+    stop: asyncio.Event,
 ) -> list[tuple[float, float, int]]:
-    """(when, seconds, status) of a check-in every ``every`` seconds until ``stop``."""
+    """(when, seconds, status) of a check-in every ``every`` seconds until ``stop``, the
+    probes of ``tokens`` taking turns."""
     samples: list[tuple[float, float, int]] = []
-    headers = {"Authorization": f"Bearer {token}"}
 
-    async def one() -> None:
+    async def one(token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
         started = time.perf_counter()
         try:
             async with session.post(url, headers=headers) as r:
@@ -117,7 +123,7 @@ async def check_ins(
 
     tasks = []
     while not stop.is_set():
-        tasks.append(asyncio.create_task(one()))
+        tasks.append(asyncio.create_task(one(tokens[len(tasks) % len(tokens)])))
         await asyncio.sleep(every)
     await asyncio.gather(*tasks)
     return samples
@@ -159,7 +165,7 @@ async def run(server: Server, probes: list[Probe], args: argparse.Namespace) -> 
     now = dt.datetime.now(dt.UTC)
     uploads = server.url + "/api/v1/measurements"
     checking = server.url + "/api/v1/probes/check-in"
-    *drainers, checker = probes
+    drainers, checkers = probes[:-_CHECKERS], [p.token for p in probes[-_CHECKERS:]]
     work = []
     for probe in drainers:
         items = spool(probe, args.per_probe, rng, now)
@@ -173,14 +179,14 @@ async def run(server: Server, probes: list[Probe], args: argparse.Namespace) -> 
     async with aiohttp.ClientSession(connector=connector) as session:
         idle_stop = asyncio.Event()
         idle = asyncio.create_task(
-            check_ins(session, checking, checker.token, args.check_in_every, idle_stop)
+            check_ins(session, checking, checkers, args.check_in_every, idle_stop)
         )
         await asyncio.sleep(5)
         idle_stop.set()
         before = await idle
         stop = asyncio.Event()
         during = asyncio.create_task(
-            check_ins(session, checking, checker.token, args.check_in_every, stop)
+            check_ins(session, checking, checkers, args.check_in_every, stop)
         )
         started = time.perf_counter()
         await asyncio.gather(*(drain(session, uploads, p, b, delay, tally) for p, b, delay in work))
@@ -214,7 +220,7 @@ def main() -> None:
         url = cluster.create_database("bench")
         server = Server(Path(workdir), url)
         try:
-            probes = enrol(server, args.probes + 1, rng, dt.datetime.now(dt.UTC))
+            probes = enrol(server, args.probes + _CHECKERS, rng, dt.datetime.now(dt.UTC))
             asyncio.run(run(server, probes, args))
             stored = asyncio.run(_stored(url))
             print(f"  rows stored: {stored}")
