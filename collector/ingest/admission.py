@@ -22,6 +22,12 @@ PATIENCE: Final = 20.0  # seconds a batch may wait; a probe's upload times out a
 RETRY_AFTER: Final = 10
 
 
+def retry_later(code: str, message: str, retry: int, probe_id: str) -> APIError:
+    """429 with ``Retry-After``: the probe keeps the batch in its spool and comes back."""
+    headers = {"Retry-After": str(retry)}
+    return APIError(429, code, message, headers=headers, probe_id=probe_id, retry_after=retry)
+
+
 class Admission:
     def __init__(self, concurrency: int = CONCURRENCY, patience: float = PATIENCE) -> None:
         self.patience = patience
@@ -34,14 +40,8 @@ class Admission:
             async with asyncio.timeout(self.patience):
                 await self._slots.acquire()
         except TimeoutError:
-            raise APIError(
-                429,
-                "busy",
-                f"the collector is catching up with other probes; retry in {RETRY_AFTER} s",
-                headers={"Retry-After": str(RETRY_AFTER)},
-                probe_id=probe_id,
-                retry_after=RETRY_AFTER,
-            ) from None
+            message = f"the collector is catching up with other probes; retry in {RETRY_AFTER} s"
+            raise retry_later("busy", message, RETRY_AFTER, probe_id) from None
         try:
             yield
         finally:

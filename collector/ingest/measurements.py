@@ -37,6 +37,7 @@ from collector.auth import utc_now
 from collector.enrolment import attestation, probes
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import reanalysis
+from collector.ingest.admission import retry_later
 from collector.ingest.last_seen import LastSeen
 from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
@@ -408,14 +409,8 @@ def summarise(items: list[ItemResult]) -> BatchResult:
 
 def _rate_limited(seconds: float, probe_id: str, what: str = "measurements") -> APIError:
     retry = max(1, math.ceil(seconds))
-    return APIError(
-        429,
-        "rate_limited",
-        f"too many {what} from this probe; retry in {retry} s",
-        headers={"Retry-After": str(retry)},
-        probe_id=probe_id,
-        retry_after=retry,
-    )
+    message = f"too many {what} from this probe; retry in {retry} s"
+    return retry_later("rate_limited", message, retry, probe_id)
 
 
 def check_length(request: web.Request, limit: int) -> None:
