@@ -105,7 +105,12 @@ class Server:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CENSORWATCH_RATE_PER_SECOND": "0", "CENSORWATCH_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "CENSORWATCH_RATE_PER_SECOND": "0",
+            "CENSORWATCH_RATE_BYTES_PER_SECOND": "0",
+            "CENSORWATCH_LOG_LEVEL": "WARNING",
+        }
         command = [sys.executable, "-m", "collector", "serve", "--db", db_url,
                    "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir)]  # fmt: skip
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)

@@ -1,10 +1,16 @@
 """Ingest throughput: HTTP batches into PostgreSQL beside raw COPY into the same table.
 
-    python -m benchmarks.collector_ingest [--measurements N] [--concurrency C]
+    python -m benchmarks.collector_ingest [--measurements N] [--batch 100 1000] [--senders 1 4]
+                                          [--sqlite-measurements N]
 
-Prints measurements per second for batches of 100 and 1,000 realistic (~2 KB)
-measurements sent to ``censorwatch serve`` over HTTP, and for asyncpg's
-``copy_records_to_table`` of the same rows over one connection: the raw limit.
+For batches of 100 and 1,000 realistic (~2.5 KB) measurements sent to ``censorwatch
+serve`` over HTTP by 1 and 4 concurrent senders, prints measurements per second, the CPU
+each part spent per measurement (collector, PostgreSQL, the sending benchmark), and the
+ratio to asyncpg's ``copy_records_to_table`` of as many rows into the same table over one
+connection, measured just before and just after each HTTP row (the mean of the two is the
+raw limit for that row). The machine may be shared: the ratio is the figure to compare.
+Each configuration first sends one batch per sender that is not timed, so every sender has
+a database connection. SQLite's figures (no COPY there) follow.
 """
 
 from __future__ import annotations
@@ -12,21 +18,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
 from benchmarks.collector_benchkit import Server, realistic
+from collector.store.bulk import COLUMNS
 from lab.harness.postgres import ThrowawayCluster
 from probe import model
-
-COLUMNS = ("id", "probe_id", "service", "cc", "asn", "control", "start_time", "received_at",
-           "probe_verdict", "verdict", "methods", "rule", "rules_version", "flags", "body")  # fmt: skip
 
 
 async def http_ingest(server: Server, token: str, batches: list[bytes], concurrency: int) -> float:
@@ -52,53 +60,200 @@ def records(items: list[model.Measurement], probe_id: str) -> list[tuple[object,
     return [
         (uuid.uuid4(), probe_id, m.service, m.probe.cc, m.probe.asn, False, m.start_time, now,
          m.analysis.verdict, m.analysis.verdict, " ".join(m.analysis.methods), "cw.keep", "1", "",
-         model.encode(m))
+         model.encode(m), m.analysis.confidence)
         for m in items
     ]  # fmt: skip
 
 
-async def raw_copy(dsn: str, rows: list[tuple[object, ...]]) -> float:
+async def raw_copy(dsn: str, rows: list[tuple[object, ...]]) -> tuple[float, float]:
+    """Seconds for the COPY, and the CPU seconds its backend spent."""
     connection = await asyncpg.connect(dsn)
     try:
+        backend = await connection.fetchval("SELECT pg_backend_pid()")
+        cpu = _cpu_seconds(backend)
         started = time.perf_counter()
         await connection.copy_records_to_table("measurements", records=rows, columns=COLUMNS)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, _cpu_seconds(backend) - cpu
     finally:
         await connection.close()
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def cluster_cpu_seconds(data_dir: Path) -> float:
+    """The postmaster's own time, its ended children's (reaped into cutime and cstime) and
+    its live children's: this cluster only, whatever else runs on the machine."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    fields = _stat(postmaster)
+    total = sum(int(f) for f in fields[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent by the collector, PostgreSQL and this process during a block."""
+
+    collector: float = 0.0
+    postgres: float = 0.0
+    sender: float = 0.0
+
+    def per_item(self, n: int) -> str:
+        us = 1e6 / n
+        parts = [("collector", self.collector), ("PostgreSQL", self.postgres)]
+        shown = ", ".join(f"{name} {seconds * us:4.0f}" for name, seconds in parts if seconds)
+        return f"CPU µs/measurement: {shown}, sender {self.sender * us:3.0f}"
+
+
+@contextmanager
+def cpu_of(server_pid: int, data_dir: Path | None) -> Iterator[Cpu]:
+    def sample() -> tuple[float, float, float]:
+        collector = _cpu_seconds(server_pid)
+        postgres = cluster_cpu_seconds(data_dir) if data_dir is not None else 0.0
+        return collector, postgres, time.process_time()
+
+    spent = Cpu()
+    before = sample()
+    yield spent
+    after = sample()
+    spent.collector, spent.postgres, spent.sender = (
+        b - a for a, b in zip(before, after, strict=True)
+    )
+
+
+def batches_of(items: list[model.Measurement], size: int) -> list[bytes]:
+    return [
+        b"[" + b",".join(model.encode(m) for m in items[i : i + size]) + b"]"
+        for i in range(0, len(items), size)
+    ]
+
+
+@dataclass(frozen=True)
+class Run:
+    batch: int
+    senders: int
+    rate: float
+    cpu: Cpu
+    copy: float = 0.0  # raw COPY's rate around this run: the mean of one before and one after
+
+
+def http_runs(
+    server: Server,
+    n: int,
+    sizes: list[int],
+    senders: list[int],
+    rng: random.Random,
+    copy: Callable[[], float] | None = None,
+    data_dir: Path | None = None,
+) -> list[Run]:
+    """Each configuration after a batch per sender that is not timed; ``copy`` (raw COPY's
+    rate) is measured just before and just after each."""
+    probe_id, token = server.probe_token()
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+
+    def fresh(count: int) -> list[model.Measurement]:
+        return [realistic(probe_id, rng, start) for _ in range(count)]
+
+    runs = []
+    for size in sizes:
+        for concurrency in senders:
+            warm = batches_of(fresh(size * concurrency), size)
+            asyncio.run(http_ingest(server, token, warm, concurrency))
+            timed = batches_of(fresh(n), size)
+            before = copy() if copy is not None else 0.0
+            with cpu_of(server.process.pid, data_dir) as cpu:
+                seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
+            after = copy() if copy is not None else 0.0
+            runs.append(Run(size, concurrency, n / seconds, cpu, (before + after) / 2))
+    return runs
+
+
+def copy_run(url: str, n: int, rng: random.Random) -> tuple[float, Cpu]:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    rows = records([realistic("copy", rng, start) for _ in range(n)], "copy")
+    sender = time.process_time()
+    seconds, backend = asyncio.run(raw_copy(url, rows))
+    return n / seconds, Cpu(postgres=backend, sender=time.process_time() - sender)
+
+
+def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[Run], str]) -> None:
+    print(title)
+    for run in runs:
+        print(
+            f"  batches of {run.batch:>4}, {run.senders} sender{'s' if run.senders > 1 else ' '}: "
+            f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n)}"
+        )
+
+
+def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
+    n = args.measurements
+    copies: list[Cpu] = []
+
+    def copy() -> float:
+        rate, cpu = copy_run(url, n, rng)
+        copies.append(cpu)
+        return rate
+
+    with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
+        url = cluster.create_database("bench")
+        server = Server(Path(workdir), url)
+        try:
+            runs = http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
+        finally:
+            server.stop()
+    cpu = Cpu(
+        postgres=sum(c.postgres for c in copies) / len(copies),
+        sender=sum(c.sender for c in copies) / len(copies),
+    )
+    print(f"PostgreSQL, {n} measurements per row of figures")
+    print(f"  asyncpg copy_records_to_table, {len(copies)} runs: {cpu.per_item(n)}")
+    print_runs(
+        "  HTTP ingest, beside COPY of as many rows just before and after:",
+        runs,
+        n,
+        lambda run: f" = {100 * run.rate / run.copy:3.0f} % of COPY ({run.copy:6.0f}/s)",
+    )
+
+
+def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
+    n = args.sqlite_measurements
+    with tempfile.TemporaryDirectory() as workdir:
+        server = Server(Path(workdir), f"sqlite:///{workdir}/collector.db")
+        try:
+            runs = http_runs(server, n, args.batch, args.senders, rng)
+        finally:
+            server.stop()
+    print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda run: "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--measurements", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--senders", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--sqlite-measurements", type=int, default=10_000, help="0: skip SQLite")
     args = parser.parse_args()
     rng = random.Random(1)
-    with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
-        url = cluster.create_database("bench")
-        server = Server(Path(workdir), url)
-        try:
-            probe_id, token = server.probe_token()
-            start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
-            items = [realistic(probe_id, rng, start) for _ in range(args.measurements)]
-            size = sum(len(model.encode(m)) for m in items) / len(items)
-            print(f"{args.measurements} measurements of {size:.0f} bytes on average, "
-                  f"{args.concurrency} concurrent requests")  # fmt: skip
-            for batch_size in (100, 1000):
-                fresh = [realistic(probe_id, rng, start) for _ in range(args.measurements)]
-                batches = [
-                    b"[" + b",".join(model.encode(m) for m in fresh[i : i + batch_size]) + b"]"
-                    for i in range(0, len(fresh), batch_size)
-                ]
-                seconds = asyncio.run(http_ingest(server, token, batches, args.concurrency))
-                print(
-                    f"HTTP ingest, batches of {batch_size:>4}: {len(fresh) / seconds:8.0f} measurements/s"
-                )
-            seconds = asyncio.run(raw_copy(url, records(items, probe_id)))
-            print(
-                f"asyncpg copy_records_to_table:    {len(items) / seconds:8.0f} measurements/s (raw limit)"
-            )
-        finally:
-            server.stop()
+    sample = [realistic("probe", rng, dt.datetime.now(dt.UTC)) for _ in range(1000)]
+    size = sum(len(model.encode(m)) for m in sample) / len(sample)
+    print(f"measurements of {size:.0f} bytes on average")
+    postgresql(args, rng)
+    if args.sqlite_measurements:
+        sqlite(args, rng)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
 from collector.enrolment import proxies
 from collector.enrolment.iptoasn import AsnTable
+from collector.ingest.admission import Admission
+from collector.ingest.last_seen import LastSeen
 from collector.ingest.payload import Limits
 from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.validation import TimeWindow
@@ -54,6 +56,8 @@ class State:
     source_metrics: SourceMetrics | None = None
     shutting_down: bool = field(default=False)
     pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
+    last_seen: LastSeen = field(default_factory=LastSeen)  # when ingest last wrote each probe's
+    admission: Admission = field(default_factory=Admission)  # batches stored at once
 
     @functools.cached_property
     def trusted_proxies(self) -> tuple[proxies.Network, ...]:

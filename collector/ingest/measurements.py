@@ -37,6 +37,8 @@ from collector.auth import utc_now
 from collector.enrolment import attestation, probes
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import reanalysis
+from collector.ingest.admission import retry_later
+from collector.ingest.last_seen import LastSeen
 from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
 from collector.ingest.validation import (
@@ -49,7 +51,7 @@ from collector.ingest.validation import (
     flag_unknown_services,
 )
 from collector.state import STATE, State
-from collector.store import rollups, schema
+from collector.store import bulk, rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
 
 Result = Literal["accepted", "duplicate", "rejected"]
@@ -195,6 +197,16 @@ class ContextIndex:
         for row in rows:
             self._by_hour.setdefault((row.service, row.hour), []).append(row)
 
+    @classmethod
+    def summed(cls, rows: Iterable[tuple[str, int, int, bool, int, int]]) -> ContextIndex:
+        """From ``rollups.vantage_rows``: each cell's vantages summed by the database."""
+        index = cls(())
+        cells: dict[tuple[str, int], list[Vantage]] = {}
+        for service, hour, asn, control, ok, failing in rows:
+            cells.setdefault((service, hour), []).append(Vantage(asn, control, ok, failing))
+        index._cache = {cell: tuple(found) for cell, found in cells.items()}
+        return index
+
     def vantages(self, service: str, hour: int) -> tuple[Vantage, ...]:
         if (service, hour) not in self._cache:
             near = (
@@ -214,25 +226,16 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
     return unique
 
 
-_COLUMNS: Final = tuple(c.name for c in schema.measurements.columns if c.name != "seq")
-_PG_TYPES: Final = {
-    "id": "uuid", "asn": "bigint", "control": "boolean", "start_time": "timestamptz",
-    "received_at": "timestamptz", "body": "bytea", "confidence": "float8",
-}  # fmt: skip
-_PG_INSERT: Final = (
-    f"INSERT INTO measurements ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{_PG_TYPES.get(c, 'text')}[]" for i, c in enumerate(_COLUMNS, 1))
-    + ") ON CONFLICT (id) DO NOTHING RETURNING id"
-)
-
-
 async def _insert_rows_postgresql(
     connection: AsyncConnection, rows: list[dict[str, Any]]
 ) -> frozenset[uuid.UUID]:
     """One ``INSERT … SELECT FROM unnest(arrays)``: a round trip and no per-row SQL work."""
     driver = await asyncpg_in_transaction(connection)
-    columns = [[row[name] for row in rows] for name in _COLUMNS]
+    columns = [[row[name] for row in rows] for name in bulk.COLUMNS]
     return frozenset(record[0] for record in await driver.fetch(_PG_INSERT, *columns))
+
+
+_PG_INSERT: Final = bulk.insert_statement()
 
 
 async def insert_rows(
@@ -252,54 +255,124 @@ async def insert_rows(
     return frozenset(result.scalars())
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A batch ready to write: rows sorted by id, with the verdict and flags of each."""
+
+    rows: list[dict[str, Any]]
+    outcomes: dict[uuid.UUID, Outcome]
+    flags: dict[uuid.UUID, tuple[str, ...]]
+
+    def stored(self, inserted: frozenset[uuid.UUID]) -> Stored:
+        return Stored(inserted, self.outcomes, self.flags)
+
+
+def judge(
+    unique: dict[uuid.UUID, Valid],
+    probe: ProbeRecord,
+    key: bytes | None,
+    context: ContextIndex,
+    now: dt.datetime,
+) -> Judged:
+    """Place, re-judge and turn into rows every item of a batch: pure."""
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    flags: dict[uuid.UUID, tuple[str, ...]] = {}
+    rows: list[dict[str, Any]] = []
+    # Sorted so that concurrent batches with overlapping ids lock them in the same order.
+    for mid in sorted(unique, key=lambda found: found.int):
+        item = unique[mid]
+        hour = rollups.hour_of(item.measurement.start_time)
+        vantages = () if item.flags else context.vantages(item.measurement.service, hour)
+        placed = network_columns(item, probe, key)
+        outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
+        flags[mid] = placed.flags
+        rows.append(to_row(item, probe, outcomes[mid], now, placed))
+    return Judged(rows, outcomes, flags)
+
+
+async def read_context(
+    connection: AsyncConnection, unique: dict[uuid.UUID, Valid]
+) -> tuple[ContextIndex, bytes | None]:
+    """Vantage points for the batch's hours, and the key attestations are checked with.
+
+    Only items inside the time window get context: their hours span at most the window
+    (max_past + max_future), so one bounded query serves the batch; on PostgreSQL it asks
+    for the batch's (service, hour) cells only and the database sums them. A flagged
+    item's hour is not to be believed; it is judged on its own facts.
+    """
+    placed = [v for v in unique.values() if not v.flags]
+    key = await attestation.signing_key(connection)
+    if not placed:
+        return ContextIndex(()), key
+    items = [(v.measurement.service, rollups.hour_of(v.measurement.start_time)) for v in placed]
+    if connection.dialect.name == "postgresql":
+        cells = sorted(set(items))
+        found = await rollups.vantage_rows(connection, cells, _CONTEXT_HOURS, reanalysis.FAILING)
+        return ContextIndex.summed(found), key
+    hours = [hour for _, hour in items]
+    services = sorted({service for service, _ in items})
+    first, last = min(hours) - _CONTEXT_HOURS, max(hours) + _CONTEXT_HOURS
+    return ContextIndex(await rollups.context_rows(connection, services, first, last)), key
+
+
 async def store(
-    db: Database, probe: ProbeRecord, valid: Sequence[Valid], now: dt.datetime
+    db: Database,
+    probe: ProbeRecord,
+    valid: Sequence[Valid],
+    now: dt.datetime,
+    seen: LastSeen,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {}, {})
-    # Only items inside the time window get context: their hours span at most the window
-    # (max_past + max_future), so one bounded query serves the batch. A flagged item's
-    # hour is not to be believed; it is judged on its own facts.
-    # (The query runs even when no item needs it: it opens the transaction the bulk
-    # insert on PostgreSQL runs in.)
-    placed = [v for v in unique.values() if not v.flags]
-    hours = [rollups.hour_of(v.measurement.start_time) for v in placed] or [0]
-    services = sorted({v.measurement.service for v in placed})
+    if db.dialect == "postgresql":
+        return await _store_postgresql(db, probe, unique, now, seen)
 
     async def work(connection: AsyncConnection) -> Stored:
-        context = ContextIndex(
-            await rollups.context_rows(
-                connection, services, min(hours) - _CONTEXT_HOURS, max(hours) + _CONTEXT_HOURS
-            )
-        )
-        key = await attestation.signing_key(connection)
-        outcomes: dict[uuid.UUID, Outcome] = {}
-        flags: dict[uuid.UUID, tuple[str, ...]] = {}
-        rows: list[dict[str, Any]] = []
-        for mid, item in sorted(unique.items()):
-            hour = rollups.hour_of(item.measurement.start_time)
-            vantages = () if item.flags else context.vantages(item.measurement.service, hour)
-            placed = network_columns(item, probe, key)
-            outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
-            flags[mid] = placed.flags
-            rows.append(to_row(item, probe, outcomes[mid], now, placed))
-        inserted = await insert_rows(connection, db, rows)
-        await rollups.add(connection, db, rollups.tally(counted(rows, inserted)))
-        await probes.touch(connection, probe.id, now)
-        return Stored(inserted, outcomes, flags)
+        context, key = await read_context(connection, unique)
+        judged = judge(unique, probe, key, context, now)
+        inserted = await insert_rows(connection, db, judged.rows)
+        await rollups.add(connection, db, rollups.tally(counted(judged.rows, inserted)))
+        if seen.due(probe.id, now):
+            await probes.touch(connection, probe.id, now)
+        return judged.stored(inserted)
 
     return await db.transaction(work)
+
+
+async def _store_postgresql(
+    db: Database,
+    probe: ProbeRecord,
+    unique: dict[uuid.UUID, Valid],
+    now: dt.datetime,
+    seen: LastSeen,
+) -> Stored:
+    """Context read in autocommit (at READ COMMITTED a transaction would see the same
+    rows), judged in a thread so the event loop keeps answering check-ins, written by
+    ``bulk.write``."""
+    touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
+
+    async def work(connection: AsyncConnection) -> Stored:
+        context, key = await read_context(connection, unique)
+        judged = await asyncio.to_thread(judge, unique, probe, key, context, now)
+        counts = [counts_in_rollups(row) for row in judged.rows]
+        return judged.stored(await bulk.write(connection, judged.rows, counts, touch))
+
+    return await db.autocommit(work)
+
+
+def counts_in_rollups(row: dict[str, Any]) -> bool:
+    """Whether a stored row is counted: not far-future ones, services the collector does
+    not serve, or contradicted networks."""
+    return not set(row["flags"].split(",")) & (UNCOUNTED | _UNCOUNTED)
 
 
 def counted(
     rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
 ) -> Iterable[rollups.Contribution]:
-    """What the rollups count: inserted rows, minus far-future ones, services the collector
-    does not serve and contradicted networks."""
+    """What the rollups count of the rows just inserted."""
     for row in rows:
-        flags = set(row["flags"].split(","))
-        if row["id"] in inserted and not flags & (UNCOUNTED | _UNCOUNTED):
+        if row["id"] in inserted and counts_in_rollups(row):
             yield contribution(row)
 
 
@@ -336,20 +409,13 @@ def summarise(items: list[ItemResult]) -> BatchResult:
 
 def _rate_limited(seconds: float, probe_id: str, what: str = "measurements") -> APIError:
     retry = max(1, math.ceil(seconds))
-    return APIError(
-        429,
-        "rate_limited",
-        f"too many {what} from this probe; retry in {retry} s",
-        headers={"Retry-After": str(retry)},
-        probe_id=probe_id,
-        retry_after=retry,
-    )
+    message = f"too many {what} from this probe; retry in {retry} s"
+    return retry_later("rate_limited", message, retry, probe_id)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+def check_length(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise APIError(413, "payload_too_large", "body exceeds the limit", limit=limit)
-    return await request.read()
 
 
 def check_batch(
@@ -373,13 +439,22 @@ def _record(state: State, checked: Sequence[Valid | Invalid], batch: BatchResult
 async def post_measurements(request: web.Request) -> web.Response:
     state = request.app[STATE]
     started = time.perf_counter()
-    async with state.db.reading() as connection:
-        probe = await probes.authenticate(connection, request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    # In autocommit: one round trip, where a read transaction is three.
+    probe = await state.db.autocommit(lambda connection: probes.authenticate(connection, header))
     if wait := state.limiter.wait_for_any(probe.id, time.monotonic()):
         raise _rate_limited(wait, probe.id)
     if wait := state.byte_limiter.wait_for_any(probe.id, time.monotonic()):
         raise _rate_limited(wait, probe.id, "bytes")
-    body = await read_body(request, state.config.max_body_bytes)
+    check_length(request, state.config.max_body_bytes)  # before waiting for a turn
+    async with state.admission.turn(probe.id):
+        batch = await _ingest(request, state, probe)
+    state.metrics.duration.observe(time.perf_counter() - started)
+    return web.Response(body=_encoder.encode(batch), content_type="application/json")
+
+
+async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> BatchResult:
+    body = await request.read()  # aiohttp stops at client_max_size (max_body_bytes): 413
     encoding = request.headers.get("Content-Encoding")
     # Bounded but not free (inflating and decoding 16 MiB): in a thread, so the event
     # loop keeps answering other probes meanwhile.
@@ -394,11 +469,11 @@ async def post_measurements(request: web.Request) -> web.Response:
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
-    stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
+    valid = [c for c in checked if isinstance(c, Valid)]
+    stored = await store(state.db, probe, valid, now, state.last_seen)
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
-    state.metrics.duration.observe(time.perf_counter() - started)
-    return web.Response(body=_encoder.encode(batch), content_type="application/json")
+    return batch
 
 
 def routes() -> list[web.RouteDef]:

@@ -91,6 +91,12 @@ def is_transient(exc: BaseException) -> bool:
     return state in _TRANSIENT_SQLSTATES or "database is locked" in str(orig)
 
 
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under ``connection`` (from ``Database.autocommit``)."""
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 async def asyncpg_in_transaction(connection: AsyncConnection) -> Any:
     """The asyncpg connection under ``connection``, for bulk statements SQLAlchemy would
     spell row by row. It must already be inside the caller's transaction, or what it
@@ -152,6 +158,23 @@ class Database:
                 if not is_transient(exc) or attempt == _RETRIES - 1:
                     raise
                 await asyncio.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def autocommit(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` on a connection in autocommit mode, again from the start after a
+        deadlock. Each statement commits on its own, so reads pay no BEGIN and ROLLBACK
+        round trips and a batch written in one statement holds its locks only while it
+        runs; ``driver_of`` gives the asyncpg connection for bulk statements."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self.engine.connect() as connection:
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    return await work(connection)
+            except Exception as exc:  # SQLAlchemy's, or asyncpg's own from the driver
+                retry = is_transient(exc) or getattr(exc, "sqlstate", None) in _TRANSIENT_SQLSTATES
+                if not retry or attempt == _RETRIES - 1:
+                    raise
+            await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
     async def ping(self) -> None:

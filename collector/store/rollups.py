@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database, asyncpg_in_transaction
+from collector.store.db import Database, asyncpg_in_transaction, driver_of
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -145,6 +145,25 @@ def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
 _PG_UPSERT_ALL: dict[tuple[str, ...], str] = {}
 
 
+def pg_upserts_from(source: str) -> list[str]:
+    """Upserts of every rollup table counting the rows of ``source``, a relation with the
+    columns hour, service, cc, asn, verdict, control and methods (space-separated, each
+    once): the parts of a batch's single statement (``collector.store.bulk``). Keys go in
+    sorted order, as ``add`` writes them."""
+    parts: list[str] = []
+    for table in _TABLES:
+        keys = ", ".join(c.name for c in table.primary_key.columns)
+        rows = source
+        if "method" in table.c:
+            rows += f" CROSS JOIN LATERAL unnest(string_to_array({source}.methods, ' ')) AS method"
+        parts.append(
+            f"INSERT INTO {table.name} ({keys}, count) SELECT {keys}, count(*) FROM {rows} "
+            f"GROUP BY {keys} ORDER BY {keys} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET count = {table.name}.count + excluded.count"
+        )
+    return parts
+
+
 async def _add_postgresql(
     connection: AsyncConnection, parts: list[tuple[Table, list[dict[str, Any]]]]
 ) -> None:
@@ -189,10 +208,53 @@ class ContextRow:
     count: int
 
 
+_PG_CONTEXT: Final = (
+    "SELECT service, hour, asn, control, verdict, sum(count) FROM rollups "
+    "WHERE service = ANY($1::text[]) AND hour BETWEEN $2 AND $3 "
+    "GROUP BY service, hour, asn, control, verdict"
+)
+
+
+_PG_VANTAGES: Final = (
+    "WITH cells AS (SELECT DISTINCT * FROM unnest($1::text[], $2::bigint[]) AS c(service, hour)) "
+    "SELECT c.service, c.hour, r.asn, r.control, "
+    "coalesce(sum(r.count) FILTER (WHERE r.verdict = 'ok'), 0), "
+    "coalesce(sum(r.count) FILTER (WHERE r.verdict = ANY($4::text[])), 0) "
+    "FROM cells c JOIN rollups r ON r.service = c.service "
+    "AND r.hour BETWEEN c.hour - $3 AND c.hour + $3 "
+    "GROUP BY c.service, c.hour, r.asn, r.control"
+)
+
+
+async def vantage_rows(
+    connection: AsyncConnection,
+    cells: Sequence[tuple[str, int]],
+    hours: int,
+    failing: Iterable[str],
+) -> list[tuple[str, int, int, bool, int, int]]:
+    """PostgreSQL: for each (service, hour) cell, the counts ``ok`` and ``failing`` per
+    (ASN, control) within ``hours`` either side, summed by the database: a batch spread
+    over a week (a drained spool) reads a row per cell and group, not every rollup row of
+    the week. ``connection`` must be in autocommit or already in its transaction."""
+    driver = await driver_of(connection)
+    services, starts = [c[0] for c in cells], [c[1] for c in cells]
+    found = await driver.fetch(_PG_VANTAGES, services, starts, hours, sorted(failing))
+    return [(s, h, a, c, int(ok), int(bad)) for s, h, a, c, ok, bad in found]
+
+
 async def context_rows(
     connection: AsyncConnection, services: Sequence[str], first_hour: int, last_hour: int
 ) -> list[ContextRow]:
-    """Verdict counts per (service, hour, ASN, control) in the window, for reanalysis."""
+    """Verdict counts per (service, hour, ASN, control) in the window, for reanalysis.
+
+    On PostgreSQL one fixed statement straight through asyncpg, which keeps it prepared
+    (an ``IN`` list has a text per length, prepared again and again): the ingest path
+    asks this for every batch. ``connection`` must then be in autocommit or already in
+    its transaction."""
+    if connection.dialect.name == "postgresql":
+        driver = await driver_of(connection)
+        found = await driver.fetch(_PG_CONTEXT, sorted(set(services)), first_hour, last_hour)
+        return [ContextRow(s, h, a, c, v, int(n)) for s, h, a, c, v, n in found]
     r = schema.rollups
     query = (
         select(r.c.service, r.c.hour, r.c.asn, r.c.control, r.c.verdict, func.sum(r.c.count))
