@@ -68,7 +68,11 @@ def test_lab_targets_are_all_served_by_the_lab() -> None:
         for endpoint in service.endpoints:
             if endpoint.host is not None:
                 assert endpoint.host in zone, endpoint
-                assert set(zone[endpoint.host]) <= set(lab_plan.service_addresses(service.name))
+                served = (
+                    *lab_plan.service_addresses(service.name),
+                    *lab_plan.service_addresses6(service.name),
+                )
+                assert set(zone[endpoint.host]) <= set(served)
             else:
                 assert endpoint.ip in addresses, endpoint
 
