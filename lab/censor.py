@@ -246,35 +246,32 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
         # (a deep queue would stall the next connection's handshake behind the last one's data).
         queue = ["pfifo", "limit", str(throttle.queue)]
         commands.append([*tc, "qdisc", "add", "dev", device, "parent", classid, *queue])
-        if throttle.everything:
-            head = [*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip"]
-            commands.append(
-                [*head, "prio", "1", "u32", "match", "u32", "0", "0", "flowid", classid]
-            )
-        for address in throttle.addresses:
-            commands.append(
-                [
-                    *tc,
-                    "filter",
-                    "add",
-                    "dev",
-                    device,
-                    "parent",
-                    "1:",
-                    "protocol",
-                    "ip",
-                    "prio",
-                    "1",
-                    "u32",
-                    "match",
-                    "ip",
-                    direction,
-                    f"{address}/32",
-                    "flowid",
-                    classid,
-                ]
-            )
+        commands += [
+            [*tc, "filter", "add", "dev", device, "parent", "1:", *match, "flowid", classid]
+            for match in _classifiers(throttle, direction)
+        ]
     return commands
+
+
+# tc keeps one protocol per filter priority: IPv4 classifiers at one, IPv6 at the next.
+_TC_FAMILY: Final = {"ipv4": ("ip", "1", "ip", "32"), "ipv6": ("ipv6", "2", "ip6", "128")}
+
+
+def _classifiers(throttle: Throttle, direction: str) -> list[list[str]]:
+    """u32 matches that put a throttle's packets in its class, for both address families:
+    every packet of the link, or those to and from its addresses (a throttle keyed on a name
+    needs none: CLASSIFY, in iptables and ip6tables alike, picks the class)."""
+    found = []
+    for family, (protocol, prio, selector, length) in _TC_FAMILY.items():
+        head = ["protocol", protocol, "prio", prio, "u32"]
+        if throttle.everything:
+            found.append([*head, "match", "u32", "0", "0"])
+        found += [
+            [*head, "match", selector, direction, f"{address}/{length}"]
+            for address in throttle.addresses
+            if family_of(address) == family
+        ]
+    return found
 
 
 # Packet actions ----------------------------------------------------------------------------
@@ -408,11 +405,18 @@ class SNIFilter(_RuleAction):
                 "--seconds", str(self.residual),
             )  # fmt: skip
             return tuple(
-                Rule("filter", FORWARD, (*_name_match(name, port), *remember, *verdict))
+                Rule(
+                    "filter", FORWARD, (*_name_match(name, port), *remember, *verdict), self.family
+                )
                 for name in self.names
                 for port in self.ports
             ) + tuple(
-                Rule("filter", FORWARD, ("-p", "tcp", "--dport", str(port), *punish, *verdict))
+                Rule(
+                    "filter",
+                    FORWARD,
+                    ("-p", "tcp", "--dport", str(port), *punish, *verdict),
+                    self.family,
+                )
                 for port in self.ports
             )
         return tuple(

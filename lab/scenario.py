@@ -295,8 +295,7 @@ def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     rate, burst = str(raw.get("rate", "64kbit")), str(raw.get("burst", "4k"))
     by = raw.get("by", "address")
     if by == "address":
-        addresses = tuple(a for a in reader.addresses(raw, where) if ":" not in a)  # tc u32: IPv4
-        return censor.Throttle(addresses, rate, burst)
+        return censor.Throttle(reader.addresses(raw, where), rate, burst)
     if by == "name":
         mark = 0x100 + int(where.strip("actions[]") or 0)  # classes 1:10… are by address
         return censor.Throttle((), rate, burst, names=reader.names(raw, where), mark=mark)

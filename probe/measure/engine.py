@@ -280,6 +280,8 @@ class _Run:
     started: float
     observations: list[Observation] = field(default_factory=list)
     pending: list[tuple[int, Resolution]] = field(default_factory=list)
+    yardsticks: set[int] = field(default_factory=set)
+    """Endpoints that hold the control services' rates already (shared by both families)."""
 
     def add(self, observation: Observation) -> None:
         self.observations.append(observation)
@@ -338,8 +340,10 @@ class _EndpointRun:
             other = _download_request(target, ip, "control", target.control_sni)
             measured = await self.engine.download(other, self.run.origin)
             self.run.add(msgspec.structs.replace(measured, endpoint=self.index))
-        for control in self.engine.control_rates(self.index):
-            self.run.add(control)
+        if self.index not in self.run.yardsticks:  # once per endpoint, whichever family
+            self.run.yardsticks.add(self.index)
+            for control in self.engine.control_rates(self.index):
+                self.run.add(control)
 
     def reachable(self, addresses: list[str]) -> list[str]:
         """Without an IPv6 route, an IPv6 address is not tested: its failure would say

@@ -22,6 +22,7 @@ from probe.model import (
     Family,
     FamilyAnalysis,
     Observation,
+    ThroughputObservation,
     Verdict,
 )
 from probe.vocabulary import rule
@@ -45,8 +46,12 @@ _SEVERITY: Final[dict[Verdict, int]] = {
 
 
 def family_of(observation: Observation) -> Family | None:
-    """The family an observation belongs to; None for the network's health checks (both)."""
+    """The family an observation belongs to; None for what every family is held against:
+    the network's health checks and the control services' download rates (a yardstick
+    measured over whichever family reached the control first)."""
     if isinstance(observation, ControlObservation):
+        return None
+    if isinstance(observation, ThroughputObservation) and observation.service:
         return None
     if isinstance(observation, DNSObservation):
         return "ipv6" if observation.query_type == "AAAA" else "ipv4"

@@ -13,9 +13,10 @@ from collector.demo.servers.tls import TLSRule, TLSServer
 from probe.measure.network import Exchange
 from probe.measure.sockets import SocketNetwork, Timing
 from probe.measure.throughput import Limits
+from probe.model import ThroughputObservation
 from probe.targets import parse
 from probe.verdicts.throughput import rate
-from tests.probe.fakes import Rate, ScriptedNetwork, measure
+from tests.probe.fakes import Answer, Rate, ScriptedNetwork, measure
 
 TARGETS = parse(
     """
@@ -134,6 +135,33 @@ async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
     assert ("control", "") in roles  # the control SNI on the same address
     assert ("control", "control_a") in roles
     assert ("control", "control_b") in roles
+
+
+def dual_stack_controls(rates: dict[tuple[str, str], Rate]) -> ScriptedNetwork:
+    """The control services reached over IPv6 (their A queries answer nothing), x over IPv4
+    only: the controls' rates are the yardstick for every family of every service."""
+    only_v6 = {"control-a.example": "2606:2800:220:1::34", "control-b.example": "2a04:4e42::1"}
+    dns: dict[tuple[str, ...], list[Answer]] = {}
+    for host, ip6 in only_v6.items():
+        for role in ("network", "control"):
+            dns[(role, host)] = [Answer(failure="dns_no_answer")]
+            dns[(role, host, "AAAA")] = [Answer((ip6,))]
+    base = network(rates)
+    base.dns, base.ipv6 = dns, True
+    return base
+
+
+async def test_controls_measured_over_ipv6_are_the_yardstick_for_an_ipv4_service() -> None:
+    x = (await measure(dual_stack_controls({(X, "network"): POLICED}), TARGETS))["x"]
+    assert (x.analysis.verdict, x.analysis.methods) == ("blocked", ["throttled"])
+    controls = [o for o in x.observations if isinstance(o, ThroughputObservation) and o.service]
+    assert len(controls) == 6  # three downloads from each control service, recorded once
+
+
+async def test_a_name_without_aaaa_records_is_not_judged_over_ipv6_for_its_controls() -> None:
+    x = (await measure(dual_stack_controls({}), TARGETS))["x"]
+    assert x.analysis.verdict == "ok"
+    assert x.analysis.endpoints[0].families == []
 
 
 # -- real sockets: a TLS server on loopback serving a bounded download ------------------------
