@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -160,7 +161,7 @@ class SocketNetwork(Network):
         except Exception as exc:  # translated into a failure string at this edge
             return _failed(observation, failures.from_exception(exc), step.now())
         finally:
-            _abort(writer)
+            _reset(writer)
         return msgspec.structs.replace(
             observation, t=step.now(), bytes=transfer.received, samples=transfer.samples
         )
@@ -236,6 +237,20 @@ def _failed(
 def _abort(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         writer.transport.abort()
+
+
+_LINGER_RESET: Final = struct.pack("ii", 1, 0)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """End a transfer stopped at its limit with a RST, not a FIN: the server stops sending at
+    once. After a FIN it goes on (a half-close is legal) until its next segment draws a reset,
+    and behind a policer that tail queues for seconds: the volunteer pays for bytes nobody
+    reads, and the next transfer through the same policer measures the last one's tail."""
+    sock = writer.get_extra_info("socket")
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    _abort(writer)
 
 
 class _Step:

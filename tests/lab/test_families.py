@@ -14,7 +14,9 @@ import pytest
 from lab import plan
 from lab import scenario as scenarios
 from lab.runner import apply_scenario, probe_command, run_probe_document
+from lab.shell import run_in
 from lab.topology import Topology
+from probe.measure.engine import NO_IPV6
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
@@ -67,3 +69,25 @@ def test_the_dual_stack_lab_reaches_every_service_over_both_families(censored: T
         tested = {f["family"]: f["tested"] for e in summary["endpoints"] for f in e["families"]}
         assert tested == {"ipv4": ["dns", "connect"], "ipv6": ["dns", "connect"]}, summary
     assert plan.CLIENT_IP6 not in str(found[""]["measurements"])  # the volunteer's address
+
+
+def test_a_client_without_an_ipv6_route_says_so_once_and_judges_ipv4_alone(
+    censored: Topology,
+) -> None:
+    """The home LAN keeps its IPv6 addresses but loses its IPv6 default route: AAAA answers
+    still arrive, and must become neither connection attempts nor anomalies."""
+    route = ["ip", "-6", "route", "del", "default", "via", plan.ROUTER_LAN_IP6]
+    run_in(censored.ns.client, route)
+    try:
+        found = probe_under(censored, "clean", "telegram", "youtube")
+    finally:
+        route[3] = "add"
+        run_in(censored.ns.client, route)
+    for service in ("telegram", "youtube"):
+        assert found[service]["verdict"] == "ok", found[service]
+    for measurement in found[""]["measurements"]:
+        assert measurement["probe"]["ipv6"] is False
+        assert measurement["probe"]["missing_evidence"].count(NO_IPV6) == 1
+        connected = [o["ip"] for o in measurement["observations"] if o["step"] == "tcp"]
+        assert connected, measurement["service"]
+        assert not any(":" in ip for ip in connected), measurement["service"]

@@ -190,3 +190,28 @@ async def test_a_real_download_is_bounded_and_sampled(pki: PKI, size: int, limit
     assert min(size, limit) <= got.bytes <= min(size + 200, limit + 65536 + head)
     assert got.samples[-1][1] == got.bytes
     assert rate(got) is not None
+
+
+async def test_a_transfer_stopped_at_its_limit_is_reset_so_the_server_stops_sending() -> None:
+    """A FIN would let the server go on sending the rest (behind a policer, for seconds);
+    a RST stops it. The server sees which: EOF after a FIN, a reset after a RST."""
+    seen: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n" + b"\0" * 200)
+        await writer.drain()
+        try:
+            seen.set_result("eof" if await reader.read() == b"" else "data")
+        except ConnectionResetError:
+            seen.set_result("reset")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        request = Exchange(ip="127.0.0.1", port=port, http_host="x.example", http_path="/b")
+        network = SocketNetwork(Timing(timeout=5.0, download_pause=0.0), raw=False)
+        got = await network.download(request, 0.0, Limits(bytes=100))
+        assert got.bytes >= 100
+        assert await asyncio.wait_for(seen, 5.0) == "reset"
