@@ -49,6 +49,7 @@ class SocketNetwork(Network):
         self._session: aiohttp.ClientSession | None = None
         self.raw = packet_capture.available() if raw is None else raw
         self._prepared = False
+        self._drain = 0.0  # extra seconds before the next download, after one cut short
 
     async def prepare(self) -> None:
         if self.raw and not self._prepared:
@@ -137,7 +138,8 @@ class SocketNetwork(Network):
     async def download(
         self, request: Exchange, origin: float, limits: throughput.Limits
     ) -> ThroughputObservation:
-        await asyncio.sleep(self.timing.download_pause)
+        await asyncio.sleep(self.timing.download_pause + self._drain)
+        self._drain = 0.0
         step = _Step(request, origin, self.timing.timeout)
         host = request.http_host or request.sni or request.ip
         path = request.http_path or "/"
@@ -162,6 +164,7 @@ class SocketNetwork(Network):
             return _failed(observation, failures.from_exception(exc), step.now())
         finally:
             _reset(writer)
+        self._drain = throughput.drain_time(transfer, step.now() - t0, limits)
         return msgspec.structs.replace(
             observation, t=step.now(), bytes=transfer.received, samples=transfer.samples
         )

@@ -844,11 +844,12 @@ def _throughput_findings(facts: _Facts) -> Iterable[Finding]:
     if len(own) < THROTTLED_SAMPLES or controls is None or len(facts.control_downloads) < 2:
         return
     rates = [throughput.rate(d) or 0.0 for d in own]
-    if max(rates) > controls * THROTTLED_FRACTION or not all(throughput.plateau(d) for d in own):
+    steady = [d for d in own if throughput.plateau(d)]
+    if max(rates) > controls * THROTTLED_FRACTION or len(steady) < THROTTLED_SAMPLES:
         return
     shown = (
         f"{own[0].ip}: {len(own)} downloads of {own[0].path} for {own[0].host} at "
-        f"{', '.join(throughput.kbit(r) for r in rates)}, each near a constant rate; "
+        f"{', '.join(throughput.kbit(r) for r in rates)}, {len(steady)} near a constant rate; "
         f"the control services: {throughput.kbit(controls)} (median of {len(facts.control_downloads)})"
     )
     same = throughput.median_rate(facts.same_address_downloads)

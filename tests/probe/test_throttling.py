@@ -12,7 +12,7 @@ from collector.demo.servers import PKI
 from collector.demo.servers.tls import TLSRule, TLSServer
 from probe.measure.network import Exchange
 from probe.measure.sockets import SocketNetwork, Timing
-from probe.measure.throughput import Limits
+from probe.measure.throughput import Limits, Transfer, drain_time
 from probe.model import ThroughputObservation
 from probe.targets import parse
 from probe.verdicts.throughput import rate
@@ -125,6 +125,44 @@ async def test_one_slow_sample_is_never_enough() -> None:
         default_address=lambda host: ADDRESSES.get(host, "151.101.1.1"), rates=rate
     )
     assert (await judged(net))[0] == "ok"
+
+
+def sampled(*rates: Rate) -> ScriptedNetwork:
+    """x's downloads at these rates in turn (the last repeats); everything else fast."""
+    calls = 0
+
+    def rate(request: Exchange) -> Rate:
+        nonlocal calls
+        if request.ip == X and request.role == "network":
+            calls += 1
+            return rates[min(calls, len(rates)) - 1]
+        return FAST
+
+    return ScriptedNetwork(
+        default_address=lambda host: ADDRESSES.get(host, "151.101.1.1"), rates=rate
+    )
+
+
+async def test_two_steady_samples_of_three_all_slow_are_throttled() -> None:
+    # A TLS record is 16 KiB, a second's worth at 128 kbit/s: one sample may miss the
+    # plateau by the record boundaries alone.
+    uneven = Rate(16_000, wander=0.8)
+    verdict, methods, _ = await judged(sampled(POLICED, uneven, POLICED))
+    assert (verdict, methods) == ("blocked", ["throttled"])
+
+
+async def test_one_steady_sample_is_not_enough() -> None:
+    uneven = Rate(16_000, wander=0.8)
+    assert (await judged(sampled(POLICED, uneven, uneven)))[0] == "ok"
+
+
+def test_a_transfer_cut_at_its_time_limit_makes_the_next_wait_for_its_tail() -> None:
+    limits = Limits(bytes=512 * 1024, seconds=10.0)
+    cut = Transfer(received=160_000, samples=[], complete=False)
+    assert drain_time(cut, 10.02, limits) == 10.0
+    assert drain_time(cut, 4.0, limits) == 4.0  # ended early by a failure after some bytes
+    assert drain_time(Transfer(524_288, [], complete=False), 0.4, limits) == 0.0
+    assert drain_time(Transfer(300_000, [], complete=True), 3.0, limits) == 0.0
 
 
 async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
