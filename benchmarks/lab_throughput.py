@@ -29,7 +29,7 @@ from lab.topology import DEFAULT_PREFIX, Topology, terminate_on_sigterm
 from probe import model
 from probe.verdicts.throughput import rate
 
-SCENARIOS: Final = ("clean", "throttle-sni", "slow-link", "lossy-link")
+SCENARIOS: Final = ("clean", "throttle-sni", "throttle-address", "slow-link", "lossy-link")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,17 +91,34 @@ def probe_command(
 
 
 def run_probe(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> dict[str, Got]:
-    env = checkout_env()
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ProbeError(argv, None, _text(exc.stderr), _text(exc.stdout)) from exc
+    done = _run_probe_process(argv, timeout)
     try:
         return parse_report(done.stdout)
     except ValueError as exc:
         raise ProbeError(argv, done.returncode, done.stderr, done.stdout) from exc
+
+
+def run_probe_document(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """The probe's whole ``--json`` document (endpoints, measurements), for tests that read
+    more than verdicts."""
+    done = _run_probe_process(argv, timeout)
+    try:
+        document = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise ProbeError(argv, done.returncode, done.stderr, done.stdout) from exc
+    if not isinstance(document, dict):
+        raise ProbeError(argv, done.returncode, done.stderr, done.stdout)
+    return document
+
+
+def _run_probe_process(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = checkout_env()
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ProbeError(argv, None, _text(exc.stderr), _text(exc.stdout)) from exc
 
 
 def run_scenario(topology: Topology, scenario: Scenario, extra: Sequence[str] = ()) -> list[Row]:

@@ -8,6 +8,7 @@ One TOML file per scenario in ``lab/scenarios/``::
     [[actions]]
     kind = "dns"                     # see ACTION_KEYS for every kind and its keys
     service = "telegram"             # expands to the service's names or addresses
+                                     # (packet actions: family = "ipv4" | "ipv6" | "both")
     answer = "nxdomain"
 
     [expect]
@@ -39,12 +40,13 @@ TARGETS_FILE: Final = Path(__file__).parent / "targets.toml"
 _TARGET = frozenset({"service", "names", "addresses"})
 ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "dns": _TARGET | {"answer"},
-    "inject": _TARGET | {"address"},
-    "blackhole": _TARGET | {"ports"},
-    "refuse": _TARGET | {"ports"},
-    "reset": _TARGET | {"ports"},
-    "unreachable": _TARGET | {"ports", "icmp"},
-    "sni": _TARGET | {"how", "ports", "residual"},
+    "inject": _TARGET | {"address", "ip_ttl"},
+    "foreign-ttl": frozenset({"ttl"}),
+    "blackhole": _TARGET | {"ports", "family"},
+    "refuse": _TARGET | {"ports", "family"},
+    "reset": _TARGET | {"ports", "family"},
+    "unreachable": _TARGET | {"ports", "icmp", "family"},
+    "sni": _TARGET | {"how", "ports", "residual", "family"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst", "by"},
@@ -203,9 +205,21 @@ class _Reader:
         if "service" in raw:
             sites = self.plan.service_sites(raw["service"])
             if port is not None:
+                # Redirections (interception, block pages) are IPv4 DNAT rules.
                 sites = tuple(s for s in sites if port in (*s.tls_ports, *s.http_ports))
-            return tuple(site.ip for site in sites)
+                return tuple(site.ip for site in sites)
+            family = self.family(raw, where)
+            found = [s.ip for s in sites if family != "ipv6"]
+            found += [s.ip6 for s in sites if s.ip6 and family != "ipv4"]
+            return tuple(found)
         return self.strings(raw, "addresses", where)
+
+    def family(self, raw: dict[str, Any], where: str) -> censor.IPFamily:
+        """Which address family an action censors: ``ipv4``, ``ipv6`` or ``both`` (default)."""
+        value = raw.get("family", "both")
+        if value not in get_args(censor.IPFamily):
+            raise self.fail(f"{where}.family", "expected ipv4, ipv6 or both")
+        return cast(censor.IPFamily, value)
 
     def strings(self, raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = raw.get(key)
@@ -232,7 +246,17 @@ def _dns(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 def _inject(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     address = raw.get("address", plan.INJECTED_ANSWER)
-    return censor.DNSInjection(reader.names(raw, where), str(address))
+    ip_ttl = raw.get("ip_ttl", 64)
+    if not isinstance(ip_ttl, int) or not 1 <= ip_ttl <= 255:
+        raise reader.fail(f"{where}.ip_ttl", "an IP TTL is an integer 1-255")
+    return censor.DNSInjection(reader.names(raw, where), str(address), ip_ttl=ip_ttl)
+
+
+def _foreign_ttl(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    ttl = raw.get("ttl", 200)
+    if not isinstance(ttl, int):
+        raise reader.fail(f"{where}.ttl", "a TTL is an integer 1-255")
+    return censor.ForeignTTL(ttl)
 
 
 def _unreachable(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -253,7 +277,9 @@ def _sni(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     residual = raw.get("residual", 0)
     if not isinstance(residual, int) or isinstance(residual, bool) or not 0 <= residual <= 600:
         raise reader.fail(f"{where}.residual", "seconds from 0 to 600")
-    return censor.SNIFilter(reader.names(raw, where), how, ports, residual)
+    return censor.SNIFilter(
+        reader.names(raw, where), how, ports, residual, reader.family(raw, where)
+    )
 
 
 def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -286,6 +312,7 @@ _Builder = Callable[[_Reader, dict[str, Any], str], Action]
 _BUILDERS: Final[dict[str, _Builder]] = {
     "dns": _dns,
     "inject": _inject,
+    "foreign-ttl": _foreign_ttl,
     "blackhole": lambda r, raw, w: censor.Blackhole(r.addresses(raw, w), r.ports(raw, w)),
     "refuse": lambda r, raw, w: censor.Refuse(r.addresses(raw, w), r.ports(raw, w)),
     "reset": lambda r, raw, w: censor.ResetByAddress(r.addresses(raw, w), r.ports(raw, w)),

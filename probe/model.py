@@ -26,8 +26,9 @@ FORMAT_VERSION: Final = "1.1.0"
 is one of ``probe.measure.public_resolvers.CLASSES`` (1.0.0 probes sent any resolver's
 address); ``probe.attestation`` carries the network the collector attested at check-in.
 TLS observations may carry the presented ``chain``, analyses the ``fingerprints_version``
-they were judged with, and ``throughput`` observations their download samples. Readers
-accept every 1.x."""
+they were judged with, and ``throughput`` observations their download samples. AAAA answers sit
+beside A ones, endpoints carry per-family verdicts, and observations may carry captured
+packets. Readers accept every 1.x."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -62,6 +63,8 @@ class ProbeInfo(Strict, frozen=True, kw_only=True):
     # 1.1.0: the collector's signed word on the network this was measured from (from
     # check-in); the collector takes country and ASN from it, not from ``asn``/``cc``.
     attestation: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    ipv6: bool | None = None
+    """Whether this network routes IPv6 (None: not checked); without it only DNS is asked."""
 
 
 class Endpoint(Strict, frozen=True, kw_only=True):
@@ -93,6 +96,21 @@ class DNSResponse(Strict, frozen=True, kw_only=True):
     rcode: ShortText
     answers: list[DNSAnswer] = []
     transmission: int = 0  # which (re)transmission of the query this answers
+    ip_ttl: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    """The datagram's IP TTL (hop limit), where raw capture saw it: an injector's differs."""
+    ip_id: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+
+
+class Packet(Strict, frozen=True, kw_only=True):
+    """A packet the server's side of a flow sent to the probe, as raw capture saw it: the
+    fields that tell a censor's injected packet from the server's own."""
+
+    t: Seconds
+    flags: Annotated[str, msgspec.Meta(pattern=r"^[FSRPAUECN]{0,9}$")]
+    ttl: Annotated[int, msgspec.Meta(ge=0, le=255)]
+    window: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    ip_id: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None  # IPv4 only
+    payload: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class DNSObservation(Strict, frozen=True, kw_only=True, tag="dns", tag_field="step"):
@@ -125,6 +143,8 @@ class TCPObservation(Strict, frozen=True, kw_only=True, tag="tcp", tag_field="st
     attempt: int = 0
     operation: Literal["connect"] = "connect"
     endpoint: int | None = None
+    packets: Annotated[list[Packet], msgspec.Meta(max_length=64)] = []
+    """With raw capture: the flow's packets from the server side (connect and handshake)."""
 
 
 class Certificate(Strict, frozen=True, kw_only=True):
@@ -219,6 +239,19 @@ Observation = (
 )
 
 
+Family = Literal["ipv4", "ipv6"]
+
+
+class FamilyAnalysis(Strict, frozen=True, kw_only=True):
+    """One address family's verdict for an endpoint: "blocked over IPv4 only" shows here."""
+
+    family: Family
+    verdict: Verdict
+    methods: list[Method] = []
+    rules: list[ShortText] = []
+    tested: list[Literal["dns", "connect"]] = []
+
+
 class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     endpoint: ShortText
     verdict: Verdict
@@ -226,6 +259,7 @@ class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     confidence: Confidence = 0.0
     rules: list[ShortText] = []
     evidence: list[ShortText] = []
+    families: list[FamilyAnalysis] = []
 
 
 class Analysis(Strict, frozen=True, kw_only=True):

@@ -96,7 +96,11 @@ class Daemon:
         self.targets = TargetList("<none>")
         self.scheduler: Scheduler | None = None
         self.uploader: Uploader | None = None
-        self.network = SocketNetwork(Timing(timeout=self.config.timeout), self.config.ca_file)
+        self.network = SocketNetwork(
+            Timing(timeout=self.config.timeout),
+            self.config.ca_file,
+            raw=None if self.config.raw_packets else False,
+        )
         self.network_resolver = _network_resolver(self.config.resolver)
         self.control_resolvers = _control_resolvers(self.config.control_resolvers)
         self.rounds: set[asyncio.Task[None]] = set()

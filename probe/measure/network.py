@@ -181,8 +181,9 @@ class Network(abc.ABC):
 
     @abc.abstractmethod
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
-    ) -> Resolution: ...
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
+    ) -> Resolution:
+        """Ask for ``rdtype`` records (``A`` or ``AAAA``)."""
 
     @abc.abstractmethod
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
@@ -193,6 +194,17 @@ class Network(abc.ABC):
     ) -> ThroughputObservation:
         """Connect, handshake and GET ``request.http_path``, counting the bytes over time."""
         raise NotImplementedError(f"{type(self).__name__} does not measure throughput")
+
+    async def ipv6_connectivity(self) -> bool:
+        """Whether this network routes IPv6 at all; without it IPv6 addresses go untested."""
+        return False
+
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Load what the network needs before the first step is timed (once)."""
+
+    def raw_packets(self) -> bool:
+        """Whether exchanges and DNS queries come with their captured packets."""
+        return False
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""

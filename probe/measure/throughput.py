@@ -58,3 +58,15 @@ async def download(
         pass  # the time limit: what arrived is the measurement
     samples.append((round(now(), 6), received))
     return Transfer(received, samples, complete)
+
+
+def drain_time(transfer: Transfer, elapsed: float, limits: Limits) -> float:
+    """How long the next transfer should wait for this one's tail, beyond the usual pause.
+
+    A transfer cut at its time limit found a path slower than itself, and a shaper's queue
+    may still hold what the server sent last; the next one waits as long again (a queue
+    holds less than what arrived meanwhile), or it would measure that tail. A transfer that
+    ended by itself, or at the byte limit on a fast path, leaves nothing behind."""
+    if transfer.complete or transfer.received >= limits.bytes:
+        return 0.0
+    return min(max(elapsed, 0.0), limits.seconds)

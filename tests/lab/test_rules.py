@@ -43,10 +43,30 @@ def test_a_policer_keyed_on_the_name_marks_the_connection_and_classifies_it() ->
     assert not any("filter" in c for c in commands)  # CLASSIFY needs no tc classifier
 
 
-def test_a_slow_link_sends_everything_to_its_class() -> None:
+def test_a_slow_link_sends_everything_to_its_class_over_both_families() -> None:
     link = censor.Throttle((), "1mbit", everything=True)
     commands = censor.shaping_commands("eth0", "src", [link])
-    assert commands[-1][-6:] == ["match", "u32", "0", "0", "flowid", "1:10"]
+    filters = [c for c in commands if c[1] == "filter"]
+    assert [c[c.index("protocol") + 1] for c in filters] == ["ip", "ipv6"]
+    assert {c[c.index("prio") + 1] for c in filters} == {"1", "2"}  # one protocol per prio
+    assert all(c[-6:] == ["match", "u32", "0", "0", "flowid", "1:10"] for c in filters)
+
+
+def test_an_address_throttle_caps_each_address_in_its_own_family() -> None:
+    throttle = censor.Throttle(("1.2.3.4", "2001:db8::4"), "128kbit")
+    commands = censor.shaping_commands("up0", "dst", [throttle])
+    matches = [c[c.index("protocol") + 1 :] for c in commands if c[1] == "filter"]
+    assert matches == [
+        ["ip", "prio", "1", "u32", "match", "ip", "dst", "1.2.3.4/32", "flowid", "1:10"],
+        ["ipv6", "prio", "2", "u32", "match", "ip6", "dst", "2001:db8::4/128", "flowid", "1:10"],
+    ]
+
+
+def test_residual_and_one_family_sni_rules_go_into_that_familys_tables() -> None:
+    for rule in censor.SNIFilter(("x.com",), "drop", residual=60, family="ipv6").rules():
+        assert rule.commands() == ("ip6tables",)
+    for rule in censor.SNIFilter(("x.com",), "drop", residual=60).rules():
+        assert rule.commands() == ("iptables", "ip6tables")
 
 
 def test_blackhole_narrows_to_ports_when_given() -> None:

@@ -43,6 +43,11 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "flaky",
         "loss25",
         "throttle-sni",
+        "throttle-address",
+        "dns-injection-ttl",
+        "rst-injected-ttl",
+        "ipv4-only-block",
+        "ipv6-only-block",
         "slow-link",
         "lossy-link",
         "shutdown",
@@ -68,7 +73,11 @@ def test_lab_targets_are_all_served_by_the_lab() -> None:
         for endpoint in service.endpoints:
             if endpoint.host is not None:
                 assert endpoint.host in zone, endpoint
-                assert set(zone[endpoint.host]) <= set(lab_plan.service_addresses(service.name))
+                served = (
+                    *lab_plan.service_addresses(service.name),
+                    *lab_plan.service_addresses6(service.name),
+                )
+                assert set(zone[endpoint.host]) <= set(served)
             else:
                 assert endpoint.ip in addresses, endpoint
 

@@ -12,10 +12,11 @@ from collector.demo.servers import PKI
 from collector.demo.servers.tls import TLSRule, TLSServer
 from probe.measure.network import Exchange
 from probe.measure.sockets import SocketNetwork, Timing
-from probe.measure.throughput import Limits
+from probe.measure.throughput import Limits, Transfer, drain_time
+from probe.model import ThroughputObservation
 from probe.targets import parse
 from probe.verdicts.throughput import rate
-from tests.probe.fakes import Rate, ScriptedNetwork, measure
+from tests.probe.fakes import Answer, Rate, ScriptedNetwork, measure
 
 TARGETS = parse(
     """
@@ -126,6 +127,44 @@ async def test_one_slow_sample_is_never_enough() -> None:
     assert (await judged(net))[0] == "ok"
 
 
+def sampled(*rates: Rate) -> ScriptedNetwork:
+    """x's downloads at these rates in turn (the last repeats); everything else fast."""
+    calls = 0
+
+    def rate(request: Exchange) -> Rate:
+        nonlocal calls
+        if request.ip == X and request.role == "network":
+            calls += 1
+            return rates[min(calls, len(rates)) - 1]
+        return FAST
+
+    return ScriptedNetwork(
+        default_address=lambda host: ADDRESSES.get(host, "151.101.1.1"), rates=rate
+    )
+
+
+async def test_two_steady_samples_of_three_all_slow_are_throttled() -> None:
+    # A TLS record is 16 KiB, a second's worth at 128 kbit/s: one sample may miss the
+    # plateau by the record boundaries alone.
+    uneven = Rate(16_000, wander=0.8)
+    verdict, methods, _ = await judged(sampled(POLICED, uneven, POLICED))
+    assert (verdict, methods) == ("blocked", ["throttled"])
+
+
+async def test_one_steady_sample_is_not_enough() -> None:
+    uneven = Rate(16_000, wander=0.8)
+    assert (await judged(sampled(POLICED, uneven, uneven)))[0] == "ok"
+
+
+def test_a_transfer_cut_at_its_time_limit_makes_the_next_wait_for_its_tail() -> None:
+    limits = Limits(bytes=512 * 1024, seconds=10.0)
+    cut = Transfer(received=160_000, samples=[], complete=False)
+    assert drain_time(cut, 10.02, limits) == 10.0
+    assert drain_time(cut, 4.0, limits) == 4.0  # ended early by a failure after some bytes
+    assert drain_time(Transfer(524_288, [], complete=False), 0.4, limits) == 0.0
+    assert drain_time(Transfer(300_000, [], complete=True), 3.0, limits) == 0.0
+
+
 async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
     measured = (await measure(network({(X, "network"): POLICED}), TARGETS))["x"]
     steps = [o for o in measured.observations if o.__class__.__name__ == "ThroughputObservation"]
@@ -134,6 +173,33 @@ async def test_the_measurement_holds_every_download_it_was_judged_on() -> None:
     assert ("control", "") in roles  # the control SNI on the same address
     assert ("control", "control_a") in roles
     assert ("control", "control_b") in roles
+
+
+def dual_stack_controls(rates: dict[tuple[str, str], Rate]) -> ScriptedNetwork:
+    """The control services reached over IPv6 (their A queries answer nothing), x over IPv4
+    only: the controls' rates are the yardstick for every family of every service."""
+    only_v6 = {"control-a.example": "2606:2800:220:1::34", "control-b.example": "2a04:4e42::1"}
+    dns: dict[tuple[str, ...], list[Answer]] = {}
+    for host, ip6 in only_v6.items():
+        for role in ("network", "control"):
+            dns[(role, host)] = [Answer(failure="dns_no_answer")]
+            dns[(role, host, "AAAA")] = [Answer((ip6,))]
+    base = network(rates)
+    base.dns, base.ipv6 = dns, True
+    return base
+
+
+async def test_controls_measured_over_ipv6_are_the_yardstick_for_an_ipv4_service() -> None:
+    x = (await measure(dual_stack_controls({(X, "network"): POLICED}), TARGETS))["x"]
+    assert (x.analysis.verdict, x.analysis.methods) == ("blocked", ["throttled"])
+    controls = [o for o in x.observations if isinstance(o, ThroughputObservation) and o.service]
+    assert len(controls) == 6  # three downloads from each control service, recorded once
+
+
+async def test_a_name_without_aaaa_records_is_not_judged_over_ipv6_for_its_controls() -> None:
+    x = (await measure(dual_stack_controls({}), TARGETS))["x"]
+    assert x.analysis.verdict == "ok"
+    assert x.analysis.endpoints[0].families == []
 
 
 # -- real sockets: a TLS server on loopback serving a bounded download ------------------------
@@ -162,3 +228,28 @@ async def test_a_real_download_is_bounded_and_sampled(pki: PKI, size: int, limit
     assert min(size, limit) <= got.bytes <= min(size + 200, limit + 65536 + head)
     assert got.samples[-1][1] == got.bytes
     assert rate(got) is not None
+
+
+async def test_a_transfer_stopped_at_its_limit_is_reset_so_the_server_stops_sending() -> None:
+    """A FIN would let the server go on sending the rest (behind a policer, for seconds);
+    a RST stops it. The server sees which: EOF after a FIN, a reset after a RST."""
+    seen: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n" + b"\0" * 200)
+        await writer.drain()
+        try:
+            seen.set_result("eof" if await reader.read() == b"" else "data")
+        except ConnectionResetError:
+            seen.set_result("reset")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        request = Exchange(ip="127.0.0.1", port=port, http_host="x.example", http_path="/b")
+        network = SocketNetwork(Timing(timeout=5.0, download_pause=0.0), raw=False)
+        got = await network.download(request, 0.0, Limits(bytes=100))
+        assert got.bytes >= 100
+        assert await asyncio.wait_for(seen, 5.0) == "reset"
