@@ -36,7 +36,7 @@ from collector.api.errors import APIError
 from collector.auth import utc_now
 from collector.enrolment import attestation, probes
 from collector.enrolment.probes import ProbeRecord
-from collector.ingest import reanalysis
+from collector.ingest import locations, reanalysis
 from collector.ingest.payload import Batch, read_batch
 from collector.ingest.reanalysis import Outcome, Reading, Vantage
 from collector.ingest.validation import (
@@ -49,7 +49,7 @@ from collector.ingest.validation import (
     flag_unknown_services,
 )
 from collector.state import STATE, State
-from collector.store import rollups, schema
+from collector.store import hops, rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
 
 Result = Literal["accepted", "duplicate", "rejected"]
@@ -253,7 +253,11 @@ async def insert_rows(
 
 
 async def store(
-    db: Database, probe: ProbeRecord, valid: Sequence[Valid], now: dt.datetime
+    db: Database,
+    probe: ProbeRecord,
+    valid: Sequence[Valid],
+    now: dt.datetime,
+    asn_of: locations.AsnOf = locations.no_lookup,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
@@ -277,6 +281,7 @@ async def store(
         outcomes: dict[uuid.UUID, Outcome] = {}
         flags: dict[uuid.UUID, tuple[str, ...]] = {}
         rows: list[dict[str, Any]] = []
+        located: list[dict[str, Any]] = []
         for mid, item in sorted(unique.items()):
             hour = rollups.hour_of(item.measurement.start_time)
             vantages = () if item.flags else context.vantages(item.measurement.service, hour)
@@ -284,8 +289,11 @@ async def store(
             outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
             flags[mid] = placed.flags
             rows.append(to_row(item, probe, outcomes[mid], now, placed))
+            if not item.flags and not placed.flags:  # flagged rows place nothing
+                located += locations.hop_rows(item.measurement, placed.cc, placed.asn, asn_of)
         inserted = await insert_rows(connection, db, rows)
         await rollups.add(connection, db, rollups.tally(counted(rows, inserted)))
+        await hops.add(connection, db, [r for r in located if r["id"] in inserted])
         await probes.touch(connection, probe.id, now)
         return Stored(inserted, outcomes, flags)
 
@@ -394,11 +402,26 @@ async def post_measurements(request: web.Request) -> web.Response:
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
-    stored = await store(state.db, probe, [c for c in checked if isinstance(c, Valid)], now)
+    valid = [c for c in checked if isinstance(c, Valid)]
+    stored = await store(state.db, probe, valid, now, _router_asn(state))
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     state.metrics.duration.observe(time.perf_counter() - started)
     return web.Response(body=_encoder.encode(batch), content_type="application/json")
+
+
+def _router_asn(state: State) -> locations.AsnOf:
+    """The collector's IP-to-ASN table for the routers at censoring hops (public
+    infrastructure: the probe withheld every address of the volunteer's side)."""
+    table = state.asn_table
+    if table is None:
+        return locations.no_lookup
+
+    def lookup(address: str) -> int | None:
+        found = table.lookup(address)
+        return None if found is None else found.asn
+
+    return lookup
 
 
 def routes() -> list[web.RouteDef]:
