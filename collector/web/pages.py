@@ -22,6 +22,7 @@ from collector.alerting.context import Context, Windows, context_for
 from collector.api.incidents import incident_view
 from collector.auth import utc_now
 from collector.state import STATE
+from collector.store import hops as hopstore
 from collector.web import badge, caching, feeds, reading, views, wording
 from collector.web.picture import Counts, Standing
 from collector.web.site import SITE, Site, View, render
@@ -123,7 +124,8 @@ async def country(request: web.Request) -> web.Response:
             found = await reading.events(
                 connection, cc, week.first - dt.timedelta(days=1), view.now + 2 * WEEK
             )
-        return cover, networks, national, standings, found
+            located = await hopstore.per_network(connection, cc, view.now - WEEK)
+        return cover, networks, national, standings, found, located
 
     async def history(period: views.Period) -> dict[str, dict[dt.datetime, Counts]]:
         hours = int(period.width.total_seconds() // 3600)
@@ -131,7 +133,7 @@ async def country(request: web.Request) -> web.Response:
             return await reading.history(connection, cc, period.first, hours)
 
     # three connections: the timelines are the longest reads, the rest runs beside them
-    (cover, networks, national, standings, found), daily, weekly = await asyncio.gather(
+    (cover, networks, national, standings, found, located), daily, weekly = await asyncio.gather(
         now_and_events(), history(day), history(week)
     )
     events = views.numbered(found)
@@ -153,6 +155,7 @@ async def country(request: web.Request) -> web.Response:
         site, view, "country.html", cc=cc, coverage=cover, grid=grid, charts=charts,
         events=events, incidents=standings, incident_title=title, every_network=every,
         headline=views.headline((r.national.state for r in grid.rows), standings),
+        censor_hops=wording.censor_hops(view.c, located, site.services.title),
     )  # fmt: skip
     return _html(request, body, started=started)
 

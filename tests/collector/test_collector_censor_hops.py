@@ -6,39 +6,24 @@ from __future__ import annotations
 import msgspec
 from collector_harness import Collector
 
-from lab.harness.samples import measurement
+from lab.harness.samples import measurement, traced
 from probe import model
-from probe.model import Hop, HopLocation, TraceObservation
-
-
-def _trace(role: model.Role, results: list[model.HopResult]) -> TraceObservation:
-    routers = ["1.0.0.9", "1.0.0.1", "95.56.1.1"]
-    hops = [
-        Hop(ttl=i, result=r, router=routers[i - 1] if r == "time_exceeded" else None)
-        for i, r in enumerate(results, start=1)
-    ]
-    name = "web.telegram.org" if role == "network" else "example.com"
-    return TraceObservation(
-        ip="149.154.167.99", port=443, name=name, protocol="tls", role=role,
-        t0=0.5, t=0.9, hops=hops, endpoint=0,
-    )  # fmt: skip
+from probe.model import HopLocation
 
 
 def located(cc: str = "KZ", asn: int = 64500) -> model.Measurement:
     """Blocked, with traces that end after hop 2 (router 1.0.0.1); the probe's own stated
     location says hop 7, which the collector must not take on trust."""
-    sample = measurement(service="telegram", verdict="blocked", cc=cc, asn=asn)
-    traces = [
-        _trace("network", ["time_exceeded", "time_exceeded", "reset"]),
-        _trace("control", ["time_exceeded", "time_exceeded", "answer"]),
-    ]
+    sample = traced(
+        measurement(service="telegram", verdict="blocked", cc=cc, asn=asn),
+        2,
+        ("1.0.0.9", "1.0.0.1", "95.56.1.1"),
+    )
     endpoint = msgspec.structs.replace(
         sample.analysis.endpoints[0], location=HopLocation(hop=7, router="95.56.1.1")
     )
     analysis = msgspec.structs.replace(sample.analysis, endpoints=[endpoint])
-    return msgspec.structs.replace(
-        sample, observations=[*sample.observations, *traces], analysis=analysis
-    )
+    return msgspec.structs.replace(sample, analysis=analysis)
 
 
 async def test_a_located_hop_is_shown_per_network_with_the_routers_asn(
