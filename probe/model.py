@@ -243,7 +243,9 @@ TTL = Annotated[int, msgspec.Meta(ge=1, le=64)]
 
 class Hop(Strict, frozen=True, kw_only=True):
     """One TTL-limited send of a trace. ``router`` is the address that answered ICMP
-    time-exceeded, kept only for public infrastructure beyond the volunteer's own network:
+    time-exceeded (beside a reset or an answer too: an on-path device replied to a packet
+    that went on to expire there), kept only for public infrastructure beyond the
+    volunteer's own network:
     a hop inside the home network (private, link-local, CGNAT or the probe's own prefix)
     and every hop before the first public one keep their number and lose their address."""
 
@@ -254,14 +256,15 @@ class Hop(Strict, frozen=True, kw_only=True):
 
 
 class TraceObservation(Strict, frozen=True, kw_only=True, tag="trace", tag_field="step"):
-    """The triggering packet (a ClientHello naming ``name``, or an HTTP request with that
-    Host) sent over an established connection with IP TTL 1, 2, … (1.1.0). ``role`` is
-    ``network`` for the service's own name and ``control`` for the innocuous one."""
+    """The triggering packet (a ClientHello naming ``name``, an HTTP request with that
+    Host over an established connection, or a DNS query for it to a listed public resolver)
+    sent with IP TTL 1, 2, … (1.1.0). ``role`` is ``network`` for the service's own name and
+    ``control`` for the innocuous one."""
 
     ip: ShortText
     port: Port
     name: ShortText
-    protocol: Literal["tls", "http"]
+    protocol: Literal["tls", "http", "dns"]
     role: Role
     t0: Seconds
     t: Seconds
@@ -306,6 +309,9 @@ class HopLocation(Strict, frozen=True, kw_only=True):
     hop: TTL | None = None
     router: ShortText | None = None
     ended: HopResult | None = None  # how the censored flow ended one hop later
+    on_path: bool = False
+    """The device answered a packet that still went on to expire at ``hop`` (an on-path
+    copy, as DNS injectors are): it sits at ``hop``, not after it."""
     ip: ShortText | None = None  # the server address traced towards
     rule: ShortText = ""
     reason: ShortText = ""

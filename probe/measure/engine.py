@@ -170,7 +170,11 @@ class Engine:
         and the hop they locate; the verdicts stay as they are."""
         if not self.network.can_trace():
             return measurement
-        requests = locating.trace_requests(run.service, run.observations, measurement.analysis)
+        resolver = self.network_resolver
+        plain = (resolver.host, resolver.port) if resolver and resolver.transport == "udp" else None
+        requests = locating.trace_requests(
+            run.service, run.observations, measurement.analysis, plain
+        )
         traces: list[TraceObservation] = []
         for index, request in requests:
             key = (request.ip, request.port, request.name)

@@ -1,9 +1,10 @@
 """Which blocked endpoints to trace, and the analysis with their censoring hops (pure).
 
 Only an endpoint judged ``blocked`` by a method keyed on the name it sends (the SNI in a
-ClientHello, the Host of a plain HTTP request) is traced: there the control name to the same
-address is the contrast the trace needs. Address blocks have no such contrast and are not
-traced.
+ClientHello, the Host of a plain HTTP request, the name in a DNS query answered by an
+injector) is traced: there the control name to the same address is the contrast the trace
+needs. Address blocks have no such contrast and are not traced. DNS is traced only towards a
+listed public resolver: any other resolver's address is never recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Final
 
 import msgspec
 
+from probe.measure import public_resolvers
 from probe.measure.trace import TraceRequest
 from probe.model import (
     Analysis,
@@ -27,12 +29,17 @@ from probe.verdicts import location
 
 TLS_METHODS: Final = frozenset({"tls.reset", "tls.eof", "tls.timeout"})
 HTTP_METHODS: Final = frozenset({"http.reset", "http.blockpage"})
+DNS_METHODS: Final = frozenset({"dns.injection"})
 
 
 def trace_requests(
-    service: Service, observations: Sequence[Observation], analysis: Analysis
+    service: Service,
+    observations: Sequence[Observation],
+    analysis: Analysis,
+    resolver: tuple[str, int] | None = None,
 ) -> list[tuple[int, TraceRequest]]:
-    """(endpoint index, what to send) for each traceable blocked endpoint."""
+    """(endpoint index, what to send) for each traceable blocked endpoint; ``resolver`` is
+    the network's plain-DNS resolver (address, port)."""
     if service.is_control:
         return []
     found: list[tuple[int, TraceRequest]] = []
@@ -42,7 +49,11 @@ def trace_requests(
         if result.verdict != "blocked":
             continue
         methods = set(result.methods)
-        if target.tls and methods & TLS_METHODS and target.server_name:
+        if methods & DNS_METHODS and target.host and _public(resolver):
+            assert resolver is not None
+            request = TraceRequest(resolver[0], resolver[1], "dns", target.host, target.control_sni)
+            found.append((index, request))
+        elif target.tls and methods & TLS_METHODS and target.server_name:
             ip = _failed_address(observations, index, TLSObservation)
             if ip is not None:
                 found.append(
@@ -62,6 +73,10 @@ def trace_requests(
                 )
                 found.append((index, request))
     return found
+
+
+def _public(resolver: tuple[str, int] | None) -> bool:
+    return resolver is not None and public_resolvers.listed(resolver[0]) is not None
 
 
 def _failed_address(

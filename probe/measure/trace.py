@@ -38,6 +38,7 @@ _ICMP_TIME_EXCEEDED: Final = 11
 _ICMP_UNREACHABLE: Final = 3
 _ICMP6_TIME_EXCEEDED: Final = 3
 _ICMP6_UNREACHABLE: Final = 1
+_QUOTED: Final = (socket.IPPROTO_TCP, socket.IPPROTO_UDP)  # the ports sit alike in both
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class TraceRequest:
         name = self.name if role == "network" else self.control_name
         if self.protocol == "http":
             return http_request(name, self.http_path)
+        if self.protocol == "dns":
+            return dns_query(name)
         return client_hello(name)
 
 
@@ -102,6 +105,13 @@ def client_hello(sni: str) -> bytes:
     with contextlib.suppress(ssl.SSLWantReadError):
         tls.do_handshake()
     return outgoing.read()
+
+
+def dns_query(name: str) -> bytes:
+    """An A query, as the injectors that match names expect."""
+    import dns.message
+
+    return bytes(dns.message.make_query(name, "A").to_wire())
 
 
 def http_request(host: str, path: str) -> bytes:
@@ -164,7 +174,7 @@ def parse_icmp4(packet: bytes) -> IcmpError | None:
     result = _kind4(kind)
     quoted = packet[outer + 8 :]
     inner = (quoted[0] & 0x0F) * 4
-    if result is None or quoted[9] != socket.IPPROTO_TCP or len(quoted) < inner + 4:
+    if result is None or quoted[9] not in _QUOTED or len(quoted) < inner + 4:
         return None
     sport, dport = struct.unpack("!HH", quoted[inner : inner + 4])
     router = socket.inet_ntop(socket.AF_INET, packet[12:16])
@@ -179,7 +189,7 @@ def parse_icmp6(message: bytes, sender: str) -> IcmpError | None:
         return None
     result = _kind6(message[0])
     quoted = message[8:]
-    if result is None or quoted[6] != socket.IPPROTO_TCP:
+    if result is None or quoted[6] not in _QUOTED:
         return None
     sport, dport = struct.unpack("!HH", quoted[40:44])
     remote = socket.inet_ntop(socket.AF_INET6, quoted[24:40])
@@ -318,7 +328,11 @@ def _observation(
         ip=request.ip,
         port=request.port,
         name=request.name if role == "network" else request.control_name,
-        protocol="http" if request.protocol == "http" else "tls",
+        protocol="http"
+        if request.protocol == "http"
+        else "dns"
+        if request.protocol == "dns"
+        else "tls",
         role=role,
         t0=round(max(started - origin, 0.0), 6),
         t=round(max(ended - origin, 0.0), 6),
@@ -336,7 +350,8 @@ class _SocketSender:
     async def __call__(self, role: Role, ttl: int) -> Hop:
         request, listener = self.request, self.listener
         loop = asyncio.get_running_loop()
-        sock = socket.socket(listener.family, socket.SOCK_STREAM)
+        kind = socket.SOCK_DGRAM if request.protocol == "dns" else socket.SOCK_STREAM
+        sock = socket.socket(listener.family, kind)
         sock.setblocking(False)
         started = time.monotonic()
         try:
@@ -358,7 +373,8 @@ class _SocketSender:
         finally:
             with contextlib.suppress(OSError):
                 _set_ttl(sock, listener.family, DEFAULT_TTL)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if kind == socket.SOCK_STREAM:  # a reset, not a lingering close
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
 
 
@@ -370,13 +386,15 @@ async def _outcome(
     try:
         done, _ = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         if icmp in done and received not in done:
-            # An on-path censor's reset may trail the next router's ICMP: it wins if it comes.
+            # An on-path device's reset or forged answer may trail the next router's ICMP.
             await asyncio.wait({received}, timeout=ICMP_GRACE)
+        elif received in done and icmp not in done:
+            await asyncio.wait({icmp}, timeout=ICMP_GRACE)  # and the ICMP may trail it
+        router = icmp.result().router if icmp.done() else None
         if received.done():
-            return received.result(), None
+            return received.result(), router
         if icmp.done():
-            error = icmp.result()
-            return error.result, error.router
+            return icmp.result().result, router
         return "silence", None
     finally:
         received.cancel()
@@ -389,7 +407,7 @@ async def _receive(sock: socket.socket) -> HopResult:
         data = await asyncio.get_running_loop().sock_recv(sock, 4096)
     except ConnectionResetError:
         return "reset"
-    except OSError:
+    except OSError:  # ECONNREFUSED on UDP: a port unreachable
         return "unreachable"
     return "answer" if data else "eof"
 

@@ -7,7 +7,9 @@ TTL runs out before the censoring device, both flows come back alike: a router's
 time-exceeded, or nothing from a router that sends none. From the TTL that reaches the
 device on, the censored flow ends (a reset, an injected answer, silence) while the control
 flow goes on to the next router or the server. The device sits just after the last hop the
-censored flow was seen passing.
+censored flow was seen passing. An on-path device (one that sees a copy, as DNS injectors
+do) answers a packet that still goes on to expire at the next router: that router's ICMP
+arrives beside the forged answer, and the device sits at that hop.
 
 Pure, and strict on purpose: a wrong hop is worse than none. The location is given only
 when every TTL before the end agrees between the two flows, the control flow visibly goes on
@@ -93,6 +95,8 @@ def _at(
             test,
             f"the censored flow ended at TTL {ttl} but went on at a later TTL: loss, not a censor",
         )
+    if sent[ttl].router is not None and ended in ("reset", "answer"):
+        return _on_path(test, ttl, sent[ttl], went[ttl])
     if ttl == 1:
         return _not_located(
             test, "the censored flow ended before the first router: not on the path"
@@ -115,6 +119,23 @@ def _at(
         reason=(
             f"{test.name} passed hop {ttl - 1} ({before.router}) and ended ({ended}) at TTL "
             f"{ttl}, where the control name went on ({went[ttl].result})"
+        ),
+    )
+
+
+def _on_path(test: TraceObservation, ttl: int, own: Hop, other: Hop) -> HopLocation:
+    if other.router is not None and other.router != own.router:
+        return _not_located(test, f"at TTL {ttl} the two names expired at different routers")
+    return HopLocation(
+        hop=ttl,
+        router=own.router,
+        ended=own.result,
+        ip=test.ip,
+        on_path=True,
+        rule=LOCATED.id,
+        reason=(
+            f"{test.name} got a forged {own.result} at TTL {ttl} while the packet still expired "
+            f"at hop {ttl} ({own.router}), as the control name's did: an on-path device there"
         ),
     )
 

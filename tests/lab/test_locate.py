@@ -32,16 +32,22 @@ from probe.addresses import is_local
 from tests.lab.conftest import TEST_PREFIX
 
 HOP_PREFIX = f"{TEST_PREFIX.rstrip('-')}h-"
-CENSOR_ADDRESS = {"censor-hop1": hops.ROUTER_LOOPBACK, "censor-hop2": hops.ROUTER_ACCESS_IP}
+CENSOR_ADDRESS = {
+    "censor-hop1": hops.ROUTER_LOOPBACK,
+    "censor-hop2": hops.ROUTER_ACCESS_IP,
+    "censor-hop-dns": hops.ROUTER_ACCESS_IP,
+}
 HOME = {"192.168.77.1", "192.168.77.10", "2a02:4e0:77::1", "2a02:4e0:77::10"}
-NAMES = ("censor-hop1", "censor-hop2", "censor-hop-unlocated")
+NAMES = ("censor-hop1", "censor-hop2", "censor-hop-dns", "censor-hop-unlocated")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_hop_scenarios_say_where_the_censor_sits(name: str) -> None:
     loaded = scenarios.load(scenarios.find(name), default_plan())
     assert loaded.hops is not None
-    assert loaded.expect["x"].hop == ("none" if name.endswith("unlocated") else name[-1])
+    assert loaded.expect["x"].hop == {"censor-hop1": "1", "censor-hop-unlocated": "none"}.get(
+        name, "2"
+    )
 
 
 def test_a_path_table_with_a_bad_hop_is_an_error_naming_the_key(tmp_path: Any) -> None:
@@ -78,6 +84,7 @@ def test_the_probe_reports_the_censoring_router(traced: tuple[str, dict[str, Any
     location = x["analysis"]["endpoints"][0]["location"]
     if name in CENSOR_ADDRESS:
         assert location["router"] == CENSOR_ADDRESS[name], location
+        assert location["on_path"] is (name == "censor-hop-dns"), location  # the injector
     else:
         assert location["hop"] is None, location
         assert location["router"] is None, location

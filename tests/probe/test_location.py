@@ -39,12 +39,17 @@ class Path:
     own_address: str | None = "192.168.77.10"
     lost: frozenset[tuple[Role, int]] = frozenset()  # (role, ttl) whose first send is lost
     sent: int = 0
+    on_path_at: int | None = None
+    """An on-path injector at this hop: it answers every copy it sees, and the packet goes on."""
 
     async def __call__(self, role: Role, ttl: int) -> Hop:
         self.sent += 1
         if (role, ttl) in self.lost:
             self.lost = self.lost - {(role, ttl)}
             return Hop(ttl=ttl, result="silence")
+        if role == "network" and self.on_path_at is not None and ttl >= self.on_path_at:
+            router = self.routers[ttl - 1] if ttl <= len(self.routers) else None
+            return Hop(ttl=ttl, result="answer", router=router)
         censored = role == "network" and self.censor_after is not None
         if censored and ttl > (self.censor_after or 0):
             return Hop(ttl=ttl, result=self.censor)
@@ -83,6 +88,26 @@ async def test_a_censor_two_hops_away_is_located_at_hop_two() -> None:
 async def test_a_forged_answer_before_the_server_locates_the_injector() -> None:
     found = await traced(Path(ISP, censor_after=2, censor="answer"))
     assert (found.hop, found.router, found.ended) == (2, "95.56.254.1", "answer")
+
+
+async def test_an_on_path_injector_is_located_at_the_hop_whose_router_also_answered() -> None:
+    found = await traced(Path(ISP, on_path_at=2))
+    assert (found.hop, found.router, found.ended, found.on_path) == (
+        2,
+        "95.56.254.1",
+        "answer",
+        True,
+    )
+
+
+async def test_an_on_path_injector_at_the_first_hop_is_located_there() -> None:
+    found = await traced(Path(ISP, on_path_at=1))
+    assert (found.hop, found.router, found.on_path) == (1, "95.56.0.1", True)
+
+
+async def test_an_in_path_censor_is_not_taken_for_an_on_path_one() -> None:
+    found = await traced(Path(ISP, censor_after=2))
+    assert found.on_path is False
 
 
 async def test_routers_that_filter_time_exceeded_give_not_located() -> None:
@@ -146,11 +171,15 @@ def test_flows_that_disagree_before_the_end_give_not_located() -> None:
 
 
 def _trace(
-    role: Role, results: list[HopResult], routers: list[str] | None = None
+    role: Role,
+    results: list[HopResult],
+    routers: list[str] | None = None,
+    copied: frozenset[int] = frozenset(),
 ) -> TraceObservation:
+    """``copied``: TTLs where a router's ICMP came beside a reset or an answer."""
     names = routers or [f"95.56.{i}.1" for i in range(1, len(results) + 1)]
     hops = [
-        Hop(ttl=i, result=r, router=names[i - 1] if r == "time_exceeded" else None)
+        Hop(ttl=i, result=r, router=names[i - 1] if r == "time_exceeded" or i in copied else None)
         for i, r in enumerate(results, start=1)
     ]
     return TraceObservation(
@@ -161,14 +190,23 @@ def _trace(
 results = st.sampled_from(["time_exceeded", "answer", "reset", "eof", "silence", "unreachable"])
 
 
-@given(st.lists(st.tuples(results, results), min_size=1, max_size=20))
+@given(
+    st.lists(st.tuples(results, results), min_size=1, max_size=20),
+    st.frozensets(st.integers(1, 20)),
+)
 def test_a_located_hop_is_always_one_the_censored_flow_passed_and_ended_after(
-    pairs: list[tuple[HopResult, HopResult]],
+    pairs: list[tuple[HopResult, HopResult]], copied: frozenset[int]
 ) -> None:
-    test = _trace("network", [a for a, _ in pairs])
+    test = _trace("network", [a for a, _ in pairs], copied=copied)
     control = _trace("control", [b for _, b in pairs])
     found = location.locate(test, control)
     if found.hop is None:
+        return
+    if found.on_path:  # a forged reply beside the ICMP of the router at that very hop
+        there = test.hops[found.hop - 1]
+        assert there.result in ("reset", "answer")
+        assert there.router == found.router
+        assert control.hops[found.hop - 1].result in ("time_exceeded", "answer")
         return
     passed = test.hops[found.hop - 1]
     assert passed.result == "time_exceeded"
@@ -280,6 +318,24 @@ def test_an_icmpv6_time_exceeded_is_matched_to_the_quoted_flow() -> None:
     assert error == trace.IcmpError(
         "2a02:4e0:fffd::1", "time_exceeded", 40002, "2001:67c:4e8:f004::9", 443
     )
+
+
+def test_an_icmp_time_exceeded_quoting_a_dns_query_is_matched_to_its_ports() -> None:
+    quoted_ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 60, 1, 0, 1, 17, 0,
+        socket.inet_aton("192.168.77.10"), socket.inet_aton("8.8.8.8"),
+    )  # fmt: skip
+    icmp = struct.pack("!BBHI", 11, 0, 0, 0) + quoted_ip + struct.pack("!HHHH", 40003, 53, 8, 0)
+    outer = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 2, 0, 63, 1, 0,
+        socket.inet_aton("95.56.0.1"), socket.inet_aton("192.168.77.10"),
+    )  # fmt: skip
+    error = trace.parse_icmp4(outer + icmp)
+    assert error == trace.IcmpError("95.56.0.1", "time_exceeded", 40003, "8.8.8.8", 53)
+
+
+def test_a_dns_query_names_the_name() -> None:
+    assert b"\x03www\x07youtube\x03com\x00\x00\x01" in trace.dns_query("www.youtube.com")
 
 
 def test_other_icmp_is_not_taken_for_a_hop() -> None:
@@ -415,3 +471,11 @@ def test_only_name_keyed_blocks_are_traced() -> None:
     ]
     assert trace_requests(service, [failed], judged("anomaly", ["tls.reset"])) == []
     assert trace_requests(service, [failed], judged("blocked", ["tcp.timeout"])) == []
+    injected = judged("blocked", ["dns.injection"])
+    assert trace_requests(service, [], injected, ("8.8.8.8", 53)) == [
+        (0, TraceRequest("8.8.8.8", 53, "dns", "web.telegram.org", "example.com"))
+    ]
+    # any resolver but a listed public one is never traced: its address would be recorded
+    assert trace_requests(service, [], injected, ("192.168.1.1", 53)) == []
+    assert trace_requests(service, [], injected, ("95.56.0.53", 53)) == []
+    assert trace_requests(service, [], injected, None) == []
