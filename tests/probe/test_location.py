@@ -20,9 +20,9 @@ from probe.measure import trace
 from probe.measure.locating import trace_requests
 from probe.measure.trace import TraceBudget, TraceLimits, TraceRequest, walk, withhold_home_hops
 from probe.model import Hop, HopResult, Role, TraceObservation
-from probe.targets import parse
 from probe.verdicts import location
 from tests.probe.fakes import CONTROL_RESOLVERS, NETWORK_RESOLVER, Result, ScriptedNetwork
+from tests.probe.test_engine_scenarios import ADDRESSES, TARGETS
 
 SERVER = "149.154.167.99"
 REQUEST = TraceRequest(SERVER, 443, "tls", "web.telegram.org", "example.com")
@@ -357,36 +357,6 @@ def test_other_icmp_is_not_taken_for_a_hop() -> None:
 
 
 # The engine ------------------------------------------------------------------------------
-TARGETS = parse(
-    """
-[[services]]
-name = "control-example"
-title = "Example"
-category = "control"
-[[services.endpoints]]
-host = "example.com"
-port = 443
-
-[[services]]
-name = "telegram"
-title = "Telegram"
-category = "messenger"
-[[services.endpoints]]
-host = "web.telegram.org"
-port = 443
-
-[[services]]
-name = "youtube"
-title = "YouTube"
-category = "video"
-[[services.endpoints]]
-host = "www.youtube.com"
-port = 443
-""",
-    "<test>",
-)
-
-
 @dataclass
 class TracingNetwork(ScriptedNetwork):
     path: Path | None = None
@@ -405,7 +375,7 @@ class TracingNetwork(ScriptedNetwork):
 
 def _telegram_sni_reset() -> TracingNetwork:
     return TracingNetwork(
-        default_address=lambda host: {"web.telegram.org": SERVER}.get(host, "93.184.215.14"),
+        default_address=lambda host: ADDRESSES.get(host, "93.184.215.14"),
         exchanges={(SERVER, 443, "network"): [Result(tls="connection_reset")]},
     )
 
@@ -450,7 +420,7 @@ async def test_without_tracing_the_verdicts_are_the_same_and_missing_evidence_sa
 def test_only_name_keyed_blocks_are_traced() -> None:
     from probe.model import Analysis, EndpointAnalysis, TLSObservation
 
-    service = TARGETS.services[1]
+    service = next(s for s in TARGETS.services if s.name == "telegram")
     failed = TLSObservation(
         ip=SERVER,
         port=443,
