@@ -76,7 +76,12 @@ def trace_requests(
 
 
 def _public(resolver: tuple[str, int] | None) -> bool:
-    return resolver is not None and public_resolvers.listed(resolver[0]) is not None
+    """A listed public resolver on IPv4. (Re-judging reads every observation by the family
+    of its address: a trace to an IPv6 resolver would give an endpoint judged over IPv4 an
+    IPv6 side it never had.)"""
+    if resolver is None or ":" in resolver[0]:
+        return False
+    return public_resolvers.listed(resolver[0]) is not None
 
 
 def _failed_address(

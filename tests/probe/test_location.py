@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from probe.measure import trace
 from probe.measure.locating import trace_requests
 from probe.measure.trace import TraceBudget, TraceLimits, TraceRequest, walk, withhold_home_hops
-from probe.model import Hop, HopResult, Role, TraceObservation
+from probe.model import Hop, HopResult, Measurement, Method, Role, TraceObservation, Verdict
 from probe.verdicts import location
 from tests.probe.fakes import CONTROL_RESOLVERS, NETWORK_RESOLVER, Result, ScriptedNetwork
 from tests.probe.test_engine_scenarios import ADDRESSES, TARGETS
@@ -380,7 +380,7 @@ def _telegram_sni_reset() -> TracingNetwork:
     )
 
 
-async def _engine_run(network: TracingNetwork) -> dict[str, object]:
+async def _engine_run(network: TracingNetwork) -> dict[str, Measurement]:
     from probe.measure.engine import Engine, Settings
 
     engine = Engine(network, NETWORK_RESOLVER, CONTROL_RESOLVERS, Settings())
@@ -393,14 +393,14 @@ async def test_the_engine_traces_a_blocked_endpoint_and_records_its_hop() -> Non
     network.path = Path(ISP, censor_after=2)
     measured = await _engine_run(network)
     telegram = measured["telegram"]
-    analysis = telegram.analysis  # type: ignore[attr-defined]
+    analysis = telegram.analysis
     assert analysis.verdict == "blocked"
     assert analysis.endpoints[0].location.hop == 2
     assert analysis.endpoints[0].location.router == "95.56.254.1"
-    traces = [o for o in telegram.observations if isinstance(o, TraceObservation)]  # type: ignore[attr-defined]
+    traces = [o for o in telegram.observations if isinstance(o, TraceObservation)]
     assert {t.role for t in traces} == {"network", "control"}
     assert network.traced == ["web.telegram.org"]  # the ok services are not traced
-    assert not any("censor_hop" in m for m in telegram.probe.missing_evidence)  # type: ignore[attr-defined]
+    assert not any("censor_hop" in m for m in telegram.probe.missing_evidence)
 
 
 async def test_without_tracing_the_verdicts_are_the_same_and_missing_evidence_says_so() -> None:
@@ -410,11 +410,11 @@ async def test_without_tracing_the_verdicts_are_the_same_and_missing_evidence_sa
     plain = await _engine_run(_telegram_sni_reset())
     for service, measurement in plain.items():
         other = traced[service]
-        assert measurement.analysis.verdict == other.analysis.verdict  # type: ignore[attr-defined]
-        assert measurement.analysis.methods == other.analysis.methods  # type: ignore[attr-defined]
+        assert measurement.analysis.verdict == other.analysis.verdict
+        assert measurement.analysis.methods == other.analysis.methods
     telegram = plain["telegram"]
-    assert telegram.analysis.endpoints[0].location is None  # type: ignore[attr-defined]
-    assert any(m.startswith("censor_hop:") for m in telegram.probe.missing_evidence)  # type: ignore[attr-defined]
+    assert telegram.analysis.endpoints[0].location is None
+    assert any(m.startswith("censor_hop:") for m in telegram.probe.missing_evidence)
 
 
 def test_only_name_keyed_blocks_are_traced() -> None:
@@ -432,9 +432,9 @@ def test_only_name_keyed_blocks_are_traced() -> None:
         endpoint=0,
     )
 
-    def judged(verdict: str, methods: list[str]) -> Analysis:
-        ep = EndpointAnalysis(endpoint="web.telegram.org:443", verdict=verdict, methods=methods)  # type: ignore[arg-type]
-        return Analysis(verdict=verdict, endpoints=[ep])  # type: ignore[arg-type]
+    def judged(verdict: Verdict, methods: list[Method]) -> Analysis:
+        ep = EndpointAnalysis(endpoint="web.telegram.org:443", verdict=verdict, methods=methods)
+        return Analysis(verdict=verdict, endpoints=[ep])
 
     assert trace_requests(service, [failed], judged("blocked", ["tls.reset"])) == [
         (0, TraceRequest(SERVER, 443, "tls", "web.telegram.org", "example.com"))
@@ -449,3 +449,24 @@ def test_only_name_keyed_blocks_are_traced() -> None:
     assert trace_requests(service, [], injected, ("192.168.1.1", 53)) == []
     assert trace_requests(service, [], injected, ("95.56.0.53", 53)) == []
     assert trace_requests(service, [], injected, None) == []
+    assert trace_requests(service, [], injected, ("2001:4860:4860::8888", 53)) == []
+
+
+async def test_judging_again_with_the_traces_gives_the_same_verdicts() -> None:
+    """The collector re-judges stored observations, traces among them: they change nothing."""
+    from probe.verdicts import analysis
+
+    network = _telegram_sni_reset()
+    network.path = Path(ISP, censor_after=2)
+    telegram = (await _engine_run(network))["telegram"]
+    service = next(s for s in TARGETS.services if s.name == "telegram")
+    again = analysis.analyse(service, telegram.observations, offline=False)
+    before = telegram.analysis
+    assert (again.verdict, again.methods, again.rules) == (
+        before.verdict,
+        before.methods,
+        before.rules,
+    )
+    assert [(e.verdict, e.methods) for e in again.endpoints] == [
+        (e.verdict, e.methods) for e in before.endpoints
+    ]
