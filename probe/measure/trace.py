@@ -34,10 +34,8 @@ DEFAULT_TTL: Final = 64
 ICMP_GRACE: Final = 0.05
 OWN_PREFIX6: Final = 48
 """Routers in the probe's own IPv6 /48 are the volunteer's (a home gets a /48–/64)."""
-_ICMP_TIME_EXCEEDED: Final = 11
-_ICMP_UNREACHABLE: Final = 3
-_ICMP6_TIME_EXCEEDED: Final = 3
-_ICMP6_UNREACHABLE: Final = 1
+_KINDS4: Final[dict[int, HopResult]] = {11: "time_exceeded", 3: "unreachable"}  # ICMP types
+_KINDS6: Final[dict[int, HopResult]] = {3: "time_exceeded", 1: "unreachable"}  # ICMPv6 types
 _QUOTED: Final = (socket.IPPROTO_TCP, socket.IPPROTO_UDP)  # the ports sit alike in both
 
 
@@ -197,11 +195,11 @@ def parse_icmp6(message: bytes, sender: str) -> IcmpError | None:
 
 
 def _kind4(kind: int) -> HopResult | None:
-    return {_ICMP_TIME_EXCEEDED: "time_exceeded", _ICMP_UNREACHABLE: "unreachable"}.get(kind)  # type: ignore[return-value]
+    return _KINDS4.get(kind)
 
 
 def _kind6(kind: int) -> HopResult | None:
-    return {_ICMP6_TIME_EXCEEDED: "time_exceeded", _ICMP6_UNREACHABLE: "unreachable"}.get(kind)  # type: ignore[return-value]
+    return _KINDS6.get(kind)
 
 
 class IcmpListener:
