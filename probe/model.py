@@ -253,6 +253,7 @@ class Hop(Strict, frozen=True, kw_only=True):
     result: HopResult
     router: ShortText | None = None
     t: Seconds = 0.0  # from the send to the result
+    withheld: bool = False  # a router answered here; its address is the volunteer's side
 
 
 class TraceObservation(Strict, frozen=True, kw_only=True, tag="trace", tag_field="step"):

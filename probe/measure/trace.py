@@ -133,7 +133,8 @@ def withhold_home_hops(hops: Sequence[Hop], own_address: str | None) -> list[Hop
             or not _public_router(router, own_address)
         ):
             router = None
-        kept.append(Hop(ttl=hop.ttl, result=hop.result, router=router, t=hop.t))
+        withheld = hop.withheld or (hop.router is not None and router is None)
+        kept.append(Hop(ttl=hop.ttl, result=hop.result, router=router, t=hop.t, withheld=withheld))
     return kept
 
 

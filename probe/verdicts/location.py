@@ -95,6 +95,12 @@ def _at(
             test,
             f"the censored flow ended at TTL {ttl} but went on at a later TTL: loss, not a censor",
         )
+    if sent[ttl].withheld and ended in ("reset", "answer"):
+        return _not_located(
+            test,
+            f"an on-path device at hop {ttl}, inside the home network or before the "
+            "first public hop",
+        )
     if sent[ttl].router is not None and ended in ("reset", "answer"):
         return _on_path(test, ttl, sent[ttl], went[ttl])
     if ttl == 1:

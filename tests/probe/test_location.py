@@ -105,6 +105,12 @@ async def test_an_on_path_injector_at_the_first_hop_is_located_there() -> None:
     assert (found.hop, found.router, found.on_path) == (1, "95.56.0.1", True)
 
 
+async def test_an_on_path_injector_at_a_home_hop_is_not_located() -> None:
+    found = await traced(Path(("192.168.77.1", "95.56.254.1"), on_path_at=1))
+    assert found.hop is None
+    assert "home network" in found.reason
+
+
 async def test_an_in_path_censor_is_not_taken_for_an_on_path_one() -> None:
     found = await traced(Path(ISP, censor_after=2))
     assert found.on_path is False
@@ -229,6 +235,7 @@ def test_routers_inside_the_home_network_are_never_recorded(router: str) -> None
     kept = withhold_home_hops(hops, "192.168.1.20")
     assert [h.router for h in kept] == [None, "95.56.0.1"]
     assert [h.ttl for h in kept] == [1, 2]
+    assert [h.withheld for h in kept] == [True, False]
 
 
 def test_hops_before_the_first_public_one_lose_their_address() -> None:
