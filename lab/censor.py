@@ -28,6 +28,7 @@ OUTPUT: Final = "CWLAB-OUTPUT"
 PREROUTING: Final = "CWLAB-PREROUTING"
 MARKING: Final = "CWLAB-MARK"
 CLASSIFYING: Final = "CWLAB-CLASSIFY"
+MANGLE_OUTPUT: Final = "CWLAB-MANGLE-OUT"
 CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("filter", FORWARD, "FORWARD"),
     ("filter", INPUT, "INPUT"),
@@ -35,6 +36,7 @@ CHAINS: Final[tuple[tuple[Table, str, str], ...]] = (
     ("nat", PREROUTING, "PREROUTING"),
     ("mangle", MARKING, "PREROUTING"),
     ("mangle", CLASSIFYING, "POSTROUTING"),
+    ("mangle", MANGLE_OUTPUT, "OUTPUT"),
 )
 SHAPED_INTERFACES: Final = ((plan.ROUTER_LAN_IF, "src"), (plan.ROUTER_UP_IF, "dst"))
 """Where throttling happens: traffic to the client (from the service) and to the service."""
@@ -43,11 +45,42 @@ _MORE_THAN_HEADERS: Final = "61:65535"
 """IP packet lengths that must carry TCP payload: headers alone are at most 60 bytes."""
 
 
+IPFamily = Literal["ipv4", "ipv6", "both"]
+
+
 @dataclass(frozen=True)
 class Rule:
     table: Table
     chain: str
     spec: tuple[str, ...]
+    family: IPFamily = "both"
+    """Which of iptables and ip6tables the rule goes into: an address decides, else both."""
+
+    def commands(self) -> tuple[str, ...]:
+        return {"ipv4": ("iptables",), "ipv6": ("ip6tables",)}.get(
+            self.family, ("iptables", "ip6tables")
+        )
+
+    def spec_for(self, command: str) -> tuple[str, ...]:
+        """ip6tables names ICMP rejections differently, and IPv6 headers are longer."""
+        if command != "ip6tables":
+            return self.spec
+        return tuple(_ICMP6_REJECT.get(part, part) for part in self.spec)
+
+
+_ICMP6_REJECT: Final = {
+    _MORE_THAN_HEADERS: "101:65535",  # an IPv6 header is 40 bytes, TCP's at most 60
+    "icmp-net-unreachable": "icmp6-no-route",
+    "icmp-host-unreachable": "icmp6-addr-unreachable",
+    "icmp-port-unreachable": "icmp6-port-unreachable",
+    "icmp-net-prohibited": "icmp6-adm-prohibited",
+    "icmp-host-prohibited": "icmp6-adm-prohibited",
+    "icmp-admin-prohibited": "icmp6-adm-prohibited",
+}
+
+
+def family_of(address: str) -> IPFamily:
+    return "ipv6" if ":" in address else "ipv4"
 
 
 class Action(Protocol):
@@ -71,9 +104,10 @@ class Censor:
     # Setup and teardown -----------------------------------------------------------------
     def install(self) -> None:
         """Create the lab's chains and hook them in; start from an empty resolver policy."""
-        for table, chain, parent in CHAINS:
-            self.iptables(table, "-N", chain)
-            self.iptables(table, "-A", parent, "-j", chain)
+        for command in ("iptables", "ip6tables"):
+            for table, chain, parent in CHAINS:
+                self.iptables(table, "-N", chain, command=command)
+                self.iptables(table, "-A", parent, "-j", chain, command=command)
         write_policy(self.policy_file, {})
 
     def apply(self, action: Action) -> None:
@@ -90,8 +124,9 @@ class Censor:
         for daemon in self._daemons.values():
             daemon.stop()
         self._daemons.clear()
-        for table, chain, _ in CHAINS:
-            self.iptables(table, "-F", chain)
+        for command in ("iptables", "ip6tables"):
+            for table, chain, _ in CHAINS:
+                self.iptables(table, "-F", chain, command=command)
         self.forget_residual()
         self._overrides.clear()
         write_policy(self.policy_file, {})
@@ -99,16 +134,20 @@ class Censor:
         self.reshape()
 
     # Levers used by actions ----------------------------------------------------------------
-    def iptables(self, table: Table, *args: str) -> None:
-        run_in(self.namespace, ["iptables", "-w", "-t", table, *args])
+    def iptables(self, table: Table, *args: str, command: str = "iptables") -> None:
+        run_in(self.namespace, [command, "-w", "-t", table, *args])
 
     def add_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
-            self.iptables(rule.table, "-A", rule.chain, *rule.spec)
+            for command in rule.commands():
+                spec = rule.spec_for(command)
+                self.iptables(rule.table, "-A", rule.chain, *spec, command=command)
 
     def delete_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
-            self.iptables(rule.table, "-D", rule.chain, *rule.spec)
+            for command in rule.commands():
+                spec = rule.spec_for(command)
+                self.iptables(rule.table, "-D", rule.chain, *spec, command=command)
 
     def forget_residual(self) -> None:
         """Empty the residual-censorship list: the kernel keeps it after its rules go, and
@@ -254,11 +293,14 @@ class _RuleAction:
 
 def _destinations(
     addresses: Sequence[str], ports: Sequence[int], *, tcp: bool = False
-) -> list[tuple[str, ...]]:
-    """Match specs for each address: TCP only when asked or when ports are given."""
+) -> list[tuple[IPFamily, tuple[str, ...]]]:
+    """Match specs for each address (and its family): TCP only when asked or when ports are
+    given."""
     if not ports:
-        return [("-d", a, "-p", "tcp") if tcp else ("-d", a) for a in addresses]
-    return [("-d", a, "-p", "tcp", "--dport", str(p)) for a in addresses for p in ports]
+        return [(family_of(a), ("-d", a, "-p", "tcp") if tcp else ("-d", a)) for a in addresses]
+    return [
+        (family_of(a), ("-d", a, "-p", "tcp", "--dport", str(p))) for a in addresses for p in ports
+    ]
 
 
 @dataclass(frozen=True)
@@ -270,8 +312,8 @@ class Blackhole(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(
-            Rule("filter", FORWARD, (*d, "-j", "DROP"))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, "-j", "DROP"), family)
+            for family, d in _destinations(self.addresses, self.ports)
         )
 
 
@@ -284,8 +326,8 @@ class Refuse(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(
-            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports, tcp=True)
+            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST), family)
+            for family, d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 
@@ -302,8 +344,8 @@ class ResetByAddress(_RuleAction):
     def rules(self) -> tuple[Rule, ...]:
         payload = ("-m", "length", "--length", _MORE_THAN_HEADERS)
         return tuple(
-            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST))
-            for d in _destinations(self.addresses, self.ports, tcp=True)
+            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST), family)
+            for family, d in _destinations(self.addresses, self.ports, tcp=True)
         )
 
 
@@ -328,8 +370,8 @@ class Unreachable(_RuleAction):
     def rules(self) -> tuple[Rule, ...]:
         reject = ("-j", "REJECT", "--reject-with", f"icmp-{self.icmp}")
         return tuple(
-            Rule("filter", FORWARD, (*d, *reject))
-            for d in _destinations(self.addresses, self.ports)
+            Rule("filter", FORWARD, (*d, *reject), family)
+            for family, d in _destinations(self.addresses, self.ports)
         )
 
 
@@ -348,6 +390,7 @@ class SNIFilter(_RuleAction):
     how: Literal["reset", "drop"] = "reset"
     ports: tuple[int, ...] = (443,)
     residual: int = 0  # seconds every packet to the address:port is then punished too
+    family: IPFamily = "both"
 
     def clear(self, censor: Censor) -> None:
         super().clear(censor)
@@ -389,6 +432,7 @@ class SNIFilter(_RuleAction):
                     name,
                     *verdict,
                 ),
+                self.family,
             )
             for name in self.names
             for port in self.ports
@@ -420,6 +464,7 @@ class _Redirect(_RuleAction):
                     "--to-destination",
                     f"{self.to}:{self.port}",
                 ),
+                "ipv4",
             )
             for address in self.addresses
         )
@@ -469,6 +514,27 @@ class Shutdown(_RuleAction):
         return (
             Rule("filter", FORWARD, ("-j", "DROP")),
             Rule("filter", OUTPUT, ("-o", plan.ROUTER_UP_IF, "-j", "DROP")),
+        )
+
+
+@dataclass(frozen=True)
+class ForeignTTL(_RuleAction):
+    """The censor's own RSTs (every ``reset``/``refuse``/``sni`` rejection) leave the router
+    with this TTL, as a real injector's do: not the server's, so raw capture can tell."""
+
+    ttl: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ttl <= 255:
+            raise ValueError(f"a TTL is 1-255, not {self.ttl}")
+
+    def rules(self) -> tuple[Rule, ...]:
+        resets = ("-o", plan.ROUTER_LAN_IF, "-p", "tcp", "--tcp-flags", "RST", "RST")
+        return (
+            Rule(
+                "mangle", MANGLE_OUTPUT, (*resets, "-j", "TTL", "--ttl-set", str(self.ttl)), "ipv4"
+            ),
+            Rule("mangle", MANGLE_OUTPUT, (*resets, "-j", "HL", "--hl-set", str(self.ttl)), "ipv6"),
         )
 
 
@@ -541,10 +607,12 @@ class DNSInjection:
     address: str = plan.INJECTED_ANSWER
     iface: str = plan.ROUTER_LAN_IF
     ready_timeout: float = field(default=20.0, compare=False)
+    ip_ttl: int = 64
+    """The forged datagram's IP TTL: an injector far from the resolver shows another TTL."""
 
     def argv(self) -> list[str]:
         local = (plan.ROUTER_LAN_IP, plan.ROUTER_UP_IP, plan.ISP_RESOLVER_IP)
-        args = ["--iface", self.iface]
+        args = ["--iface", self.iface, "--ip-ttl", str(self.ip_ttl)]
         for name in self.names:
             args += ["--name", f"{name}={self.address}"]
         for address in local:

@@ -42,7 +42,7 @@ def forged_address(names: Mapping[str, str], qname: str) -> str | None:
     return None
 
 
-def run(iface: str, names: Mapping[str, str], local: set[str]) -> None:
+def run(iface: str, names: Mapping[str, str], local: set[str], ip_ttl: int = 64) -> None:
     # scapy is imported here: it is slow to import and only this process needs it.
     from scapy.all import (  # type: ignore[attr-defined]
         DNS,
@@ -71,7 +71,7 @@ def run(iface: str, names: Mapping[str, str], local: set[str]) -> None:
             return
         forged = (
             Ether(src=own_mac, dst=packet[Ether].src)
-            / IP(src=ip.dst, dst=ip.src, ttl=64)
+            / IP(src=ip.dst, dst=ip.src, ttl=ip_ttl)
             / UDP(sport=53, dport=udp.sport)
             / DNS(
                 id=dns.id,
@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iface", required=True)
     parser.add_argument("--name", action="append", default=[], metavar="NAME=ADDRESS")
     parser.add_argument("--local", action="append", default=[], help="the router's addresses")
+    parser.add_argument("--ip-ttl", type=int, default=64, help="IP TTL of the forged answers")
     args = parser.parse_args(argv)
-    run(args.iface, parse_names(args.name), set(args.local))
+    run(args.iface, parse_names(args.name), set(args.local), args.ip_ttl)
 
 
 if __name__ == "__main__":

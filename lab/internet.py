@@ -61,14 +61,16 @@ def servers_config(lab_plan: Plan, pki_dir: str) -> dict[str, Any]:
 
 
 def site_servers(site: Site) -> list[dict[str, Any]]:
+    """The same servers on the site's IPv4 address and, if it has one, its IPv6 address."""
     servers: list[dict[str, Any]] = []
     names = list(site.names) or [site.ip]
-    for port in site.tls_ports:
-        rules = {name: "complete" for name in (*site.names, *CONTROL_SNIS)}
-        tls = {"kind": "tls", "host": site.ip, "port": port, "default_names": names}
-        servers.append(tls | {"rules": rules})
-    for port in site.http_ports:
-        servers.append({"kind": "http", "host": site.ip, "port": port})
-    for port in site.tcp_ports:
-        servers.append({"kind": "tcp-accept", "host": site.ip, "port": port})
+    for host in (site.ip, site.ip6) if site.ip6 else (site.ip,):
+        for port in site.tls_ports:
+            rules = {name: "complete" for name in (*site.names, *CONTROL_SNIS)}
+            tls = {"kind": "tls", "host": host, "port": port, "default_names": names}
+            servers.append(tls | {"rules": rules})
+        for port in site.http_ports:
+            servers.append({"kind": "http", "host": host, "port": port})
+        for port in site.tcp_ports:
+            servers.append({"kind": "tcp-accept", "host": host, "port": port})
     return servers

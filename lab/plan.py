@@ -29,6 +29,8 @@ class Site:
     """The target-list service this address belongs to; None for lab infrastructure."""
     in_dns: bool = True
     """False for fixed addresses the apps use without DNS: names only for the certificate."""
+    ip6: str | None = None
+    """The site's IPv6 address (AAAA), serving the same ports, or None for IPv4 only."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Link:
     right_if: str
     right_ip: str
     prefix: int
+    left_ip6: str | None = None
+    right_ip6: str | None = None
+    prefix6: int = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,15 @@ TRANSIT_PREFIX: Final = 30
 ROUTER_UP_IP: Final = "95.56.255.1"
 INTERNET_UP_IP: Final = "95.56.255.2"
 
+# IPv6: the ISP delegates a global /64 to the home (as most IPv6 ISPs do), so the client's
+# IPv6 address is public, unlike its IPv4 one behind the home router's NAT-like LAN.
+HOME_LAN6: Final = "2a02:4e0:77::/64"
+CLIENT_IP6: Final = "2a02:4e0:77::10"
+ROUTER_LAN_IP6: Final = "2a02:4e0:77::1"
+TRANSIT_PREFIX6: Final = 126
+ROUTER_UP_IP6: Final = "2a02:4e0:ffff::1"
+INTERNET_UP_IP6: Final = "2a02:4e0:ffff::2"
+
 ISP_RESOLVER_IP: Final = "95.56.0.53"
 """The ISP's resolver, on the router's loopback: what the client's resolv.conf names."""
 
@@ -99,7 +113,17 @@ class Plan:
     @property
     def links(self) -> tuple[Link, Link]:
         ns = self.namespaces
-        home = Link(ns.client, CLIENT_IF, CLIENT_IP, ns.router, ROUTER_LAN_IF, ROUTER_LAN_IP, 24)
+        home = Link(
+            ns.client,
+            CLIENT_IF,
+            CLIENT_IP,
+            ns.router,
+            ROUTER_LAN_IF,
+            ROUTER_LAN_IP,
+            24,
+            CLIENT_IP6,
+            ROUTER_LAN_IP6,
+        )
         transit = Link(
             ns.router,
             ROUTER_UP_IF,
@@ -108,6 +132,9 @@ class Plan:
             INTERNET_IF,
             INTERNET_UP_IP,
             TRANSIT_PREFIX,
+            ROUTER_UP_IP6,
+            INTERNET_UP_IP6,
+            TRANSIT_PREFIX6,
         )
         return home, transit
 
@@ -116,6 +143,10 @@ class Plan:
         """Every address the internet namespace holds besides its transit address."""
         infra = (FAR_RESOLVER_IP, PUBLIC_RESOLVER_IP, CONTROL_RESOLVER_IP, BLOCKPAGE_IP, MITM_IP)
         return infra + tuple(site.ip for site in self.sites)
+
+    @property
+    def internet_addresses6(self) -> tuple[str, ...]:
+        return tuple(site.ip6 for site in self.sites if site.ip6)
 
     def zone(self) -> dict[str, tuple[str, ...]]:
         """Name -> addresses: what the truthful resolver answers."""
@@ -126,6 +157,8 @@ class Plan:
         for site in self.sites:
             for name in site.names if site.in_dns else ():
                 records.setdefault(name, []).append(site.ip)
+                if site.ip6:
+                    records[name].append(site.ip6)
         return {name: tuple(ips) for name, ips in records.items()}
 
     def service_sites(self, service: str) -> tuple[Site, ...]:
@@ -137,6 +170,9 @@ class Plan:
 
     def service_addresses(self, service: str) -> tuple[str, ...]:
         return tuple(site.ip for site in self.service_sites(service))
+
+    def service_addresses6(self, service: str) -> tuple[str, ...]:
+        return tuple(site.ip6 for site in self.service_sites(service) if site.ip6)
 
     def service_names(self, service: str) -> tuple[str, ...]:
         names: list[str] = []
@@ -154,19 +190,34 @@ class Plan:
 
 
 SITES: Final = (
-    Site("149.154.167.99", ("web.telegram.org", "telegram.org"), service="telegram"),
+    Site(
+        "149.154.167.99",
+        ("web.telegram.org", "telegram.org"),
+        service="telegram",
+        ip6="2001:67c:4e8:f004::9",
+    ),
     # Telegram's data centres: fixed addresses, no DNS. One speaks TLS, one a plain protocol.
     Site("149.154.167.51", ("web.telegram.org",), service="telegram", in_dns=False),
     Site("149.154.175.50", (), tls_ports=(), tcp_ports=(443,), service="telegram"),
-    Site("157.240.9.53", ("web.whatsapp.com",), service="whatsapp"),
+    Site(
+        "157.240.9.53",
+        ("web.whatsapp.com",),
+        service="whatsapp",
+        ip6="2a03:2880:f20c:e0:face:b00c:0:167",
+    ),
     Site("157.240.9.60", ("g.whatsapp.net",), tcp_ports=(5222,), service="whatsapp"),
     Site("13.248.212.111", ("chat.signal.org",), service="signal"),
     Site("157.240.9.174", ("www.instagram.com",), service="instagram"),
-    Site("142.250.74.46", ("www.youtube.com",), service="youtube"),
+    Site("142.250.74.46", ("www.youtube.com",), service="youtube", ip6="2a00:1450:4001:82b::200e"),
     Site("104.244.42.65", ("x.com",), service="x"),
     Site("104.18.30.10", ("www.azattyq.org",), http_ports=(80,), service="news"),
     Site("185.15.59.224", ("www.wikipedia.org",), http_ports=(80,), service="control-wikipedia"),
-    Site("93.184.215.14", ("example.com", "www.example.com"), service="control-example"),
+    Site(
+        "93.184.215.14",
+        ("example.com", "www.example.com"),
+        service="control-example",
+        ip6="2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+    ),
 )
 
 

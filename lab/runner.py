@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from lab.hops import reported_hop
 from lab.paths import REPO_ROOT, checkout_env
 from lab.scenario import TARGETS_FILE, Expectation, Scenario
 from lab.shell import in_netns
@@ -41,6 +42,7 @@ class ProbeError(RuntimeError):
 class Got:
     verdict: str
     methods: tuple[str, ...] = ()
+    hop: str | None = None  # the censoring hop reported, "none" if traced and not located
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class Row:
     def correct(self) -> bool:
         if self.expected is None:
             return True
-        return self.got is not None and self.expected.met_by(self.got.verdict, self.got.methods)
+        return self.got is not None and self.expected.met_by(
+            self.got.verdict, self.got.methods, self.got.hop
+        )
 
     @property
     def false_block(self) -> bool:
@@ -91,17 +95,34 @@ def probe_command(
 
 
 def run_probe(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> dict[str, Got]:
-    env = checkout_env()
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ProbeError(argv, None, _text(exc.stderr), _text(exc.stdout)) from exc
+    done = _run_probe_process(argv, timeout)
     try:
         return parse_report(done.stdout)
     except ValueError as exc:
         raise ProbeError(argv, done.returncode, done.stderr, done.stdout) from exc
+
+
+def run_probe_document(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """The probe's whole ``--json`` document (endpoints, measurements), for tests that read
+    more than verdicts."""
+    done = _run_probe_process(argv, timeout)
+    try:
+        document = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise ProbeError(argv, done.returncode, done.stderr, done.stdout) from exc
+    if not isinstance(document, dict):
+        raise ProbeError(argv, done.returncode, done.stderr, done.stdout)
+    return document
+
+
+def _run_probe_process(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = checkout_env()
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=env
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ProbeError(argv, None, _text(exc.stderr), _text(exc.stdout)) from exc
 
 
 def run_scenario(topology: Topology, scenario: Scenario, extra: Sequence[str] = ()) -> list[Row]:
@@ -135,7 +156,11 @@ def parse_report(text: str) -> dict[str, Got]:
         if not isinstance(item, dict) or not isinstance(item.get("service"), str):
             raise ValueError(f"a service entry without a name: {item!r}")
         methods = item.get("methods") or []
-        found[item["service"]] = Got(str(item.get("verdict")), tuple(str(m) for m in methods))
+        found[item["service"]] = Got(
+            str(item.get("verdict")),
+            tuple(str(m) for m in methods),
+            reported_hop(item.get("endpoints")),
+        )
     return found
 
 
@@ -156,6 +181,9 @@ def format_table(rows: Sequence[Row]) -> str:
         if row.expected and row.expected.methods:
             expected += f" [{', '.join(row.expected.methods)}]"
         got = row.got.verdict if row.got else "(missing)"
+        if row.expected and row.expected.hop is not None:
+            expected += f" hop {row.expected.hop}"
+            got += f" hop {row.got.hop if row.got else '-'}"
         methods = ", ".join(row.got.methods) if row.got else ""
         mark = "ok" if row.correct else ("FALSE BLOCK" if row.false_block else "WRONG")
         lines.append((row.scenario, row.service, expected, got, methods, mark))

@@ -8,6 +8,7 @@ One TOML file per scenario in ``lab/scenarios/``::
     [[actions]]
     kind = "dns"                     # see ACTION_KEYS for every kind and its keys
     service = "telegram"             # expands to the service's names or addresses
+                                     # (packet actions: family = "ipv4" | "ipv6" | "both")
     answer = "nxdomain"
 
     [expect]
@@ -17,6 +18,8 @@ One TOML file per scenario in ``lab/scenarios/``::
 An expectation holds when the probe's verdict is the one named (or one of a list named,
 `verdict = ["ok", "anomaly"]`) and every method named is
 among the probe's methods (it may name more: a censor's action can show in several steps).
+A ``[path]`` table puts the censor one or two hops from the client and names the hop the
+probe must report per service (``lab.hops``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Final, cast, get_args
 
 from lab import censor, plan
 from lab.censor import Action
+from lab.hops import PathOptions, read_path
 from lab.plan import Plan
 from lab.resolver import OverrideKind
 from lab.topology import RESOLVERS, ClientResolver
@@ -39,12 +43,13 @@ TARGETS_FILE: Final = Path(__file__).parent / "targets.toml"
 _TARGET = frozenset({"service", "names", "addresses"})
 ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "dns": _TARGET | {"answer"},
-    "inject": _TARGET | {"address"},
-    "blackhole": _TARGET | {"ports"},
-    "refuse": _TARGET | {"ports"},
-    "reset": _TARGET | {"ports"},
-    "unreachable": _TARGET | {"ports", "icmp"},
-    "sni": _TARGET | {"how", "ports", "residual"},
+    "inject": _TARGET | {"address", "ip_ttl"},
+    "foreign-ttl": frozenset({"ttl"}),
+    "blackhole": _TARGET | {"ports", "family"},
+    "refuse": _TARGET | {"ports", "family"},
+    "reset": _TARGET | {"ports", "family"},
+    "unreachable": _TARGET | {"ports", "icmp", "family"},
+    "sni": _TARGET | {"how", "ports", "residual", "family"},
     "tls-mitm": _TARGET,
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst", "by"},
@@ -73,9 +78,12 @@ class ScenarioError(ValueError):
 class Expectation:
     verdict: str  # one verdict, or several joined by "|": any of them is right
     methods: tuple[str, ...] = ()
+    hop: str | None = None
+    """The censoring hop the probe must report (a number, or ``none``); None: not checked."""
 
-    def met_by(self, verdict: str | None, methods: tuple[str, ...]) -> bool:
-        return verdict in self.verdict.split("|") and set(self.methods) <= set(methods)
+    def met_by(self, verdict: str | None, methods: tuple[str, ...], hop: str | None = None) -> bool:
+        right = verdict in self.verdict.split("|") and set(self.methods) <= set(methods)
+        return right and (self.hop is None or hop == self.hop)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class Scenario:
     path: Path
     services: tuple[str, ...]
     """Every service of the lab, each of which the probe should report on."""
+    hops: PathOptions | None = None
+    """The ``[path]`` table: a second router on the path (``lab.hops``); None: the plain lab."""
 
     def expectation(self, service: str) -> Expectation | None:
         """None for a service the scenario does not know (one the probe reported beyond it)."""
@@ -128,7 +138,7 @@ class _Reader:
         return ScenarioError(self.path, where, problem)
 
     def scenario(self, document: dict[str, Any]) -> Scenario:
-        unknown = set(document) - {"title", "description", "resolver", "actions", "expect"}
+        unknown = set(document) - {"title", "description", "resolver", "actions", "expect", "path"}
         if unknown:
             raise self.fail(sorted(unknown)[0], "unknown key")
         title = document.get("title")
@@ -144,7 +154,18 @@ class _Reader:
         expect, default = self.expectations(document.get("expect"))
         name = self.path.stem
         services = self.plan.services
-        return Scenario(name, title, resolver, actions, expect, default, self.path, services)
+        hops = None
+        if "path" in document:
+            try:
+                hops = read_path(document["path"], services)
+            except ValueError as exc:
+                raise self.fail("path", str(exc)) from exc
+            for service, hop in hops.located.items():
+                known = expect.get(service, default)
+                if known is None:
+                    raise self.fail(f"path.located.{service}", "needs an expectation")
+                expect[service] = Expectation(known.verdict, known.methods, hop)
+        return Scenario(name, title, resolver, actions, expect, default, self.path, services, hops)
 
     def expectations(self, raw: Any) -> tuple[dict[str, Expectation], Expectation | None]:
         if not isinstance(raw, dict) or not raw:
@@ -203,9 +224,21 @@ class _Reader:
         if "service" in raw:
             sites = self.plan.service_sites(raw["service"])
             if port is not None:
+                # Redirections (interception, block pages) are IPv4 DNAT rules.
                 sites = tuple(s for s in sites if port in (*s.tls_ports, *s.http_ports))
-            return tuple(site.ip for site in sites)
+                return tuple(site.ip for site in sites)
+            family = self.family(raw, where)
+            found = [s.ip for s in sites if family != "ipv6"]
+            found += [s.ip6 for s in sites if s.ip6 and family != "ipv4"]
+            return tuple(found)
         return self.strings(raw, "addresses", where)
+
+    def family(self, raw: dict[str, Any], where: str) -> censor.IPFamily:
+        """Which address family an action censors: ``ipv4``, ``ipv6`` or ``both`` (default)."""
+        value = raw.get("family", "both")
+        if value not in get_args(censor.IPFamily):
+            raise self.fail(f"{where}.family", "expected ipv4, ipv6 or both")
+        return cast(censor.IPFamily, value)
 
     def strings(self, raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = raw.get(key)
@@ -232,7 +265,17 @@ def _dns(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
 
 def _inject(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     address = raw.get("address", plan.INJECTED_ANSWER)
-    return censor.DNSInjection(reader.names(raw, where), str(address))
+    ip_ttl = raw.get("ip_ttl", 64)
+    if not isinstance(ip_ttl, int) or not 1 <= ip_ttl <= 255:
+        raise reader.fail(f"{where}.ip_ttl", "an IP TTL is an integer 1-255")
+    return censor.DNSInjection(reader.names(raw, where), str(address), ip_ttl=ip_ttl)
+
+
+def _foreign_ttl(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    ttl = raw.get("ttl", 200)
+    if not isinstance(ttl, int):
+        raise reader.fail(f"{where}.ttl", "a TTL is an integer 1-255")
+    return censor.ForeignTTL(ttl)
 
 
 def _unreachable(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -253,7 +296,9 @@ def _sni(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     residual = raw.get("residual", 0)
     if not isinstance(residual, int) or isinstance(residual, bool) or not 0 <= residual <= 600:
         raise reader.fail(f"{where}.residual", "seconds from 0 to 600")
-    return censor.SNIFilter(reader.names(raw, where), how, ports, residual)
+    return censor.SNIFilter(
+        reader.names(raw, where), how, ports, residual, reader.family(raw, where)
+    )
 
 
 def _loss(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
@@ -269,7 +314,8 @@ def _throttle(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     rate, burst = str(raw.get("rate", "64kbit")), str(raw.get("burst", "4k"))
     by = raw.get("by", "address")
     if by == "address":
-        return censor.Throttle(reader.addresses(raw, where), rate, burst)
+        addresses = tuple(a for a in reader.addresses(raw, where) if ":" not in a)  # tc u32: IPv4
+        return censor.Throttle(addresses, rate, burst)
     if by == "name":
         mark = 0x100 + int(where.strip("actions[]") or 0)  # classes 1:10… are by address
         return censor.Throttle((), rate, burst, names=reader.names(raw, where), mark=mark)
@@ -286,6 +332,7 @@ _Builder = Callable[[_Reader, dict[str, Any], str], Action]
 _BUILDERS: Final[dict[str, _Builder]] = {
     "dns": _dns,
     "inject": _inject,
+    "foreign-ttl": _foreign_ttl,
     "blackhole": lambda r, raw, w: censor.Blackhole(r.addresses(raw, w), r.ports(raw, w)),
     "refuse": lambda r, raw, w: censor.Refuse(r.addresses(raw, w), r.ports(raw, w)),
     "reset": lambda r, raw, w: censor.ResetByAddress(r.addresses(raw, w), r.ports(raw, w)),

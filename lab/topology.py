@@ -3,7 +3,8 @@
 ::
 
     client ns                  router ns                           internet ns
-    192.168.77.10 eth0 ──veth── lan0 192.168.77.1
+    192.168.77.10 eth0 ──veth── lan0 192.168.77.1         (each link and site also has an
+    2a02:4e0:77::10              2a02:4e0:77::1            IPv6 address: a dual-stack lab)
     resolv.conf → 95.56.0.53     lo 95.56.0.53 (ISP resolver)
                                  iptables / tc / injector
                                  up0 95.56.255.1 ──────veth──────── eth0 95.56.255.2
@@ -123,11 +124,17 @@ class Topology:
             run(["ip", "netns", "add", namespace])
             run_in(namespace, ["ip", "link", "set", "lo", "up"])
             for key in ("all", "default"):
-                run_in(namespace, ["sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
+                for setting in ("disable_ipv6=0", "accept_ra=0", "accept_dad=0"):
+                    run_in(namespace, ["sysctl", "-qw", f"net.ipv6.conf.{key}.{setting}"])
         run_in(self.ns.router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        run_in(self.ns.router, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+
+    def links(self) -> tuple[plan.Link, ...]:
+        """The veth pairs to make (a topology with more routers adds its own)."""
+        return self.plan.links
 
     def _create_links(self) -> None:
-        for link in self.plan.links:
+        for link in self.links():
             run(
                 [
                     "ip",
@@ -153,6 +160,12 @@ class Topology:
                     namespace,
                     ["ip", "addr", "add", f"{address}/{link.prefix}", "dev", interface],
                 )
+            for namespace, interface, address6 in (
+                (link.left_ns, link.left_if, link.left_ip6),
+                (link.right_ns, link.right_if, link.right_ip6),
+            ):
+                if address6:
+                    _add_ipv6(namespace, f"{address6}/{link.prefix6}", interface)
                 run_in(namespace, ["ip", "link", "set", interface, "up"])
 
     def _route(self) -> None:
@@ -163,6 +176,14 @@ class Topology:
         run_in(ns.client, ["ip", "route", "add", "default", "via", plan.ROUTER_LAN_IP])
         run_in(ns.router, ["ip", "route", "add", "default", "via", plan.INTERNET_UP_IP])
         run_in(ns.internet, ["ip", "route", "add", "default", "via", plan.ROUTER_UP_IP])
+        for address6 in self.plan.internet_addresses6:
+            _add_ipv6(ns.internet, f"{address6}/128", plan.INTERNET_IF)
+        for namespace, gateway in (
+            (ns.client, plan.ROUTER_LAN_IP6),
+            (ns.router, plan.INTERNET_UP_IP6),
+            (ns.internet, plan.ROUTER_UP_IP6),
+        ):
+            run_in(namespace, ["ip", "-6", "route", "add", "default", "via", gateway])
 
     def _start_daemons(self) -> None:
         logs = self.state_dir / "logs"
@@ -192,6 +213,11 @@ class Topology:
         self._daemons.append(daemon)
         daemon.start()
         daemon.wait_ready(ready)
+
+
+def _add_ipv6(namespace: str, address: str, interface: str) -> None:
+    """Without duplicate address detection: the address is usable at once, not in seconds."""
+    run_in(namespace, ["ip", "-6", "addr", "add", address, "dev", interface, "nodad"])
 
 
 def dns_answers(namespace: str, server: str) -> bool:

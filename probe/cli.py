@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="network operations at once (default 50)",
     )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument(
+        "--no-raw",
+        action="store_true",
+        help="do not capture packets even with CAP_NET_RAW (no TTL evidence of injection)",
+    )
     _add_run(commands)
     _add_status(commands)
     return parser
@@ -163,7 +168,9 @@ async def _check(args: argparse.Namespace) -> int:
     if args.ca_file is not None and not args.ca_file.is_file():
         raise UsageError(f"--ca-file: {args.ca_file}: no such file")
     try:
-        network = SocketNetwork(Timing(timeout=args.timeout), args.ca_file)
+        network = SocketNetwork(
+            Timing(timeout=args.timeout), args.ca_file, raw=False if args.no_raw else None
+        )
     except OSError as exc:
         raise UsageError(
             f"--ca-file: {args.ca_file}: not a PEM certificate bundle ({exc})"

@@ -143,7 +143,13 @@ def rules_table() -> str:
     return "\n".join(rows)
 
 
-RULE_MODULES: Final = ("probe.verdicts.rules", "collector.ingest.reanalysis", "alerts.incidents")
+RULE_MODULES: Final = (
+    "probe.verdicts.rules",
+    "probe.verdicts.analysis",
+    "probe.verdicts.location",
+    "collector.ingest.reanalysis",
+    "alerts.incidents",
+)
 
 
 if __name__ == "__main__":

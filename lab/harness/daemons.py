@@ -116,6 +116,9 @@ def probe_config(world: World, directory: Path, batch_size: int = 500, **schedul
         f'ca_file = "{world.pki.ca_file}"',
         "timeout = 1.0",
         "check_in_seconds = 2.0",
+        # These daemons are timed in fractions of a second (kills, outages); packet capture,
+        # with its own tests, would add its start-up to every round.
+        "raw_packets = false",
         "[schedule]",
         *(f"{k} = {v}" for k, v in options.items()),
         "[upload]",

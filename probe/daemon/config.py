@@ -44,10 +44,10 @@ from typing import Any, Final
 
 from probe.measure.network import ResolverSpecError, parse_network_resolver, parse_resolver
 
-# What this version cannot collect; every measurement says so (DESIGN.md, Measurement).
-MISSING_EVIDENCE: Final = [
-    "raw_packets: this version records no raw packets (injected-packet and censoring-hop evidence)"
-]
+# What this version cannot collect at all; every measurement says so (DESIGN.md,
+# Measurement). What a run could not collect on this machine (raw packets without
+# CAP_NET_RAW, IPv6 without a route) the engine adds per run.
+MISSING_EVIDENCE: Final[list[str]] = []
 DEFAULT_CONTROL_RESOLVERS: Final = (
     "https://1.1.1.1/dns-query",
     "https://9.9.9.9/dns-query",
@@ -96,6 +96,8 @@ class Config:
     concurrency: int = 50
     check_in_seconds: float = 3600.0
     allow_private_targets: bool = False
+    raw_packets: bool = True
+    """Capture each flow's packets where the process holds CAP_NET_RAW (false: never)."""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     upload: UploadConfig = field(default_factory=UploadConfig)
@@ -140,6 +142,7 @@ class _Reader:
             concurrency=int(self.number(doc, "concurrency", 50)),
             check_in_seconds=self.number(doc, "check_in_seconds", 3600.0),
             allow_private_targets=self.flag(doc, "allow_private_targets"),
+            raw_packets=self.flag(doc, "raw_packets", True),
             schedule=self.schedule(self.table(doc, "schedule")),
             spool=self.spool(self.table(doc, "spool")),
             upload=self.upload(self.table(doc, "upload")),
@@ -204,6 +207,12 @@ class _Reader:
         value = doc.get(key)
         if value is not None and not isinstance(value, str):
             raise self.fail(key, "must be a string")
+        return value
+
+    def boolean(self, doc: dict[str, Any], key: str, default: bool) -> bool:
+        value = doc.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "must be true or false")
         return value
 
     def path(self, doc: dict[str, Any], key: str) -> Path | None:

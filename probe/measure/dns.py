@@ -12,7 +12,7 @@ import contextlib
 import ipaddress
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,8 +23,10 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import msgspec
 
 from probe.measure import failures
+from probe.measure import raw as packet_capture
 from probe.measure.network import Resolution, Resolver, parse_network_resolver
 from probe.model import DNSAnswer, DNSObservation, DNSResponse, Role
 
@@ -144,6 +146,7 @@ class QueryContext:
     timeout: float
     window: float
     rdtype: str = "A"
+    raw: bool = False  # capture the responses' datagrams (IP TTL and ID), see probe.measure.raw
 
     def observation(
         self, t0: float, t: float, failure: str | None, responses: list[DNSResponse]
@@ -164,9 +167,14 @@ class QueryContext:
         return self.observation(t0, now, failure, [])
 
     def from_responses(
-        self, t0: float, messages: list[tuple[float, int, dns.message.Message]]
+        self,
+        t0: float,
+        messages: list[tuple[float, int, dns.message.Message]],
+        datagrams: Sequence[packet_capture.DNSPacket] = (),
     ) -> DNSObservation:
         facts = [response_fact(m, when - self.origin, n) for when, n, m in messages]
+        if datagrams:
+            facts = with_ip_fields(facts, [m for _, _, m in messages], datagrams)
         t = messages[0][0] - self.origin
         return self.observation(t0, t, failure_of(facts[0], self.rdtype), facts)
 
@@ -182,17 +190,60 @@ async def query_udp(ctx: QueryContext) -> Resolution:
         )
     except OSError as exc:
         return Resolution(ctx.failed(t0, failures.from_exception(exc)))
+    capture = await _capture(ctx, transport)
     try:
         await _send_until_answered(transport, ctx, listener)
     except Exception as exc:  # translated into a failure string at this edge
         transport.close()
+        if capture is not None:
+            await capture.stop()
         return Resolution(ctx.failed(t0, failures.from_exception(exc)))
     if listener.truncated():
         transport.close()
+        if capture is not None:
+            await capture.stop()
         return await query_stream(ctx, None)  # the full answer needs TCP (RFC 7766)
     first_obs = ctx.from_responses(t0, list(listener.responses))
-    late = asyncio.ensure_future(_linger(transport, listener, ctx, t0, first_obs))
+    late = asyncio.ensure_future(_linger(transport, listener, ctx, t0, first_obs, capture))
     return Resolution(first_obs, late)
+
+
+async def _capture(
+    ctx: QueryContext, transport: asyncio.DatagramTransport
+) -> packet_capture.Capture | None:
+    """With raw capture, this query's responses as datagrams (to our port, from the resolver)."""
+    if not ctx.raw:
+        return None
+    local_port = transport.get_extra_info("sockname")[1]
+    flow = packet_capture.Flow("udp", ctx.resolver.host, ctx.resolver.port, local_port)
+    capture = packet_capture.Capture(flow, asyncio.get_running_loop().time)
+    await capture.start()
+    return capture
+
+
+def with_ip_fields(
+    facts: list[DNSResponse],
+    messages: list[dns.message.Message],
+    datagrams: Sequence[packet_capture.DNSPacket],
+) -> list[DNSResponse]:
+    """Each response with the IP TTL and ID of the datagram that carried it (matched by
+    query ID and answer set, in arrival order)."""
+    unused = list(datagrams)
+    annotated: list[DNSResponse] = []
+    for fact, message in zip(facts, messages, strict=True):
+        addresses = tuple(
+            sorted(
+                str(ipaddress.ip_address(a.data)) for a in fact.answers if a.rrtype in ("A", "AAAA")
+            )
+        )
+        match = next(
+            (d for d in unused if d.query_id == message.id and d.answers == addresses), None
+        )
+        if match is not None:
+            unused.remove(match)
+            fact = msgspec.structs.replace(fact, ip_ttl=match.ttl, ip_id=match.ip_id)
+        annotated.append(fact)
+    return annotated
 
 
 async def _send_until_answered(
@@ -215,11 +266,16 @@ async def _linger(
     ctx: QueryContext,
     t0: float,
     first: DNSObservation,
+    capture: packet_capture.Capture | None = None,
 ) -> DNSObservation:
     try:
         await asyncio.sleep(ctx.window)
     finally:
         transport.close()
+        if capture is not None:
+            await capture.stop()
+    if capture is not None:
+        return ctx.from_responses(t0, list(listener.responses), capture.dns_packets())
     if len(listener.responses) == len(first.responses):
         return first
     return ctx.from_responses(t0, list(listener.responses))

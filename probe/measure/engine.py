@@ -13,14 +13,16 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 
 from probe import SOFTWARE_NAME, __version__
-from probe.measure import failures
+from probe.measure import failures, locating
+from probe.measure import raw as packet_capture
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.throughput import Limits
+from probe.measure.trace import TraceBudget
 from probe.model import (
     FORMAT_VERSION,
     Analysis,
@@ -35,6 +37,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
     new_id,
     utc_now,
 )
@@ -43,6 +46,10 @@ from probe.verdicts import analysis
 from probe.verdicts.bogons import is_bogon_answer
 
 T = TypeVar("T")
+QUERY_TYPES: Final = ("A", "AAAA")
+NO_IPV6: Final = (
+    "ipv6: this network has no IPv6 route; AAAA answers recorded, IPv6 addresses not tested"
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Engine:
         control_resolvers: Sequence[Resolver],
         settings: Settings = Settings(),
         probe: ProbeInfo | None = None,
+        trace_budget: TraceBudget | None = None,
     ) -> None:
         self.network = network
         self.network_resolver = network_resolver
@@ -88,6 +96,9 @@ class Engine:
         self._controls: dict[Exchange, asyncio.Task[Outcome]] = {}
         self._downloading = asyncio.Lock()  # one transfer at a time: they would share the link
         self._control_rates: list[ThroughputObservation] = []
+        self.ipv6 = False
+        self.trace_budget = trace_budget or TraceBudget()
+        self._tracing = asyncio.Lock()  # one trace at a time: routers rate-limit ICMP
 
     async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
         """Controls first (they decide whether judging is possible), then the rest at once;
@@ -97,6 +108,8 @@ class Engine:
         self._origin = self.network.clock()
         self._start_time = utc_now()
         self._controls = {}
+        self.trace_budget.new_run()
+        await self._check_network()
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
         self._choose_health_check(control_runs)
@@ -107,7 +120,8 @@ class Engine:
         done = [self._finish(run, offline) for run in control_runs]
 
         async def judge(service: Service) -> Measurement:
-            measurement = self._finish(await self._measure(service, offline), offline)
+            run = await self._measure(service, offline)
+            measurement = await self._locate(run, self._finish(run, offline))
             if progress is not None:
                 progress(measurement)
             return measurement
@@ -135,7 +149,8 @@ class Engine:
 
     def _finish(self, run: _Run, offline: bool) -> Measurement:
         service = run.service
-        result: Analysis = analysis.analyse(service, run.observations, offline=offline)
+        facts = [o for o in run.observations if not isinstance(o, TraceObservation)]
+        result: Analysis = analysis.analyse(service, facts, offline=offline)
         return Measurement(
             id=new_id(),
             format_version=FORMAT_VERSION,
@@ -148,6 +163,32 @@ class Engine:
             endpoints=[_endpoint_spec(t) for t in service.endpoints],
             observations=run.observations,
             analysis=result,
+        )
+
+    async def _locate(self, run: _Run, measurement: Measurement) -> Measurement:
+        """For each blocked endpoint worth it and within the budget, the TTL-limited traces
+        and the hop they locate; the verdicts stay as they are."""
+        if not self.network.can_trace():
+            return measurement
+        resolver = self.network_resolver
+        plain = (resolver.host, resolver.port) if resolver and resolver.transport == "udp" else None
+        requests = locating.trace_requests(
+            run.service, run.observations, measurement.analysis, plain
+        )
+        traces: list[TraceObservation] = []
+        for index, request in requests:
+            key = (request.ip, request.port, request.name)
+            async with self._tracing:
+                if not self.trace_budget.take(key, time.monotonic()):
+                    continue
+                pair = await self.network.trace(request, run.origin)
+            traces += [msgspec.structs.replace(t, endpoint=index) for t in pair]
+        if not traces:
+            return measurement
+        return msgspec.structs.replace(
+            measurement,
+            observations=[*measurement.observations, *traces],
+            analysis=locating.located(measurement.analysis, traces),
         )
 
     async def _endpoint(self, run: _Run, index: int, target: Target, retry: bool) -> None:
@@ -183,6 +224,28 @@ class Engine:
 
     def control_rates(self, endpoint: int) -> list[ThroughputObservation]:
         return [msgspec.structs.replace(o, endpoint=endpoint) for o in self._control_rates]
+
+    async def _check_network(self) -> None:
+        """Once per run, what this probe can see: a network without IPv6 says so once, in
+        every measurement's probe info, and its IPv6 addresses go untested rather than
+        failing one by one; likewise for packet evidence without CAP_NET_RAW."""
+        await self.network.prepare()
+        self.ipv6 = await self.network.ipv6_connectivity()
+        raw = self.network.raw_packets()
+        missing = [
+            m
+            for m in self.probe.missing_evidence
+            if not m.startswith(("ipv6:", "raw_packets:", "censor_hop:"))
+        ]
+        if not self.ipv6:
+            missing.append(NO_IPV6)
+        if not self.network.can_trace():
+            missing.append(packet_capture.NO_HOP_LOCATION)
+        if not raw:
+            missing.append(packet_capture.NO_CAPABILITY)
+        self.probe = msgspec.structs.replace(
+            self.probe, ipv6=self.ipv6, raw_evidence=raw, missing_evidence=missing
+        )
 
     # -- network health --------------------------------------------------------------------
 
@@ -271,18 +334,25 @@ class _EndpointRun:
 
     async def measure(self) -> None:
         if self.target.ip is not None:
-            await self.measure_throughput(await self.test_addresses([self.target.ip]))
+            await self.measure_throughput(
+                await self.test_addresses(self.reachable([self.target.ip]))
+            )
             return
         assert self.target.host is not None
+        await asyncio.gather(*(self.measure_family(rdtype) for rdtype in QUERY_TYPES))
+
+    async def measure_family(self, rdtype: str) -> None:
+        """One address family: its query through both resolvers, then its addresses."""
         network_dns, control_dns = await asyncio.gather(
-            self.resolve(self.engine.network_resolver, "network", 0),
-            self.resolve_control(0),
+            self.resolve(self.engine.network_resolver, "network", 0, rdtype),
+            self.resolve_control(0, rdtype),
         )
         network_dns = await self.retry_dns(network_dns, control_dns)
         plan = addresses_to_test(network_dns, control_dns, self.engine.settings.max_addresses)
-        outcomes = await self.test_addresses(plan.first)
-        if plan.contrast and any(not _succeeded(o) for o in outcomes):
-            await self.test_addresses(plan.contrast)
+        outcomes = await self.test_addresses(self.reachable(plan.first))
+        contrast = self.reachable(plan.contrast)
+        if contrast and any(not _succeeded(o) for o in outcomes):
+            await self.test_addresses(contrast)
         await self.measure_throughput(outcomes)
 
     async def measure_throughput(self, outcomes: list[Outcome]) -> None:
@@ -306,12 +376,19 @@ class _EndpointRun:
         for control in self.engine.control_rates(self.index):
             self.run.add(control)
 
-    async def resolve(self, resolver: Resolver | None, role: str, attempt: int) -> DNSObservation:
+    def reachable(self, addresses: list[str]) -> list[str]:
+        """Without an IPv6 route, an IPv6 address is not tested: its failure would say
+        nothing about censorship (the probe info says so once)."""
+        return [a for a in addresses if self.engine.ipv6 or ":" not in a]
+
+    async def resolve(
+        self, resolver: Resolver | None, role: str, attempt: int, rdtype: str = "A"
+    ) -> DNSObservation:
         assert self.target.host is not None
         if resolver is None:
             observation = DNSObservation(
                 hostname=self.target.host,
-                query_type="A",
+                query_type=rdtype,
                 resolver="system",
                 role="network",
                 t0=0.0,
@@ -328,6 +405,7 @@ class _EndpointRun:
                 self.target.host,
                 "network" if role == "network" else "control",
                 self.run.origin,
+                rdtype,
             )
         )
         observation = msgspec.structs.replace(
@@ -337,11 +415,11 @@ class _EndpointRun:
         self.run.pending.append((len(self.run.observations) - 1, resolution))
         return observation
 
-    async def resolve_control(self, attempt: int) -> DNSObservation:
+    async def resolve_control(self, attempt: int, rdtype: str = "A") -> DNSObservation:
         """The first trusted resolver that answers at all (a censor may block some of them)."""
         observation: DNSObservation | None = None
         for resolver in self.engine.control_resolvers:
-            observation = await self.resolve(resolver, "control", attempt)
+            observation = await self.resolve(resolver, "control", attempt, rdtype)
             if observation.responses:
                 break
         assert observation is not None
@@ -358,9 +436,10 @@ class _EndpointRun:
         attempt = 1
         while attempt < budget:
             await self.engine.health_check(self.run, self.index)
-            latest = await self.resolve(self.engine.network_resolver, "network", attempt)
+            rdtype = network_dns.query_type
+            latest = await self.resolve(self.engine.network_resolver, "network", attempt, rdtype)
             if not control_dns.responses:
-                control_dns = await self.resolve_control(attempt)
+                control_dns = await self.resolve_control(attempt, rdtype)
             if not _dns_suspicious(latest, control_dns):
                 await self.engine.health_check(self.run, self.index)
                 return latest
@@ -457,6 +536,9 @@ def _ipv4_first(addresses: list[str]) -> list[str]:
 
 
 def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> bool:
+    empty_aaaa = observation.query_type == "AAAA" and not observation.addresses()
+    if empty_aaaa and (observation.failure == failures.DNS_NO_ANSWER or not control.addresses()):
+        return False  # a name without IPv6 addresses, or a resolver that strips AAAA
     if observation.failure is not None:
         return True
     addresses = observation.addresses()

@@ -18,6 +18,7 @@ from typing import Literal
 
 from probe.measure import public_resolvers
 from probe.measure.throughput import Limits
+from probe.measure.trace import TraceRequest
 from probe.model import (
     DNSObservation,
     HTTPObservation,
@@ -25,6 +26,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
 )
 
 Transport = Literal["udp", "tcp", "tls", "https"]
@@ -181,8 +183,9 @@ class Network(abc.ABC):
 
     @abc.abstractmethod
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
-    ) -> Resolution: ...
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
+    ) -> Resolution:
+        """Ask for ``rdtype`` records (``A`` or ``AAAA``)."""
 
     @abc.abstractmethod
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
@@ -193,6 +196,28 @@ class Network(abc.ABC):
     ) -> ThroughputObservation:
         """Connect, handshake and GET ``request.http_path``, counting the bytes over time."""
         raise NotImplementedError(f"{type(self).__name__} does not measure throughput")
+
+    async def ipv6_connectivity(self) -> bool:
+        """Whether this network routes IPv6 at all; without it IPv6 addresses go untested."""
+        return False
+
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Load what the network needs before the first step is timed (once)."""
+
+    def raw_packets(self) -> bool:
+        """Whether exchanges and DNS queries come with their captured packets."""
+        return False
+
+    def can_trace(self) -> bool:
+        """Whether ``trace`` works here (it needs CAP_NET_RAW for the ICMP answers)."""
+        return False
+
+    async def trace(
+        self, request: TraceRequest, origin: float
+    ) -> tuple[TraceObservation, TraceObservation]:
+        """The triggering packet sent with TTL 1, 2, …: the service name's trace and the
+        control name's (``probe.measure.trace``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not trace")
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from probe.measure import dns, failures, http, throughput
+from probe.measure import raw as packet_capture
+from probe.measure import trace as hop_trace
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.tls import Contexts, TLSChannel, handshake
+from probe.measure.trace import TraceRequest
 from probe.model import (
     Certificate,
     HTTPObservation,
@@ -21,6 +25,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
 )
 
 if TYPE_CHECKING:
@@ -37,16 +42,45 @@ class Timing:
 
 
 class SocketNetwork(Network):
-    def __init__(self, timing: Timing | None = None, ca_file: Path | None = None) -> None:
+    def __init__(
+        self, timing: Timing | None = None, ca_file: Path | None = None, raw: bool | None = None
+    ) -> None:
+        """``raw``: capture each flow's packets (None: whenever CAP_NET_RAW allows)."""
         self.timing = timing or Timing()
         self.contexts = Contexts.build(ca_file)
         self._session: aiohttp.ClientSession | None = None
+        self.raw = packet_capture.available() if raw is None else raw
+        self.trace_limits = hop_trace.TraceLimits()
+        self._prepared = False
+
+    async def prepare(self) -> None:
+        if self.raw and not self._prepared:
+            await asyncio.to_thread(packet_capture.prepare)
+            self._prepared = True
+
+    def raw_packets(self) -> bool:
+        return self.raw
+
+    def can_trace(self) -> bool:
+        return self.raw
+
+    async def trace(
+        self, request: TraceRequest, origin: float
+    ) -> tuple[TraceObservation, TraceObservation]:
+        return await hop_trace.trace(request, origin, self.trace_limits, self.clock)
 
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
     ) -> Resolution:
         ctx = dns.QueryContext(
-            hostname, role, resolver, origin, self.timing.timeout, self.timing.dns_window
+            hostname,
+            role,
+            resolver,
+            origin,
+            self.timing.timeout,
+            self.timing.dns_window,
+            rdtype,
+            raw=self.raw,
         )
         if resolver.transport == "udp":
             return await dns.query_udp(ctx)
@@ -57,6 +91,9 @@ class SocketNetwork(Network):
         from probe.measure import doh  # aiohttp is imported only when DoH is used
 
         return await doh.query_https(ctx, self._http_session(), self.contexts.verify_name)
+
+    async def ipv6_connectivity(self) -> bool:
+        return has_ipv6_route()
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -71,7 +108,19 @@ class SocketNetwork(Network):
             self._session = None
 
     async def exchange(self, request: Exchange, origin: float) -> Outcome:
-        step = _Step(request, origin, self.timing.timeout)
+        if not self.raw:
+            return await self._exchange(_Step(request, origin, self.timing.timeout))
+        sock, capture = await _captured_flow(request)
+        try:
+            tcp, tls, page = await self._exchange(_Step(request, origin, self.timing.timeout, sock))
+            if any(o is not None and o.failure is not None for o in (tcp, tls, page)):
+                await asyncio.sleep(CAPTURE_LINGER)  # the deciding RST may still be in flight
+        finally:
+            await capture.stop()
+        return msgspec.structs.replace(tcp, packets=capture.tcp_packets(origin)), tls, page
+
+    async def _exchange(self, step: _Step) -> Outcome:
+        request = step.request
         connection = await step.connect()
         if connection is None:
             return step.tcp, None, None
@@ -146,6 +195,22 @@ class SocketNetwork(Network):
         return tcp, tls, page
 
 
+CAPTURE_LINGER: Final = 0.05
+IPV6_ROUTE_PROBE: Final = ("2001:4860:4860::8888", 53)
+"""A global IPv6 address: a UDP ``connect`` to it sends nothing, it only asks for a route."""
+
+
+def has_ipv6_route(target: tuple[str, int] = IPV6_ROUTE_PROBE) -> bool:
+    """Whether the kernel has a route to the global IPv6 internet from here."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.connect(target)
+            local = sock.getsockname()[0]
+    except OSError:
+        return False
+    return not local.startswith("fe80") and local != "::1"
+
+
 _VERIFY_FAILURES = frozenset(
     {
         failures.SSL_UNKNOWN_AUTHORITY,
@@ -153,6 +218,19 @@ _VERIFY_FAILURES = frozenset(
         failures.SSL_INVALID_CERTIFICATE,
     }
 )
+
+
+async def _captured_flow(request: Exchange) -> tuple[socket.socket, packet_capture.Capture]:
+    """A socket bound to its local port before it connects, and a capture of exactly that
+    flow, started before the SYN leaves."""
+    family = socket.AF_INET6 if ":" in request.ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+    flow = packet_capture.Flow("tcp", request.ip, request.port, sock.getsockname()[1])
+    capture = packet_capture.Capture(flow, asyncio.get_running_loop().time)
+    await capture.start()
+    return sock, capture
 
 
 def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservation:
@@ -175,7 +253,10 @@ def _abort(writer: asyncio.StreamWriter) -> None:
 class _Step:
     """The observations of one exchange as it proceeds."""
 
-    def __init__(self, request: Exchange, origin: float, timeout: float) -> None:
+    def __init__(
+        self, request: Exchange, origin: float, timeout: float, sock: socket.socket | None = None
+    ) -> None:
+        self.sock = sock  # bound in advance for a captured flow; used by the first connect
         self.request = request
         self.origin = origin
         self.timeout = timeout
@@ -191,10 +272,19 @@ class _Step:
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         t0 = self.now()
+        sock, self.sock = self.sock, None
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(self.request.ip, self.request.port)
+                if sock is None:
+                    reader, writer = await asyncio.open_connection(
+                        self.request.ip, self.request.port
+                    )
+                else:
+                    await self.loop.sock_connect(sock, (self.request.ip, self.request.port))
+                    reader, writer = await asyncio.open_connection(sock=sock)
         except Exception as exc:  # translated into a failure string at this edge
+            if sock is not None:
+                sock.close()
             failure = failures.from_exception(exc)
             self.tcp = msgspec.structs.replace(self.tcp, t0=t0, t=self.now(), failure=failure)
             return None

@@ -35,7 +35,7 @@ from probe.model import (
     Verdict,
 )
 from probe.targets import Service, Target
-from probe.verdicts import fingerprints, throughput
+from probe.verdicts import families, fingerprints, packets, throughput
 from probe.verdicts.bogons import is_bogon_answer, scope
 from probe.verdicts.rules import (
     CONNECT_FAILED,
@@ -179,8 +179,12 @@ def analyse_endpoint(
             "offline", NETWORK_OFFLINE, "control services unreachable: this network is offline"
         )
         return _endpoint_result(target, [finding])
-    facts = _Facts.of(observations)
-    return _endpoint_result(target, list(_findings(facts)))
+    by_family = families.split(observations)
+    results = {
+        family: _endpoint_result(target, list(_findings(_Facts.of(own))))
+        for family, own in by_family.items()
+    }
+    return families.join(results, by_family)
 
 
 def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
@@ -427,13 +431,16 @@ def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
             shown = " then ".join(
                 f"{r.rcode} {','.join(a.data for a in r.answers) or '-'}" for r in responses[:3]
             )
-            yield Finding(
-                "blocked",
-                DNS_INJECTION,
-                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}",
-                "dns.injection",
-                0.9,
+            evidence = (
+                f"{len(responses)} different responses to one query via {obs.resolver}: {shown}"
             )
+            senders = packets.injected_answer(obs, transmission)
+            if senders is not None:
+                yield Finding(
+                    "blocked", packets.INJECTED_DNS, f"{evidence}; {senders}", "dns.injection", 0.98
+                )
+            else:
+                yield Finding("blocked", DNS_INJECTION, evidence, "dns.injection", 0.9)
             return
 
 
@@ -544,7 +551,27 @@ def _hijack_shaped(finding: Finding) -> bool:
 
 
 def _address_result(facts: _Facts, ip: str) -> Finding | None:
-    """None when the address worked (on at least one attempt), else what went wrong."""
+    """None when the address worked (on at least one attempt), else what went wrong; a
+    reset shown by its packets to come from elsewhere than the server is blocking."""
+    finding = _address_failure(facts, ip)
+    rule_ = packets.INJECTED_RESET.get(finding.method or "") if finding else None
+    if finding is None or rule_ is None or finding.verdict not in ("blocked", "anomaly"):
+        return finding
+    controls = [t for t in facts.tcp if t.ip == ip and t.role == "control"]
+    for attempt in facts.attempts(ip):
+        injected = packets.injected_reset(attempt.tcp, controls)
+        if injected is not None:
+            return Finding(
+                "blocked",
+                rule_,
+                f"{finding.evidence}; {injected}",
+                finding.method,
+                max(finding.confidence, 0.95),
+            )
+    return finding
+
+
+def _address_failure(facts: _Facts, ip: str) -> Finding | None:
     attempts = facts.attempts(ip)
     if not attempts or any(a.ok for a in attempts):
         return None

@@ -11,17 +11,38 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Iterable
-from typing import Literal
+from typing import Final, Literal
 
 Scope = Literal["unspecified", "loopback", "private", "reserved", "public"]
+
+
+NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+SIX_TO_FOUR: Final = ipaddress.IPv6Network("2002::/16")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4): a resolver can hide a
+    private IPv4 answer inside an AAAA record that looks global."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
 def scope(address: str) -> Scope:
     try:
-        ip = ipaddress.ip_address(address)
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
     except ValueError:
         return "reserved"
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is not None and ip.ipv4_mapped is None and not inner.is_global:
+            return "private" if inner.is_private else "reserved"
+        ip = inner if ip.ipv4_mapped is not None and inner is not None else ip
     if ip.is_unspecified:
         return "unspecified"
     if ip.is_loopback:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 from itertools import pairwise
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from probe.daemon import config
 from probe.daemon.backoff import Backoff, parse_retry_after
 from probe.daemon.client import BatchResult, ItemResult
 from probe.daemon.schedule import Plan, Scheduler, Window
@@ -227,3 +230,13 @@ def test_window_properties(start: float, length: float, interval: float, floor: 
         assert all(b - a >= min(floor, 600) - 1e-6 for a, b in gaps)
         late = [(a, b) for a, b in gaps if a >= start + length]
         assert all(b - a >= 600 - 1e-6 for a, b in late)
+
+
+def test_raw_packets_setting_reads_true_false_and_refuses_anything_else(tmp_path: Path) -> None:
+    settings = tmp_path / "probe.toml"
+    assert config.load(None).raw_packets is True
+    settings.write_text("raw_packets = false\n")
+    assert config.load(settings).raw_packets is False
+    settings.write_text('raw_packets = "no"\n')
+    with pytest.raises(config.SettingsError, match="raw_packets: must be true or false"):
+        config.load(settings)

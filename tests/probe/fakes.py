@@ -79,13 +79,15 @@ class Rate:
 
 @dataclass
 class ScriptedNetwork(Network):
-    dns: dict[tuple[Role, str], list[Answer]] = field(default_factory=dict)
+    dns: dict[tuple[str, ...], list[Answer]] = field(default_factory=dict)
+    """Keyed (role, host) for A, (role, host, "AAAA") for AAAA."""
     exchanges: dict[tuple[str, int, Role], list[Result]] = field(default_factory=dict)
     default_address: Callable[[str], str] = lambda host: "93.184.216.34"
     interfere: Decide | None = None  # last word on every operation, for property tests
     rates: Callable[[Exchange], Rate] = lambda request: Rate(2_000_000)
     calls: defaultdict[tuple[object, ...], int] = field(default_factory=lambda: defaultdict(int))
     now: float = 0.0
+    ipv6: bool = False
 
     def clock(self) -> float:
         self.now += 0.05  # longer than any scripted step, so steps never overlap in time
@@ -100,11 +102,19 @@ class ScriptedNetwork(Network):
             return default
         return script[min(count, len(script) - 1)]
 
+    async def ipv6_connectivity(self) -> bool:
+        return self.ipv6
+
     async def resolve(
-        self, resolver: Resolver, hostname: str, role: Role, origin: float
+        self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"
     ) -> Resolution:
-        key = (role, hostname)
-        answer = self._next(key, self.dns.get(key), Answer((self.default_address(hostname),)))  # type: ignore[arg-type]
+        if rdtype == "AAAA":
+            key: tuple[object, ...] = (role, hostname, "AAAA")
+            default = Answer(failure="dns_no_answer")  # most names have no IPv6 address
+        else:
+            key = (role, hostname)
+            default = Answer((self.default_address(hostname),))
+        answer = self._next(key, self.dns.get(key), default)  # type: ignore[call-overload]
         if self.interfere is not None:
             answer = self.interfere("dns", key) or answer
         assert isinstance(answer, Answer)
@@ -112,9 +122,9 @@ class ScriptedNetwork(Network):
         responses: list[DNSResponse] = []
         failure = answer.failure
         if answer.injected is not None:
-            responses.append(_response(answer.injected, t0 + 0.001))
+            responses.append(_response(answer.injected, t0 + 0.001, rdtype))
         if failure is None:
-            responses.append(_response(answer.addresses, t0 + 0.02))
+            responses.append(_response(answer.addresses, t0 + 0.02, rdtype))
         elif failure.startswith("dns_") and failure != "dns_no_resolver":
             rcode = {
                 "dns_nxdomain_error": "NXDOMAIN",
@@ -127,7 +137,7 @@ class ScriptedNetwork(Network):
             failure = None
         obs = DNSObservation(
             hostname=hostname,
-            query_type="A",
+            query_type=rdtype,
             resolver=resolver.label,
             role=role,
             t0=t0,
@@ -216,9 +226,9 @@ class ScriptedNetwork(Network):
         )
 
 
-def _response(addresses: tuple[str, ...], t: float) -> DNSResponse:
+def _response(addresses: tuple[str, ...], t: float, rdtype: str = "A") -> DNSResponse:
     return DNSResponse(
-        t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype="A", data=a, ttl=300) for a in addresses]
+        t=t, rcode="NOERROR", answers=[DNSAnswer(rrtype=rdtype, data=a, ttl=300) for a in addresses]
     )
 
 
