@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.errors import APIError
 from collector.auth import utc_now
-from collector.enrolment import attestation, probes
+from collector.enrolment import attestation, probes, proxies
 from collector.enrolment.probes import ProbeRecord
 from collector.ingest import locations, reanalysis
 from collector.ingest.admission import retry_later
@@ -483,11 +483,20 @@ async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> Bat
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
-    valid = [c for c in checked if isinstance(c, Valid)]
+    near = locations.uploader_network(_uploader(request, state))
+    valid = locations.withhold_uploader([c for c in checked if isinstance(c, Valid)], near)
     stored = await store(state.db, probe, valid, now, state.last_seen, _router_asn(state))
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     return batch
+
+
+def _uploader(request: web.Request, state: State) -> str | None:
+    """The uploading peer's address, for :func:`locations.withhold_uploader` only."""
+    h = request.headers
+    return proxies.client_address(
+        request.remote, h.get("Forwarded"), h.get("X-Forwarded-For"), state.trusted_proxies
+    )
 
 
 def _router_asn(state: State) -> locations.AsnOf:

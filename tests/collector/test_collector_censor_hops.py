@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 from collector_harness import Collector
 
+from collector.ingest import locations
 from lab.harness.samples import measurement, traced
 from probe import model
 from probe.model import HopLocation
@@ -76,3 +77,47 @@ async def test_bad_parameters_are_a_400(collector: Collector) -> None:
                    {"cc": "KZ", "since": "yesterday"}):  # fmt: skip
         status, body = await collector.get_json("/api/v1/censor-hops", **params)
         assert status == 400, (params, body)
+
+
+async def test_a_router_beside_the_uploaders_own_address_is_withheld(
+    collector: Collector,
+) -> None:
+    """A home router that answers time-exceeded from its WAN address names the volunteer:
+    the probe cannot tell, the collector sees the uploader's address and withholds every
+    router in its /24 before anything is stored (the harness uploads from 127.0.0.1)."""
+    _, token = await collector.register()
+    sample = traced(
+        measurement(service="telegram", verdict="blocked", asn=64500),
+        2,
+        ("1.0.0.9", "127.0.0.77", "95.56.1.1"),
+    )
+    status, _ = await collector.ingest(token, [sample])
+    assert status == 200
+    status, page = await collector.get_json(
+        "/api/v1/measurements", collector.admin_headers, limit="10"
+    )
+    assert status == 200, page
+    (item,) = page["results"]
+    routers = [
+        (hop["ttl"], hop.get("router"), hop.get("withheld", False))
+        for observation in item["measurement"]["observations"]
+        if observation["step"] == "trace"
+        for hop in observation["hops"]
+        if hop["result"] == "time_exceeded"
+    ]
+    assert routers
+    assert all(router != "127.0.0.77" for _, router, _ in routers)
+    assert {(ttl, router, withheld) for ttl, router, withheld in routers if ttl == 2} == {
+        (2, None, True)
+    }
+    assert (1, "1.0.0.9", False) in routers  # a router elsewhere is kept
+    status, body = await collector.get_json("/api/v1/censor-hops", cc="KZ")
+    assert (status, body["networks"]) == (200, [])  # no router, no placed hop
+
+
+def test_uploader_network_is_the_neighbourhood_of_the_address() -> None:
+    assert str(locations.uploader_network("203.0.113.7")) == "203.0.113.0/24"
+    assert str(locations.uploader_network("2001:db8:1:2::5")) == "2001:db8:1::/48"
+    assert str(locations.uploader_network("::ffff:203.0.113.7")) == "203.0.113.0/24"
+    assert locations.uploader_network(None) is None
+    assert locations.uploader_network("not an address") is None
