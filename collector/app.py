@@ -157,7 +157,12 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
                     settle,
                     Windows.of(c),
                     lambda result: observe(result.seconds),
-                    detector=detection.scaled(DetectorConfig(), c.detector_time_scale),
+                    detector=detection.scaled(
+                        DetectorConfig(
+                            recovery_quiet=dt.timedelta(seconds=c.detector_recovery_quiet_seconds)
+                        ),
+                        c.detector_time_scale,
+                    ),
                 )
             )
         )
