@@ -29,6 +29,7 @@ from collector.alerting import sources as event_sources
 from collector.alerting.context import Windows
 from collector.api import aggregation, metrics, openapi, privacy, query, tokens
 from collector.api import alerts as alerts_api
+from collector.api import hops as censor_hops
 from collector.api.bodies import json_response
 from collector.api.errors import error_response, json_errors
 from collector.config import Config
@@ -156,7 +157,12 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
                     settle,
                     Windows.of(c),
                     lambda result: observe(result.seconds),
-                    detector=detection.scaled(DetectorConfig(), c.detector_time_scale),
+                    detector=detection.scaled(
+                        DetectorConfig(
+                            recovery_quiet=dt.timedelta(seconds=c.detector_recovery_quiet_seconds)
+                        ),
+                        c.detector_time_scale,
+                    ),
                 )
             )
         )
@@ -216,6 +222,7 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
             *probes.routes(),
             *alerts_api.routes(),
             *tokens.routes(),
+            *censor_hops.routes(),
         ]
     )
     install_status_page(app, state)

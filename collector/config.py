@@ -72,6 +72,8 @@ class Config:
     alert_settle_seconds: float = 2.0  # ignored since the commit-ordered cursor (0002_trust)
     # Every duration of the detector times this (benchmarks replay a day in minutes); 1 in use.
     detector_time_scale: float = 1.0
+    # Quiet before an incident resolves (hysteresis); benchmarks that chain onsets shorten it.
+    detector_recovery_quiet_seconds: int = 900
     delivery_interval_seconds: float = 1.0  # 0 turns webhook delivery off
     delivery_timeout_seconds: float = 10.0
     delivery_lease_seconds: float = 60.0  # a claimed delivery is retried after this if lost
@@ -243,6 +245,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "alert_interval_seconds": _positive_float,
     "alert_settle_seconds": _positive_float,
     "detector_time_scale": _positive_float,
+    "detector_recovery_quiet_seconds": _positive_int,
     "delivery_interval_seconds": _positive_float,
     "delivery_timeout_seconds": _positive_float,
     "delivery_lease_seconds": _positive_float,

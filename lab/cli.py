@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from lab import scenario as scenarios
+from lab.hops import topology_for
 from lab.plan import default_plan
 from lab.process import LabProcessError
 from lab.runner import (
@@ -83,7 +84,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     (chosen,) = _load([args.scenario], args.prefix)
-    topology = Topology(args.prefix)
+    topology = topology_for(args.prefix, chosen.hops)
     with terminate_on_sigterm():
         topology.up()
         try:
@@ -110,13 +111,18 @@ def _run(args: argparse.Namespace) -> int:
     chosen = _load(args.scenarios, args.prefix)
     all_rows: list[Row] = []
     tallies: list[Tally] = []
-    with terminate_on_sigterm(), Topology(args.prefix) as topology:
-        for loaded in chosen:
-            runs = [run_scenario(topology, loaded, args.probe_arg) for _ in range(args.repeat)]
-            for rows in runs:
-                all_rows.extend(rows)
-            tallies.append(tally(loaded.name, runs))
-            print(f"{loaded.name}: {tallies[-1].correct_runs}/{args.repeat} right", flush=True)
+    plain = [s for s in chosen if s.hops is None]
+    # The plain lab serves every scenario without a [path]; one with a path gets its own.
+    groups = [(Topology(args.prefix), plain)] if plain else []
+    groups += [(topology_for(args.prefix, s.hops), [s]) for s in chosen if s.hops is not None]
+    for lab, group in groups:
+        with terminate_on_sigterm(), lab as topology:
+            for loaded in group:
+                runs = [run_scenario(topology, loaded, args.probe_arg) for _ in range(args.repeat)]
+                for rows in runs:
+                    all_rows.extend(rows)
+                tallies.append(tally(loaded.name, runs))
+                print(f"{loaded.name}: {tallies[-1].correct_runs}/{args.repeat} right", flush=True)
     print()
     print(format_table(all_rows))
     print()

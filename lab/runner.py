@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from lab.hops import reported_hop
 from lab.paths import REPO_ROOT, checkout_env
 from lab.scenario import TARGETS_FILE, Expectation, Scenario
 from lab.shell import in_netns
@@ -41,6 +42,7 @@ class ProbeError(RuntimeError):
 class Got:
     verdict: str
     methods: tuple[str, ...] = ()
+    hop: str | None = None  # the censoring hop reported, "none" if traced and not located
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class Row:
     def correct(self) -> bool:
         if self.expected is None:
             return True
-        return self.got is not None and self.expected.met_by(self.got.verdict, self.got.methods)
+        return self.got is not None and self.expected.met_by(
+            self.got.verdict, self.got.methods, self.got.hop
+        )
 
     @property
     def false_block(self) -> bool:
@@ -152,7 +156,11 @@ def parse_report(text: str) -> dict[str, Got]:
         if not isinstance(item, dict) or not isinstance(item.get("service"), str):
             raise ValueError(f"a service entry without a name: {item!r}")
         methods = item.get("methods") or []
-        found[item["service"]] = Got(str(item.get("verdict")), tuple(str(m) for m in methods))
+        found[item["service"]] = Got(
+            str(item.get("verdict")),
+            tuple(str(m) for m in methods),
+            reported_hop(item.get("endpoints")),
+        )
     return found
 
 
@@ -173,6 +181,9 @@ def format_table(rows: Sequence[Row]) -> str:
         if row.expected and row.expected.methods:
             expected += f" [{', '.join(row.expected.methods)}]"
         got = row.got.verdict if row.got else "(missing)"
+        if row.expected and row.expected.hop is not None:
+            expected += f" hop {row.expected.hop}"
+            got += f" hop {row.got.hop if row.got else '-'}"
         methods = ", ".join(row.got.methods) if row.got else ""
         mark = "ok" if row.correct else ("FALSE BLOCK" if row.false_block else "WRONG")
         lines.append((row.scenario, row.service, expected, got, methods, mark))

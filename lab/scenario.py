@@ -18,6 +18,8 @@ One TOML file per scenario in ``lab/scenarios/``::
 An expectation holds when the probe's verdict is the one named (or one of a list named,
 `verdict = ["ok", "anomaly"]`) and every method named is
 among the probe's methods (it may name more: a censor's action can show in several steps).
+A ``[path]`` table puts the censor one or two hops from the client and names the hop the
+probe must report per service (``lab.hops``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Final, cast, get_args
 
 from lab import censor, plan
 from lab.censor import Action
+from lab.hops import PathOptions, read_path
 from lab.plan import Plan
 from lab.resolver import OverrideKind
 from lab.topology import RESOLVERS, ClientResolver
@@ -75,9 +78,12 @@ class ScenarioError(ValueError):
 class Expectation:
     verdict: str  # one verdict, or several joined by "|": any of them is right
     methods: tuple[str, ...] = ()
+    hop: str | None = None
+    """The censoring hop the probe must report (a number, or ``none``); None: not checked."""
 
-    def met_by(self, verdict: str | None, methods: tuple[str, ...]) -> bool:
-        return verdict in self.verdict.split("|") and set(self.methods) <= set(methods)
+    def met_by(self, verdict: str | None, methods: tuple[str, ...], hop: str | None = None) -> bool:
+        right = verdict in self.verdict.split("|") and set(self.methods) <= set(methods)
+        return right and (self.hop is None or hop == self.hop)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Scenario:
     path: Path
     services: tuple[str, ...]
     """Every service of the lab, each of which the probe should report on."""
+    hops: PathOptions | None = None
+    """The ``[path]`` table: a second router on the path (``lab.hops``); None: the plain lab."""
 
     def expectation(self, service: str) -> Expectation | None:
         """None for a service the scenario does not know (one the probe reported beyond it)."""
@@ -130,7 +138,7 @@ class _Reader:
         return ScenarioError(self.path, where, problem)
 
     def scenario(self, document: dict[str, Any]) -> Scenario:
-        unknown = set(document) - {"title", "description", "resolver", "actions", "expect"}
+        unknown = set(document) - {"title", "description", "resolver", "actions", "expect", "path"}
         if unknown:
             raise self.fail(sorted(unknown)[0], "unknown key")
         title = document.get("title")
@@ -146,7 +154,18 @@ class _Reader:
         expect, default = self.expectations(document.get("expect"))
         name = self.path.stem
         services = self.plan.services
-        return Scenario(name, title, resolver, actions, expect, default, self.path, services)
+        hops = None
+        if "path" in document:
+            try:
+                hops = read_path(document["path"], services)
+            except ValueError as exc:
+                raise self.fail("path", str(exc)) from exc
+            for service, hop in hops.located.items():
+                known = expect.get(service, default)
+                if known is None:
+                    raise self.fail(f"path.located.{service}", "needs an expectation")
+                expect[service] = Expectation(known.verdict, known.methods, hop)
+        return Scenario(name, title, resolver, actions, expect, default, self.path, services, hops)
 
     def expectations(self, raw: Any) -> tuple[dict[str, Expectation], Expectation | None]:
         if not isinstance(raw, dict) or not raw:

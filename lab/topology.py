@@ -129,8 +129,12 @@ class Topology:
         run_in(self.ns.router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         run_in(self.ns.router, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
 
+    def links(self) -> tuple[plan.Link, ...]:
+        """The veth pairs to make (a topology with more routers adds its own)."""
+        return self.plan.links
+
     def _create_links(self) -> None:
-        for link in self.plan.links:
+        for link in self.links():
             run(
                 [
                     "ip",

@@ -28,7 +28,9 @@ address); ``probe.attestation`` carries the network the collector attested at ch
 TLS observations may carry the presented ``chain``, analyses the ``fingerprints_version``
 they were judged with, and ``throughput`` observations their download samples. AAAA answers sit
 beside A ones, endpoints carry per-family verdicts, and observations may carry captured
-packets. Readers accept every 1.x."""
+packets. ``trace`` observations hold TTL-limited sends of a blocked endpoint's triggering
+packet (service name and control name), and endpoint analyses the censoring hop drawn from
+them (``location``). Readers accept every 1.x."""
 
 Role = Literal["network", "control"]
 """``network``: what this network gives a user; ``control``: a trusted comparison path."""
@@ -229,6 +231,51 @@ class ControlObservation(Strict, frozen=True, kw_only=True, tag="control", tag_f
     endpoint: int | None = None
 
 
+HopResult = Literal[
+    "time_exceeded", "answer", "reset", "eof", "silence", "unreachable", "connect_failed"
+]
+"""What one TTL-limited send came back with: a router's ICMP time-exceeded (the packet went
+that far and no farther), data (``answer``: the server's, or a censor's forged one), the
+connection reset or closed, nothing within the per-hop timeout, an ICMP unreachable, or no
+connection to send it on."""
+TTL = Annotated[int, msgspec.Meta(ge=1, le=64)]
+
+
+class Hop(Strict, frozen=True, kw_only=True):
+    """One TTL-limited send of a trace. ``router`` is the address that answered ICMP
+    time-exceeded (beside a reset or an answer too: an on-path device replied to a packet
+    that went on to expire there), kept only for public infrastructure beyond the
+    volunteer's own network:
+    a hop inside the home network (private, link-local, CGNAT or the probe's own prefix)
+    and every hop before the first public one keep their number and lose their address."""
+
+    ttl: TTL
+    result: HopResult
+    router: ShortText | None = None
+    t: Seconds = 0.0  # from the send to the result
+    withheld: bool = False  # a router answered here; its address is the volunteer's side
+
+
+class TraceObservation(Strict, frozen=True, kw_only=True, tag="trace", tag_field="step"):
+    """The triggering packet (a ClientHello naming ``name``, an HTTP request with that
+    Host over an established connection, or a DNS query for it to a listed public resolver)
+    sent with IP TTL 1, 2, … (1.1.0). ``role`` is ``network`` for the service's own name and
+    ``control`` for the innocuous one."""
+
+    ip: ShortText
+    port: Port
+    name: ShortText
+    protocol: Literal["tls", "http", "dns"]
+    role: Role
+    t0: Seconds
+    t: Seconds
+    hops: Annotated[list[Hop], msgspec.Meta(max_length=64)] = []
+    failure: ShortText | None = None
+    attempt: int = 0
+    operation: Literal["trace"] = "trace"
+    endpoint: int | None = None
+
+
 Observation = (
     DNSObservation
     | TCPObservation
@@ -236,6 +283,7 @@ Observation = (
     | HTTPObservation
     | ThroughputObservation
     | ControlObservation
+    | TraceObservation
 )
 
 
@@ -252,6 +300,24 @@ class FamilyAnalysis(Strict, frozen=True, kw_only=True):
     tested: list[Literal["dns", "connect"]] = []
 
 
+class HopLocation(Strict, frozen=True, kw_only=True):
+    """Where the censoring device sits on the path, from a blocked endpoint's traces (1.1.0).
+
+    ``hop`` is the last hop the censored flow was seen passing (its router answered at that
+    TTL) while one TTL more ended it and let the control flow go on; None: not located, and
+    ``reason`` says why (never a guessed hop)."""
+
+    hop: TTL | None = None
+    router: ShortText | None = None
+    ended: HopResult | None = None  # how the censored flow ended one hop later
+    on_path: bool = False
+    """The device answered a packet that still went on to expire at ``hop`` (an on-path
+    copy, as DNS injectors are): it sits at ``hop``, not after it."""
+    ip: ShortText | None = None  # the server address traced towards
+    rule: ShortText = ""
+    reason: ShortText = ""
+
+
 class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     endpoint: ShortText
     verdict: Verdict
@@ -260,6 +326,7 @@ class EndpointAnalysis(Strict, frozen=True, kw_only=True):
     rules: list[ShortText] = []
     evidence: list[ShortText] = []
     families: list[FamilyAnalysis] = []
+    location: HopLocation | None = None  # 1.1.0: for a blocked endpoint traced
 
 
 class Analysis(Strict, frozen=True, kw_only=True):

@@ -146,6 +146,7 @@ def rules_table() -> str:
 RULE_MODULES: Final = (
     "probe.verdicts.rules",
     "probe.verdicts.analysis",
+    "probe.verdicts.location",
     "collector.ingest.reanalysis",
     "alerts.incidents",
 )

@@ -89,21 +89,24 @@ class Claimed:
 async def claim(
     connection: AsyncConnection, db: Database, now: dt.datetime, lease: dt.timedelta, limit: int
 ) -> list[Claimed]:
+    due = (_o.c.status == "pending") & (_o.c.next_attempt_at <= now)
     query = (
         select(_o.c.id, _o.c.subscriber_id, _o.c.content_type, _o.c.payload, _o.c.attempts)
-        .where(_o.c.status == "pending", _o.c.next_attempt_at <= now)
+        .where(due)
         .order_by(_o.c.next_attempt_at, _o.c.id)
         .limit(limit)
     )
     if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
     until = now + lease
-    claimed = [Claimed(*row, lease_until=until) for row in await connection.execute(query)]
-    if claimed:
-        await connection.execute(
-            update(_o).where(_o.c.id.in_([c.id for c in claimed])).values(next_attempt_at=until)
-        )
-    return claimed
+    found = [Claimed(*row, lease_until=until) for row in await connection.execute(query)]
+    if not found:
+        return []
+    # The whole condition again: on SQLite the SELECT ran outside this write, and another
+    # process may have claimed the same rows since; only the rows this write took are ours.
+    take = update(_o).where(_o.c.id.in_([c.id for c in found]), due).values(next_attempt_at=until)
+    taken = {row.id for row in await connection.execute(take.returning(_o.c.id))}
+    return [c for c in found if c.id in taken]
 
 
 def _still_ours(message: Claimed) -> Any:

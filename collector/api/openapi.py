@@ -418,6 +418,23 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _hop_paths() -> dict[str, Any]:
+    country = _query("cc", "two-letter country code", _COUNTRY) | {"required": True}
+    return {
+        "/api/v1/censor-hops": {
+            "get": _op(
+                "Where each network's censoring hops sit: per ASN, the hops from the "
+                "subscriber at which probes located the censor, and the router's ASN",
+                params=[
+                    country,
+                    _query("service", "service name, e.g. telegram", _or_empty(_SERVICE)),
+                    _query("since", "from this time (default: the last 7 days)", _or_empty(_TIME)),
+                ],
+            ),
+        },
+    }
+
+
 def _watch_paths() -> dict[str, Any]:
     return {
         "/api/v1/watch-windows": {
@@ -474,7 +491,7 @@ def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "censorwatch collector", "version": version},
-        "paths": _paths() | _alert_paths() | _watch_paths() | status_page.paths(),
+        "paths": _paths() | _alert_paths() | _watch_paths() | _hop_paths() | status_page.paths(),
         "components": {
             "schemas": components,
             "responses": {"Error": _json(error, "an error, with what was wrong")},

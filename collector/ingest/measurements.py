@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.errors import APIError
 from collector.auth import utc_now
-from collector.enrolment import attestation, probes
+from collector.enrolment import attestation, probes, proxies
 from collector.enrolment.probes import ProbeRecord
-from collector.ingest import reanalysis
+from collector.ingest import locations, reanalysis
 from collector.ingest.admission import retry_later
 from collector.ingest.last_seen import LastSeen
 from collector.ingest.payload import Batch, read_batch
@@ -51,7 +51,7 @@ from collector.ingest.validation import (
     flag_unknown_services,
 )
 from collector.state import STATE, State
-from collector.store import bulk, rollups, schema
+from collector.store import bulk, hops, rollups, schema
 from collector.store.db import Database, asyncpg_in_transaction
 
 Result = Literal["accepted", "duplicate", "rejected"]
@@ -262,9 +262,13 @@ class Judged:
     rows: list[dict[str, Any]]
     outcomes: dict[uuid.UUID, Outcome]
     flags: dict[uuid.UUID, tuple[str, ...]]
+    located: list[dict[str, Any]]  # censoring hops of unflagged rows, for ``censor_hops``
 
     def stored(self, inserted: frozenset[uuid.UUID]) -> Stored:
         return Stored(inserted, self.outcomes, self.flags)
+
+    def located_in(self, inserted: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
+        return [row for row in self.located if row["id"] in inserted]
 
 
 def judge(
@@ -273,11 +277,13 @@ def judge(
     key: bytes | None,
     context: ContextIndex,
     now: dt.datetime,
+    asn_of: locations.AsnOf = locations.no_lookup,
 ) -> Judged:
     """Place, re-judge and turn into rows every item of a batch: pure."""
     outcomes: dict[uuid.UUID, Outcome] = {}
     flags: dict[uuid.UUID, tuple[str, ...]] = {}
     rows: list[dict[str, Any]] = []
+    located: list[dict[str, Any]] = []
     # Sorted so that concurrent batches with overlapping ids lock them in the same order.
     for mid in sorted(unique, key=lambda found: found.int):
         item = unique[mid]
@@ -287,7 +293,9 @@ def judge(
         outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
         flags[mid] = placed.flags
         rows.append(to_row(item, probe, outcomes[mid], now, placed))
-    return Judged(rows, outcomes, flags)
+        if not item.flags and not placed.flags:  # flagged rows place nothing
+            located += locations.hop_rows(item.measurement, placed.cc, placed.asn, asn_of)
+    return Judged(rows, outcomes, flags, located)
 
 
 async def read_context(
@@ -321,18 +329,20 @@ async def store(
     valid: Sequence[Valid],
     now: dt.datetime,
     seen: LastSeen,
+    asn_of: locations.AsnOf = locations.no_lookup,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {}, {})
     if db.dialect == "postgresql":
-        return await _store_postgresql(db, probe, unique, now, seen)
+        return await _store_postgresql(db, probe, unique, now, seen, asn_of)
 
     async def work(connection: AsyncConnection) -> Stored:
         context, key = await read_context(connection, unique)
-        judged = judge(unique, probe, key, context, now)
+        judged = judge(unique, probe, key, context, now, asn_of)
         inserted = await insert_rows(connection, db, judged.rows)
         await rollups.add(connection, db, rollups.tally(counted(judged.rows, inserted)))
+        await hops.add(connection, db, judged.located_in(inserted))
         if seen.due(probe.id, now):
             await probes.touch(connection, probe.id, now)
         return judged.stored(inserted)
@@ -346,17 +356,21 @@ async def _store_postgresql(
     unique: dict[uuid.UUID, Valid],
     now: dt.datetime,
     seen: LastSeen,
+    asn_of: locations.AsnOf,
 ) -> Stored:
     """Context read in autocommit (at READ COMMITTED a transaction would see the same
     rows), judged in a thread so the event loop keeps answering check-ins, written by
-    ``bulk.write``."""
+    ``bulk.write``; the censoring hops of the rows it stored follow (derived data, drawn
+    again from the stored traces by anyone who needs them)."""
     touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
 
     async def work(connection: AsyncConnection) -> Stored:
         context, key = await read_context(connection, unique)
-        judged = await asyncio.to_thread(judge, unique, probe, key, context, now)
+        judged = await asyncio.to_thread(judge, unique, probe, key, context, now, asn_of)
         counts = [counts_in_rollups(row) for row in judged.rows]
-        return judged.stored(await bulk.write(connection, judged.rows, counts, touch))
+        inserted = await bulk.write(connection, judged.rows, counts, touch)
+        await hops.add(connection, db, judged.located_in(inserted))
+        return judged.stored(inserted)
 
     return await db.autocommit(work)
 
@@ -469,11 +483,34 @@ async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> Bat
     now = utc_now()
     checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
-    valid = [c for c in checked if isinstance(c, Valid)]
-    stored = await store(state.db, probe, valid, now, state.last_seen)
+    near = locations.uploader_network(_uploader(request, state))
+    valid = locations.withhold_uploader([c for c in checked if isinstance(c, Valid)], near)
+    stored = await store(state.db, probe, valid, now, state.last_seen, _router_asn(state))
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     return batch
+
+
+def _uploader(request: web.Request, state: State) -> str | None:
+    """The uploading peer's address, for :func:`locations.withhold_uploader` only."""
+    h = request.headers
+    return proxies.client_address(
+        request.remote, h.get("Forwarded"), h.get("X-Forwarded-For"), state.trusted_proxies
+    )
+
+
+def _router_asn(state: State) -> locations.AsnOf:
+    """The collector's IP-to-ASN table for the routers at censoring hops (public
+    infrastructure: the probe withheld every address of the volunteer's side)."""
+    table = state.asn_table
+    if table is None:
+        return locations.no_lookup
+
+    def lookup(address: str) -> int | None:
+        found = table.lookup(address)
+        return None if found is None else found.asn
+
+    return lookup
 
 
 def routes() -> list[web.RouteDef]:

@@ -310,3 +310,21 @@ collector_keys: Final = Table(
     Column("value", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Where censoring hops sit (revision 0009): one row per located endpoint of a stored,
+# unflagged measurement, drawn at ingest from its trace observations (the probe's stated
+# location is not taken on trust). ``asn`` is the probe's network as the collector placed
+# it; ``router_asn`` the collector's lookup of the router that answered at that hop.
+censor_hops: Final = Table(
+    "censor_hops",
+    metadata,
+    Column("id", Uuid(), primary_key=True),  # the measurement's
+    Column("endpoint", Integer, primary_key=True),
+    Column("service", String(64), nullable=False),
+    Column("cc", String(2), nullable=False),
+    Column("asn", BigInteger, nullable=False),
+    Column("hop", Integer, nullable=False),
+    Column("router_asn", BigInteger, nullable=True),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Index("ix_censor_hops_cc_start", "cc", "start_time"),
+)

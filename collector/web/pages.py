@@ -143,6 +143,7 @@ async def country(request: web.Request) -> web.Response:
         site, view, "country.html", cc=cc, coverage=read.coverage, grid=grid, charts=charts,
         events=events, incidents=standings, incident_title=title, every_network=every,
         windows=read.windows,
+        censor_hops=wording.censor_hops(view.c, read.hops, site.services.title),
         headline=views.headline((r.national.state for r in grid.rows), standings),
     )  # fmt: skip
     timed.lap("render")

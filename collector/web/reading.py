@@ -24,6 +24,7 @@ from alerts.watch import Window, active
 from collector.config import Config
 from collector.enrolment import watch
 from collector.store import events as eventstore
+from collector.store import hops as hopstore
 from collector.store import incidents as incidentstore
 from collector.store import schema
 from collector.store import watch as watchstore
@@ -170,6 +171,7 @@ class CountryReads:
     standings: list[Standing]
     events: list[Event]
     windows: list[Window]  # watch windows active now
+    hops: list[hopstore.HopCount]  # where each network's censoring hops sit, this week
     daily: dict[str, dict[dt.datetime, Counts]]
     weekly: dict[str, dict[dt.datetime, Counts]]
 
@@ -196,16 +198,19 @@ async def country(
             recent = await standings(connection, cc=cc, since=now - WEEK, limit=50)
             announced = await events(connection, cc, *events_between)
             windows = await watching(connection, config, targets_text, now, cc)
-        return cover, national, found, recent, announced, windows
+            located = await hopstore.per_network(connection, cc, now - WEEK)
+        return cover, national, found, recent, announced, windows, located
 
     async def timeline(first: dt.datetime, hours: int) -> dict[str, dict[dt.datetime, Counts]]:
         async with db.reading() as connection:
             return await history(connection, cc, first, hours)
 
-    (cover, national, found, recent, announced, windows), daily, weekly = await asyncio.gather(
-        present(), timeline(*periods[0]), timeline(*periods[1])
-    )
-    return CountryReads(cover, national, found, recent, announced, windows, daily, weekly)
+    (
+        (cover, national, found, recent, announced, windows, located),
+        daily,
+        weekly,
+    ) = await asyncio.gather(present(), timeline(*periods[0]), timeline(*periods[1]))
+    return CountryReads(cover, national, found, recent, announced, windows, located, daily, weekly)
 
 
 async def watching(

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from alerts.correlation import Stats, format_p
 from alerts.model import Event
+from collector.api import hops
+from collector.store.hops import HopCount
 from collector.web.i18n import Catalogue
 from collector.web.picture import Standing
 
@@ -29,6 +31,24 @@ def networks(c: Catalogue, asns: Sequence[int]) -> str:
     listed = ", ".join(f"AS{a}" for a in asns)
     counted = c.plural("networks", len(asns))
     return f"{counted} ({listed})" if asns else counted
+
+
+def censor_hops(c: Catalogue, counts: Sequence[HopCount], title: Callable[[str], str]) -> list[str]:
+    """One line per network and hop: "AS9198: 2 hops from the subscriber, inside AS9198
+    (Telegram, X; 14 measurements)"."""
+    lines: list[str] = []
+    for network in hops.networks(counts):
+        for cell in network["hops"]:
+            distance = c.plural("hop_distance", cell["hop"])
+            router = cell["router_asn"]
+            where = c.text("hop_inside", distance=distance, asn=router) if router else distance
+            services = ", ".join(title(s) for s in cell["services"])
+            measured = c.plural("measurements", cell["measurements"])
+            lines.append(
+                c.text("hop_line", asn=network["asn"], where=where, services=services,
+                       measurements=measured)
+            )  # fmt: skip
+    return lines
 
 
 def kind_name(c: Catalogue, kind: str) -> str:

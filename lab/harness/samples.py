@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import msgspec
+
 from probe import model
 from probe.model import Verdict
 
@@ -102,3 +104,31 @@ def measurement(
             evidence=[f"{host}: {failure}"] if failure else [],
         ),
     )
+
+
+def traced(
+    sample: model.Measurement, hop: int, routers: tuple[str, ...], ended: model.HopResult = "reset"
+) -> model.Measurement:
+    """The measurement with the TTL-limited traces of its first endpoint: both names pass
+    ``routers`` one per hop; one hop after ``hop`` the service's name ends while the
+    control name goes on (the next router, or the server)."""
+
+    def trace(role: model.Role) -> model.TraceObservation:
+        hops = []
+        for ttl in range(1, hop + 2):
+            if ttl <= hop:
+                hops.append(model.Hop(ttl=ttl, result="time_exceeded", router=routers[ttl - 1]))
+            elif role == "network":
+                hops.append(model.Hop(ttl=ttl, result=ended))
+            elif ttl <= len(routers):
+                hops.append(model.Hop(ttl=ttl, result="time_exceeded", router=routers[ttl - 1]))
+            else:
+                hops.append(model.Hop(ttl=ttl, result="answer"))
+        name = sample.endpoints[0].host or "" if role == "network" else "example.com"
+        return model.TraceObservation(
+            ip="149.154.167.99", port=443, name=name, protocol="tls", role=role,
+            t0=0.5, t=0.9, hops=hops, endpoint=0,
+        )  # fmt: skip
+
+    observations = [*sample.observations, trace("network"), trace("control")]
+    return msgspec.structs.replace(sample, observations=observations)

@@ -42,6 +42,7 @@ from probe.measure.dns import network_resolver
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Resolver, ResolverSpecError, parse_resolver
 from probe.measure.sockets import SocketNetwork, Timing
+from probe.measure.trace import TraceBudget
 from probe.model import ProbeInfo
 from probe.targets import TargetList, TargetListError, load, load_default, parse
 
@@ -101,6 +102,7 @@ class Daemon:
             self.config.ca_file,
             raw=None if self.config.raw_packets else False,
         )
+        self.trace_budget = TraceBudget()  # across rounds: one trace per target an hour
         self.network_resolver = _network_resolver(self.config.resolver)
         self.control_resolvers = _control_resolvers(self.config.control_resolvers)
         self.rounds: set[asyncio.Task[None]] = set()
@@ -373,6 +375,7 @@ class Daemon:
                 self.control_resolvers,
                 Settings(concurrency=self.config.concurrency),
                 self.probe_info(),
+                self.trace_budget,
             )
             report = await engine.run(TargetList(self.targets.source, chosen))
             self.spool.add(report.measurements)

@@ -18,10 +18,11 @@ from typing import Final, TypeVar
 import msgspec
 
 from probe import SOFTWARE_NAME, __version__
-from probe.measure import failures
+from probe.measure import failures, locating
 from probe.measure import raw as packet_capture
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.throughput import Limits
+from probe.measure.trace import TraceBudget
 from probe.model import (
     FORMAT_VERSION,
     Analysis,
@@ -36,6 +37,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
     new_id,
     utc_now,
 )
@@ -77,6 +79,7 @@ class Engine:
         control_resolvers: Sequence[Resolver],
         settings: Settings = Settings(),
         probe: ProbeInfo | None = None,
+        trace_budget: TraceBudget | None = None,
     ) -> None:
         self.network = network
         self.network_resolver = network_resolver
@@ -94,6 +97,8 @@ class Engine:
         self._downloading = asyncio.Lock()  # one transfer at a time: they would share the link
         self._control_rates: list[ThroughputObservation] = []
         self.ipv6 = False
+        self.trace_budget = trace_budget or TraceBudget()
+        self._tracing = asyncio.Lock()  # one trace at a time: routers rate-limit ICMP
 
     async def run(self, targets: TargetList, progress: Progress | None = None) -> Report:
         """Controls first (they decide whether judging is possible), then the rest at once;
@@ -103,6 +108,7 @@ class Engine:
         self._origin = self.network.clock()
         self._start_time = utc_now()
         self._controls = {}
+        self.trace_budget.new_run()
         await self._check_network()
         controls = [s for s in targets.services if s.is_control]
         control_runs = await asyncio.gather(*(self._measure(s, None) for s in controls))
@@ -114,7 +120,8 @@ class Engine:
         done = [self._finish(run, offline) for run in control_runs]
 
         async def judge(service: Service) -> Measurement:
-            measurement = self._finish(await self._measure(service, offline), offline)
+            run = await self._measure(service, offline)
+            measurement = await self._locate(run, self._finish(run, offline))
             if progress is not None:
                 progress(measurement)
             return measurement
@@ -142,7 +149,8 @@ class Engine:
 
     def _finish(self, run: _Run, offline: bool) -> Measurement:
         service = run.service
-        result: Analysis = analysis.analyse(service, run.observations, offline=offline)
+        facts = [o for o in run.observations if not isinstance(o, TraceObservation)]
+        result: Analysis = analysis.analyse(service, facts, offline=offline)
         return Measurement(
             id=new_id(),
             format_version=FORMAT_VERSION,
@@ -155,6 +163,32 @@ class Engine:
             endpoints=[_endpoint_spec(t) for t in service.endpoints],
             observations=run.observations,
             analysis=result,
+        )
+
+    async def _locate(self, run: _Run, measurement: Measurement) -> Measurement:
+        """For each blocked endpoint worth it and within the budget, the TTL-limited traces
+        and the hop they locate; the verdicts stay as they are."""
+        if not self.network.can_trace():
+            return measurement
+        resolver = self.network_resolver
+        plain = (resolver.host, resolver.port) if resolver and resolver.transport == "udp" else None
+        requests = locating.trace_requests(
+            run.service, run.observations, measurement.analysis, plain
+        )
+        traces: list[TraceObservation] = []
+        for index, request in requests:
+            key = (request.ip, request.port, request.name)
+            async with self._tracing:
+                if not self.trace_budget.take(key, time.monotonic()):
+                    continue
+                pair = await self.network.trace(request, run.origin)
+            traces += [msgspec.structs.replace(t, endpoint=index) for t in pair]
+        if not traces:
+            return measurement
+        return msgspec.structs.replace(
+            measurement,
+            observations=[*measurement.observations, *traces],
+            analysis=locating.located(measurement.analysis, traces),
         )
 
     async def _endpoint(self, run: _Run, index: int, target: Target, retry: bool) -> None:
@@ -205,7 +239,8 @@ class Engine:
         ]
         if not self.ipv6:
             missing.append(NO_IPV6)
-        missing.append(packet_capture.NO_HOP_LOCATION)
+        if not self.network.can_trace():
+            missing.append(packet_capture.NO_HOP_LOCATION)
         if not raw:
             missing.append(packet_capture.NO_CAPABILITY)
         self.probe = msgspec.structs.replace(

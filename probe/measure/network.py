@@ -18,6 +18,7 @@ from typing import Literal
 
 from probe.measure import public_resolvers
 from probe.measure.throughput import Limits
+from probe.measure.trace import TraceRequest
 from probe.model import (
     DNSObservation,
     HTTPObservation,
@@ -25,6 +26,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
 )
 
 Transport = Literal["udp", "tcp", "tls", "https"]
@@ -205,6 +207,17 @@ class Network(abc.ABC):
     def raw_packets(self) -> bool:
         """Whether exchanges and DNS queries come with their captured packets."""
         return False
+
+    def can_trace(self) -> bool:
+        """Whether ``trace`` works here (it needs CAP_NET_RAW for the ICMP answers)."""
+        return False
+
+    async def trace(
+        self, request: TraceRequest, origin: float
+    ) -> tuple[TraceObservation, TraceObservation]:
+        """The triggering packet sent with TTL 1, 2, …: the service name's trace and the
+        control name's (``probe.measure.trace``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not trace")
 
     def clock(self) -> float:
         """The clock ``origin`` and observation times are taken from."""

@@ -32,7 +32,9 @@ NO_CAPABILITY: Final = (
     "raw_packets: no CAP_NET_RAW (or no scapy): packet TTLs, IP IDs and TCP windows of "
     "resets and DNS answers were not recorded"
 )
-NO_HOP_LOCATION: Final = "censor_hop: TTL-limited probes that locate the censor are not run"
+NO_HOP_LOCATION: Final = (
+    "censor_hop: no CAP_NET_RAW: TTL-limited probes that locate the censoring hop were not run"
+)
 
 
 @functools.cache

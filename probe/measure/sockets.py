@@ -15,8 +15,10 @@ import msgspec
 
 from probe.measure import dns, failures, http, throughput
 from probe.measure import raw as packet_capture
+from probe.measure import trace as hop_trace
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
 from probe.measure.tls import Contexts, TLSChannel, handshake
+from probe.measure.trace import TraceRequest
 from probe.model import (
     Certificate,
     HTTPObservation,
@@ -24,6 +26,7 @@ from probe.model import (
     TCPObservation,
     ThroughputObservation,
     TLSObservation,
+    TraceObservation,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ class SocketNetwork(Network):
         self.contexts = Contexts.build(ca_file)
         self._session: aiohttp.ClientSession | None = None
         self.raw = packet_capture.available() if raw is None else raw
+        self.trace_limits = hop_trace.TraceLimits()
         self._prepared = False
         self._drain = 0.0  # extra seconds before the next download, after one cut short
 
@@ -58,6 +62,14 @@ class SocketNetwork(Network):
 
     def raw_packets(self) -> bool:
         return self.raw
+
+    def can_trace(self) -> bool:
+        return self.raw
+
+    async def trace(
+        self, request: TraceRequest, origin: float
+    ) -> tuple[TraceObservation, TraceObservation]:
+        return await hop_trace.trace(request, origin, self.trace_limits, self.clock)
 
     async def resolve(
         self, resolver: Resolver, hostname: str, role: Role, origin: float, rdtype: str = "A"

@@ -18,6 +18,8 @@ from lab.topology import Topology
 from probe import targets
 
 SCENARIO_FILES = scenarios.scenario_files()
+PLAIN_LAB_FILES = [p for p in SCENARIO_FILES if scenarios.load(p, default_plan()).hops is None]
+"""Scenarios with a ``[path]`` need a lab of their own: ``tests/lab/test_locate.py``."""
 _root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
 
@@ -85,7 +87,7 @@ def test_lab_targets_are_all_served_by_the_lab() -> None:
 @_root
 @pytest.mark.root
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PLAIN_LAB_FILES, ids=lambda p: p.stem)
 def test_probe_reaches_the_expected_verdicts(lab: Topology, path: Path) -> None:
     loaded = scenarios.load(path, lab.plan)
     rows = run_scenario(lab, loaded)

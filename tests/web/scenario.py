@@ -28,7 +28,7 @@ from alerts.model import Incident
 from collector.store import incidents as incidentstore
 from collector.store import migrate, schema
 from collector.store.db import Database
-from lab.harness.samples import measurement
+from lab.harness.samples import measurement, traced
 from probe import model
 
 NETWORKS: Final = {
@@ -87,12 +87,20 @@ class Scenario:
 
     def measurements(self, address: str) -> list[model.Measurement]:
         asn, cc = network_of(address)
-        return [
+        made = [
             measurement(service=service, verdict=self.verdict(address, service, h), cc=cc,
                         asn=asn, start=self.ago(h))
             for h in self.times()
             for service in SERVICES
         ]  # fmt: skip
+        return [self.located(m) for m in made]
+
+    def located(self, m: model.Measurement) -> model.Measurement:
+        """In AS9198, blocked Telegram is traced: the censor sits 2 hops from the subscriber,
+        at a router of AS9198 itself (an address the collector's table puts there)."""
+        if m.probe.asn != 9198 or m.service != "telegram" or m.analysis.verdict != "blocked":
+            return m
+        return traced(m, 2, ("127.10.99.2", "127.10.99.1", "127.10.99.3"))
 
     def events(self) -> list[dict[str, Any]]:
         livestreams = [

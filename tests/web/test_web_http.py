@@ -56,6 +56,8 @@ def test_country_page_grid_chart_events_and_coverage(status_server: StatusServer
     assert "Call to protest in Almaty" in html
     assert "8 probes in 4 networks" in html
     assert "local time (UTC+05:00)" in html
+    assert "AS9198: 2 hops from the subscriber, inside AS9198 (Telegram; " in html
+    assert "127.10.99" not in html  # routers are placed by network, never shown
 
 
 def test_the_first_load_of_a_country_page_fits_the_budget(status_server: StatusServer) -> None:
@@ -148,6 +150,7 @@ def test_russian_by_accept_language_and_by_switch(status_server: StatusServer) -
     assert '<html lang="ru">' in html
     assert "Казахстан" in html
     assert "8 зондов в 4 сетях" in html
+    assert "AS9198: 2 узла от абонента, внутри AS9198" in html
     switched = page(status_server, "/country/KZ?lang=ru", **{"Accept-Language": "en"})
     assert "Заблокирован" in switched
     assert 'href="/incidents.atom?lang=ru"' in page(status_server, "/?lang=ru")

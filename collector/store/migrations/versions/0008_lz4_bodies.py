@@ -7,7 +7,7 @@ about as much. Only rows written from now on
 use lz4; older rows stay readable as they are. A server built without lz4 keeps pglz.
 SQLite stores bodies uncompressed either way.
 
-Revision ID: 0008_ingest
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-revision = "0008_ingest"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
