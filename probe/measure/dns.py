@@ -25,6 +25,7 @@ import dns.rcode
 import dns.rdatatype
 import msgspec
 
+from probe import vocabulary
 from probe.measure import failures
 from probe.measure import raw as packet_capture
 from probe.measure.network import Resolution, Resolver, parse_network_resolver
@@ -32,9 +33,9 @@ from probe.model import DNSAnswer, DNSObservation, DNSResponse, Role
 
 RESOLV_CONF: Final = Path("/etc/resolv.conf")
 _RCODE_FAILURE: Final[dict[str, str]] = {
-    "NXDOMAIN": failures.DNS_NXDOMAIN,
-    "SERVFAIL": failures.DNS_SERVFAIL,
-    "REFUSED": failures.DNS_REFUSED,
+    "NXDOMAIN": vocabulary.DNS_NXDOMAIN,
+    "SERVFAIL": vocabulary.DNS_SERVFAIL,
+    "REFUSED": vocabulary.DNS_REFUSED,
 }
 Clock = Callable[[], float]
 
@@ -87,9 +88,9 @@ def failure_of(response: DNSResponse, rdtype: str) -> str | None:
     if response.rcode in _RCODE_FAILURE:
         return _RCODE_FAILURE[response.rcode]
     if response.rcode != "NOERROR":
-        return failures.DNS_BOGUS_RESPONSE
+        return vocabulary.DNS_BOGUS_RESPONSE
     if not any(a.rrtype == rdtype for a in response.answers):
-        return failures.DNS_NO_ANSWER
+        return vocabulary.DNS_NO_ANSWER
     return None
 
 
@@ -311,11 +312,11 @@ async def query_stream(ctx: QueryContext, tls_context: ssl.SSLContext | None) ->
 def failure_of_exception(exc: BaseException) -> str:
     """Failure strings for the DNS transports' own exception types."""
     if isinstance(exc, dns.exception.Timeout):
-        return failures.GENERIC_TIMEOUT
+        return vocabulary.GENERIC_TIMEOUT
     if isinstance(exc, dns.exception.FormError | dns.message.ShortHeader):
-        return failures.DNS_BOGUS_RESPONSE
+        return vocabulary.DNS_BOGUS_RESPONSE
     if isinstance(exc, dns.exception.DNSException):
-        return failures.DNS_BOGUS_RESPONSE
+        return vocabulary.DNS_BOGUS_RESPONSE
     return failures.from_exception(exc)
 
 

@@ -9,6 +9,7 @@ import ssl
 import aiohttp
 import dns.message
 
+from probe import vocabulary
 from probe.measure import failures
 from probe.measure.dns import QueryContext, failure_of_exception, make_query
 from probe.measure.network import Resolution
@@ -65,9 +66,9 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return failures.from_exception(exc.os_error)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return failures.EOF_ERROR
+        return vocabulary.EOF_ERROR
     if isinstance(exc, aiohttp.ClientOSError):
         return failures.from_exception(exc)
     if isinstance(exc, _BadReply):
-        return failures.DNS_BOGUS_RESPONSE
+        return vocabulary.DNS_BOGUS_RESPONSE
     return failure_of_exception(exc)

@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from probe import SOFTWARE_NAME, __version__
+from probe import SOFTWARE_NAME, __version__, vocabulary
 from probe.measure import failures, locating
 from probe.measure import raw as packet_capture
 from probe.measure.network import Exchange, Network, Outcome, Resolution, Resolver
@@ -397,7 +397,7 @@ class _EndpointRun:
                 role="network",
                 t0=0.0,
                 t=0.0,
-                failure=failures.DNS_NO_RESOLVER,
+                failure=vocabulary.DNS_NO_RESOLVER,
                 attempt=attempt,
                 endpoint=self.index,
             )
@@ -541,7 +541,7 @@ def _ipv4_first(addresses: list[str]) -> list[str]:
 
 def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> bool:
     empty_aaaa = observation.query_type == "AAAA" and not observation.addresses()
-    if empty_aaaa and (observation.failure == failures.DNS_NO_ANSWER or not control.addresses()):
+    if empty_aaaa and (observation.failure == vocabulary.DNS_NO_ANSWER or not control.addresses()):
         return False  # a name without IPv6 addresses, or a resolver that strips AAAA
     if observation.failure is not None:
         return True
@@ -552,7 +552,7 @@ def _dns_suspicious(observation: DNSObservation, control: DNSObservation) -> boo
 def _attempts_for(failure: str | None, settings: Settings) -> int:
     """Timeouts and SERVFAIL are what a lossy network and a struggling resolver produce now
     and then: they need more attempts to count than a refusal or a lie does."""
-    noisy = failures.is_timeout(failure) or failure == failures.DNS_SERVFAIL
+    noisy = failures.is_timeout(failure) or failure == vocabulary.DNS_SERVFAIL
     return settings.timeout_attempts if noisy else settings.attempts
 
 

@@ -12,27 +12,20 @@ import errno
 import ssl
 from typing import Final
 
-from probe.vocabulary import CONNECTION_ABORTED as CONNECTION_ABORTED
-from probe.vocabulary import CONNECTION_REFUSED as CONNECTION_REFUSED
-from probe.vocabulary import CONNECTION_RESET as CONNECTION_RESET
-from probe.vocabulary import DNS_BOGUS_RESPONSE as DNS_BOGUS_RESPONSE
-from probe.vocabulary import DNS_NO_ANSWER as DNS_NO_ANSWER
-from probe.vocabulary import DNS_NO_RESOLVER as DNS_NO_RESOLVER
-from probe.vocabulary import DNS_NXDOMAIN as DNS_NXDOMAIN
-from probe.vocabulary import DNS_REFUSED as DNS_REFUSED
-from probe.vocabulary import DNS_SERVFAIL as DNS_SERVFAIL
-from probe.vocabulary import EOF_ERROR as EOF_ERROR
-from probe.vocabulary import FAILURES as FAILURES
-from probe.vocabulary import GENERIC_TIMEOUT as GENERIC_TIMEOUT
-from probe.vocabulary import HOST_UNREACHABLE as HOST_UNREACHABLE
-from probe.vocabulary import HTTP_BAD_RESPONSE as HTTP_BAD_RESPONSE
-from probe.vocabulary import NETWORK_UNREACHABLE as NETWORK_UNREACHABLE
-from probe.vocabulary import SSL_FAILED_HANDSHAKE as SSL_FAILED_HANDSHAKE
-from probe.vocabulary import SSL_INVALID_CERTIFICATE as SSL_INVALID_CERTIFICATE
-from probe.vocabulary import SSL_INVALID_HOSTNAME as SSL_INVALID_HOSTNAME
-from probe.vocabulary import SSL_UNKNOWN_AUTHORITY as SSL_UNKNOWN_AUTHORITY
-from probe.vocabulary import UNKNOWN as UNKNOWN
-from probe.vocabulary import Operation as Operation
+from probe.vocabulary import (
+    CONNECTION_ABORTED,
+    CONNECTION_REFUSED,
+    CONNECTION_RESET,
+    EOF_ERROR,
+    GENERIC_TIMEOUT,
+    HOST_UNREACHABLE,
+    NETWORK_UNREACHABLE,
+    SSL_FAILED_HANDSHAKE,
+    SSL_INVALID_CERTIFICATE,
+    SSL_INVALID_HOSTNAME,
+    SSL_UNKNOWN_AUTHORITY,
+    UNKNOWN,
+)
 
 TIMEOUTS: Final = frozenset({GENERIC_TIMEOUT})
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from probe import vocabulary
 from probe.measure import dns, failures, http, throughput
 from probe.measure import raw as packet_capture
 from probe.measure import trace as hop_trace
@@ -217,9 +218,9 @@ def has_ipv6_route(target: tuple[str, int] = IPV6_ROUTE_PROBE) -> bool:
 
 _VERIFY_FAILURES = frozenset(
     {
-        failures.SSL_UNKNOWN_AUTHORITY,
-        failures.SSL_INVALID_HOSTNAME,
-        failures.SSL_INVALID_CERTIFICATE,
+        vocabulary.SSL_UNKNOWN_AUTHORITY,
+        vocabulary.SSL_INVALID_HOSTNAME,
+        vocabulary.SSL_INVALID_CERTIFICATE,
     }
 )
 
@@ -246,7 +247,7 @@ def _with_certificate(tls: TLSObservation, channel: TLSChannel) -> TLSObservatio
 def _failed(
     observation: ThroughputObservation, failure: str | None, t: float
 ) -> ThroughputObservation:
-    return msgspec.structs.replace(observation, t=t, failure=failure or failures.UNKNOWN)
+    return msgspec.structs.replace(observation, t=t, failure=failure or vocabulary.UNKNOWN)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -370,7 +371,7 @@ class _Step:
             return None
         except Exception as exc:  # translated into a failure string at this edge
             return failures.from_exception(exc)
-        return failures.EOF_ERROR
+        return vocabulary.EOF_ERROR
 
     async def http(self, channel: http.Channel) -> HTTPObservation | None:
         request = self.request
@@ -385,7 +386,7 @@ class _Step:
                 channel, host, request.http_path, request.blockpage_hints, self.timeout
             )
         except http.BadResponse:
-            failure = failures.HTTP_BAD_RESPONSE
+            failure = vocabulary.HTTP_BAD_RESPONSE
         except Exception as exc:  # translated into a failure string at this edge
             failure = failures.from_exception(exc)
         return HTTPObservation(

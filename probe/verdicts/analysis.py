@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
+from probe import vocabulary
 from probe.measure import failures
 from probe.model import (
     Analysis,
@@ -89,35 +90,35 @@ _SEVERITY: Final[dict[Verdict, int]] = {
 }
 _VERIFY: Final = frozenset(
     {
-        failures.SSL_UNKNOWN_AUTHORITY,
-        failures.SSL_INVALID_CERTIFICATE,
-        failures.SSL_INVALID_HOSTNAME,
+        vocabulary.SSL_UNKNOWN_AUTHORITY,
+        vocabulary.SSL_INVALID_CERTIFICATE,
+        vocabulary.SSL_INVALID_HOSTNAME,
     }
 )
-_REACHED_SERVER: Final = _VERIFY | {failures.SSL_FAILED_HANDSHAKE}
+_REACHED_SERVER: Final = _VERIFY | {vocabulary.SSL_FAILED_HANDSHAKE}
 _TCP_METHOD: Final[dict[str, Method]] = {
-    failures.GENERIC_TIMEOUT: "tcp.timeout",
-    failures.CONNECTION_RESET: "tcp.reset",
-    failures.CONNECTION_REFUSED: "tcp.refused",
-    failures.HOST_UNREACHABLE: "tcp.unreachable",
-    failures.NETWORK_UNREACHABLE: "tcp.unreachable",
+    vocabulary.GENERIC_TIMEOUT: "tcp.timeout",
+    vocabulary.CONNECTION_RESET: "tcp.reset",
+    vocabulary.CONNECTION_REFUSED: "tcp.refused",
+    vocabulary.HOST_UNREACHABLE: "tcp.unreachable",
+    vocabulary.NETWORK_UNREACHABLE: "tcp.unreachable",
 }
 _TLS_METHOD: Final[dict[str, Method]] = {
-    failures.GENERIC_TIMEOUT: "tls.timeout",
-    failures.CONNECTION_RESET: "tls.reset",
-    failures.EOF_ERROR: "tls.eof",
+    vocabulary.GENERIC_TIMEOUT: "tls.timeout",
+    vocabulary.CONNECTION_RESET: "tls.reset",
+    vocabulary.EOF_ERROR: "tls.eof",
 }
 _HTTP_METHOD: Final[dict[str, Method]] = {
-    failures.GENERIC_TIMEOUT: "http.timeout",
-    failures.CONNECTION_RESET: "http.reset",
-    failures.EOF_ERROR: "http.reset",
+    vocabulary.GENERIC_TIMEOUT: "http.timeout",
+    vocabulary.CONNECTION_RESET: "http.reset",
+    vocabulary.EOF_ERROR: "http.reset",
 }
 _DNS_METHOD: Final[dict[str, Method]] = {
-    failures.DNS_NXDOMAIN: "dns.nxdomain",
-    failures.DNS_NO_ANSWER: "dns.nxdomain",
-    failures.DNS_SERVFAIL: "dns.servfail",
-    failures.DNS_REFUSED: "dns.refused",
-    failures.GENERIC_TIMEOUT: "dns.timeout",
+    vocabulary.DNS_NXDOMAIN: "dns.nxdomain",
+    vocabulary.DNS_NO_ANSWER: "dns.nxdomain",
+    vocabulary.DNS_SERVFAIL: "dns.servfail",
+    vocabulary.DNS_REFUSED: "dns.refused",
+    vocabulary.GENERIC_TIMEOUT: "dns.timeout",
 }
 
 
@@ -445,7 +446,7 @@ def _injection(observations: list[DNSObservation]) -> Iterable[Finding]:
 
 
 _CENSOR_ANSWERS: Final = frozenset(
-    {failures.DNS_NXDOMAIN, failures.DNS_NO_ANSWER, failures.DNS_REFUSED}
+    {vocabulary.DNS_NXDOMAIN, vocabulary.DNS_NO_ANSWER, vocabulary.DNS_REFUSED}
 )
 _SERVFAIL_ATTEMPTS: Final = 4  # a flaky resolver SERVFAILs now and then; a censor always
 
@@ -453,15 +454,15 @@ _SERVFAIL_ATTEMPTS: Final = 4  # a flaky resolver SERVFAILs now and then; a cens
 def _dns_failure(
     network: list[DNSObservation], control: list[DNSObservation], control_ok: list[str]
 ) -> Iterable[Finding]:
-    counts = Counter(o.failure or failures.UNKNOWN for o in network)
-    if failures.DNS_NO_RESOLVER in counts:
+    counts = Counter(o.failure or vocabulary.UNKNOWN for o in network)
+    if vocabulary.DNS_NO_RESOLVER in counts:
         return
     failure, times = counts.most_common(1)[0]
     method = _DNS_METHOD.get(failure)
     described = "network resolver: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
     resolved = f"; control resolver: {', '.join(control_ok)}" if control_ok else ""
     only_noise = all(
-        k == failure or k == failures.DNS_SERVFAIL or failures.is_timeout(k) for k in counts
+        k == failure or k == vocabulary.DNS_SERVFAIL or failures.is_timeout(k) for k in counts
     )
     if failure in _CENSOR_ANSWERS and times >= 2 and only_noise and control_ok:
         confidence = 0.9 if times == len(network) else 0.75
@@ -474,7 +475,7 @@ def _dns_failure(
         )
         return
     if (
-        failure == failures.DNS_SERVFAIL
+        failure == vocabulary.DNS_SERVFAIL
         and times >= _SERVFAIL_ATTEMPTS
         and len(counts) == 1
         and control_ok
@@ -606,7 +607,7 @@ def _method_of(attempt: _Attempt) -> Method | None:
 
 
 def _connect_finding(ip: str, attempts: list[_Attempt]) -> Finding:
-    failure = attempts[0].failure or failures.UNKNOWN
+    failure = attempts[0].failure or vocabulary.UNKNOWN
     return Finding(
         "anomaly",
         CONNECT_FAILED.of(failure),
@@ -620,7 +621,7 @@ def _connect_finding(ip: str, attempts: list[_Attempt]) -> Finding:
 def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
     tls = attempts[0].tls
     assert tls is not None
-    failure = tls.failure or failures.UNKNOWN
+    failure = tls.failure or vocabulary.UNKNOWN
     controls = sorted((c for c in facts.control_tls if c.ip == ip), key=lambda c: c.t0)
     if failure in _VERIFY:
         return _certificate_finding(facts, ip, tls, controls)
@@ -630,7 +631,7 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
     described = (
         f"{ip}: handshake with SNI {tls.sni} failed ({failure}) ×{len(attempts)}; {contrast}"
     )
-    interrupted = failure in (failures.CONNECTION_RESET, failures.EOF_ERROR)
+    interrupted = failure in (vocabulary.CONNECTION_RESET, vocabulary.EOF_ERROR)
     held = bool(reached) and len(reached) == len(controls) and len(controls) >= len(attempts)
     if interrupted and len(attempts) >= 2 and controls:
         if held:
@@ -645,7 +646,7 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
                 method,
                 0.8,
             )
-    if failure == failures.GENERIC_TIMEOUT and held and _sandwiched(controls, attempts):
+    if failure == vocabulary.GENERIC_TIMEOUT and held and _sandwiched(controls, attempts):
         return Finding(
             "blocked",
             TLS_TIMEOUT_SNI_CONTRAST,
@@ -653,7 +654,7 @@ def _tls_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
             method,
             0.85,
         )
-    if failure == failures.SSL_FAILED_HANDSHAKE:
+    if failure == vocabulary.SSL_FAILED_HANDSHAKE:
         method = "tls.alert"
     if held:
         return Finding("anomaly", TLS_FAILED_SNI_CONTRAST.of(failure), described, method, 0.6)
@@ -684,7 +685,7 @@ def _residual_timeout(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Findi
     health checks to other addresses in between all passed: a censor that drops the
     address for a while after seeing a forbidden name."""
     first = attempts[0]
-    if first.stage != "tls" or first.failure != failures.GENERIC_TIMEOUT or first.tls is None:
+    if first.stage != "tls" or first.failure != vocabulary.GENERIC_TIMEOUT or first.tls is None:
         return None
     if len(attempts) < TIMEOUT_CONTRAST_ATTEMPTS or not all(
         failures.is_timeout(a.failure) for a in attempts
@@ -748,7 +749,7 @@ def _residual(controls: list[TLSObservation], attempts: list[_Attempt]) -> bool:
     return (
         bool(before)
         and all(_reached(c) for c in before)
-        and all(c.failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) for c in after)
+        and all(c.failure in (vocabulary.CONNECTION_RESET, vocabulary.EOF_ERROR) for c in after)
     )
 
 
@@ -761,7 +762,7 @@ def _certificate_finding(
         if cert
         else "a certificate"
     )
-    if tls.failure == failures.SSL_INVALID_HOSTNAME:
+    if tls.failure == vocabulary.SSL_INVALID_HOSTNAME:
         return Finding(
             "anomaly",
             TLS_WRONG_NAME,
@@ -769,7 +770,7 @@ def _certificate_finding(
             None,
             0.4,
         )
-    if tls.failure != failures.SSL_UNKNOWN_AUTHORITY:
+    if tls.failure != vocabulary.SSL_UNKNOWN_AUTHORITY:
         # Expired or otherwise invalid, but from a known authority: a broken server.
         return Finding(
             "anomaly",
@@ -816,7 +817,7 @@ def _minted_for(control: TLSObservation) -> bool:
     """An untrusted certificate naming the innocuous control SNI: no real server at this
     address holds one, so something forges certificates for whatever name it is asked."""
     cert = control.certificate
-    if control.failure != failures.SSL_UNKNOWN_AUTHORITY or cert is None or not control.sni:
+    if control.failure != vocabulary.SSL_UNKNOWN_AUTHORITY or cert is None or not control.sni:
         return False
     wanted = control.sni.lower()
     return wanted in (n.lower() for n in cert.san) or f"CN={wanted}" in cert.subject
@@ -882,7 +883,7 @@ def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
             "http.blockpage",
             0.95,
         )
-    failure = page.failure or failures.UNKNOWN
+    failure = page.failure or vocabulary.UNKNOWN
     method = _HTTP_METHOD.get(failure)
     controls = [c for c in facts.control_http if c.ip == ip]
     answered = [c for c in controls if c.failure is None]
@@ -891,6 +892,10 @@ def _http_finding(facts: _Facts, ip: str, attempts: list[_Attempt]) -> Finding:
         f"control Host answered {len(answered)}/{len(controls)}"
     )
     held = len(controls) >= len(attempts) and len(answered) == len(controls)
-    if held and failure in (failures.CONNECTION_RESET, failures.EOF_ERROR) and len(attempts) >= 2:
+    if (
+        held
+        and failure in (vocabulary.CONNECTION_RESET, vocabulary.EOF_ERROR)
+        and len(attempts) >= 2
+    ):
         return Finding("blocked", HTTP_RESET_HOST_CONTRAST, described, method, 0.85)
     return Finding("anomaly", HTTP_FAILED.of(failure), described, method, 0.4)

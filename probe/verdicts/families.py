@@ -14,7 +14,7 @@ from typing import Final, Literal, TypeVar
 
 import msgspec
 
-from probe.measure import failures
+from probe import vocabulary
 from probe.model import (
     ControlObservation,
     DNSObservation,
@@ -86,7 +86,7 @@ def _empty_aaaa(observation: Observation) -> bool:
     return (
         isinstance(observation, DNSObservation)
         and observation.query_type == "AAAA"
-        and observation.failure == failures.DNS_NO_ANSWER
+        and observation.failure == vocabulary.DNS_NO_ANSWER
         and len(observation.responses) <= 1
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from probe.measure import failures
+from probe import vocabulary
 from probe.vocabulary import Rule, rule
 
 RULES_VERSION: Final = "2026.12.1"
@@ -100,13 +100,13 @@ DNS_TIMEOUT_CONTROL_RESOLVES: Final = _probe(
     "the network resolver timed out while the control resolver resolved the name (loss looks the same)",
 )
 _DNS_FAILURES: Final = (
-    failures.DNS_NXDOMAIN,
-    failures.DNS_SERVFAIL,
-    failures.DNS_REFUSED,
-    failures.DNS_NO_ANSWER,
-    failures.DNS_BOGUS_RESPONSE,
-    failures.CONNECTION_REFUSED,
-    failures.CONNECTION_RESET,
+    vocabulary.DNS_NXDOMAIN,
+    vocabulary.DNS_SERVFAIL,
+    vocabulary.DNS_REFUSED,
+    vocabulary.DNS_NO_ANSWER,
+    vocabulary.DNS_BOGUS_RESPONSE,
+    vocabulary.CONNECTION_REFUSED,
+    vocabulary.CONNECTION_RESET,
 )
 DNS_UNCONFIRMED: Final = _family(
     "dns.{}.unconfirmed", _DNS_FAILURES, "the network resolver failed ({}); not confirmed"
@@ -125,21 +125,21 @@ DNS_HIJACK_CONTROL_WORKS: Final = _probe(
 CONNECT_FAILED: Final = _family(
     "tcp.{}",
     (
-        failures.GENERIC_TIMEOUT,
-        failures.CONNECTION_RESET,
-        failures.CONNECTION_REFUSED,
-        failures.HOST_UNREACHABLE,
-        failures.NETWORK_UNREACHABLE,
+        vocabulary.GENERIC_TIMEOUT,
+        vocabulary.CONNECTION_RESET,
+        vocabulary.CONNECTION_REFUSED,
+        vocabulary.HOST_UNREACHABLE,
+        vocabulary.NETWORK_UNREACHABLE,
     ),
     "connecting failed ({}) on every attempt; one probe cannot tell a blocked address from a down server",
 )
 
 # -- TLS ----------------------------------------------------------------------------------------
 _TLS_FAILURES: Final = (
-    failures.GENERIC_TIMEOUT,
-    failures.CONNECTION_RESET,
-    failures.EOF_ERROR,
-    failures.SSL_FAILED_HANDSHAKE,
+    vocabulary.GENERIC_TIMEOUT,
+    vocabulary.CONNECTION_RESET,
+    vocabulary.EOF_ERROR,
+    vocabulary.SSL_FAILED_HANDSHAKE,
 )
 TLS_FAILED: Final = _family(
     "tls.{}", _TLS_FAILURES, "the handshake failed ({}) on every attempt; no same-address contrast"
@@ -224,10 +224,10 @@ HTTP_RESET_HOST_CONTRAST: Final = _probe(
 HTTP_FAILED: Final = _family(
     "http.{}",
     (
-        failures.GENERIC_TIMEOUT,
-        failures.CONNECTION_RESET,
-        failures.EOF_ERROR,
-        failures.HTTP_BAD_RESPONSE,
+        vocabulary.GENERIC_TIMEOUT,
+        vocabulary.CONNECTION_RESET,
+        vocabulary.EOF_ERROR,
+        vocabulary.HTTP_BAD_RESPONSE,
     ),
     "the HTTP request failed ({}) on every attempt; not confirmed",
 )

@@ -13,8 +13,7 @@ from collector_harness import Collector
 from collector.config import Config
 from lab.harness.samples import measurement
 from lab.paths import REPO_ROOT, checkout_env
-from probe import model
-from probe.measure import failures as f
+from probe import model, vocabulary
 from probe.verdicts import fingerprints
 from tests.probe.fakes import Result, measure
 from tests.probe.test_edge_cases import TG, run_engine, scripted
@@ -23,7 +22,7 @@ from tests.probe.test_quiet_methods import QAZNET_LEAF
 
 async def intercepted_as_judged_before(probe_id: str) -> model.Measurement:
     """A Qaznet interception measured today, as a probe with older fingerprints judged it."""
-    rogue = Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)
+    rogue = Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)
     network = scripted(exchanges={(TG, 443, "network"): [rogue], (TG, 443, "control"): [rogue]})
     measured = (await run_engine(network))["telegram"]
     older = msgspec.structs.replace(

@@ -27,8 +27,7 @@ from collector.demo.servers import Answer as ZoneAnswer
 from collector.demo.servers.base import StreamServer, reset
 from collector.demo.servers.pages import http_response
 from lab.harness.loopback import TRUTH, verdicts, world
-from probe import model
-from probe.measure import failures as f
+from probe import model, vocabulary
 from probe.measure import http
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Resolver
@@ -89,8 +88,8 @@ async def test_two_transient_servfails_are_not_blocked() -> None:
     network = scripted(
         dns={
             ("network", "web.telegram.org"): [
-                Answer(failure=f.DNS_SERVFAIL),
-                Answer(failure=f.DNS_SERVFAIL),
+                Answer(failure=vocabulary.DNS_SERVFAIL),
+                Answer(failure=vocabulary.DNS_SERVFAIL),
                 Answer((TG,)),
             ]
         }
@@ -104,9 +103,9 @@ async def test_nxdomain_block_with_an_intermittent_servfail_is_still_found() -> 
     network = scripted(
         dns={
             ("network", "web.telegram.org"): [
-                Answer(failure=f.DNS_NXDOMAIN),
-                Answer(failure=f.DNS_SERVFAIL),
-                Answer(failure=f.DNS_NXDOMAIN),
+                Answer(failure=vocabulary.DNS_NXDOMAIN),
+                Answer(failure=vocabulary.DNS_SERVFAIL),
+                Answer(failure=vocabulary.DNS_NXDOMAIN),
             ]
         }
     )
@@ -118,7 +117,9 @@ async def test_nxdomain_block_with_an_intermittent_servfail_is_still_found() -> 
 async def test_expired_certificate_is_not_interception() -> None:
     network = scripted(
         exchanges={
-            (TG, 443, "network"): [Result(tls=f.SSL_INVALID_CERTIFICATE, certificate=GOOD_CERT)]
+            (TG, 443, "network"): [
+                Result(tls=vocabulary.SSL_INVALID_CERTIFICATE, certificate=GOOD_CERT)
+            ]
         }
     )
     got = await run_engine(network)
@@ -130,7 +131,7 @@ async def test_unreachable_cdn_node_is_not_a_dns_hijack() -> None:
     other_node = "149.154.167.200"  # a public address of the same service, another node
     network = scripted(
         dns={("network", "web.telegram.org"): [Answer((other_node,))]},
-        exchanges={(other_node, 443, "network"): [Result(connect=f.HOST_UNREACHABLE)]},
+        exchanges={(other_node, 443, "network"): [Result(connect=vocabulary.HOST_UNREACHABLE)]},
     )
     got = await run_engine(network)
     assert got["telegram"].analysis.verdict != "blocked", verdict(got["telegram"])
@@ -140,7 +141,9 @@ async def test_unreachable_cdn_node_is_not_a_dns_hijack() -> None:
 #    misconfigured virtual host does the same, so one probe says anomaly, naming tls.alert
 async def test_tls_alert_for_one_sni_with_control_completing_is_an_anomaly() -> None:
     network = scripted(
-        exchanges={(TG, 443, "network"): [Result(tls=f.SSL_FAILED_HANDSHAKE, certificate=None)]}
+        exchanges={
+            (TG, 443, "network"): [Result(tls=vocabulary.SSL_FAILED_HANDSHAKE, certificate=None)]
+        }
     )
     got = await run_engine(network)
     assert verdict(got["telegram"]) == ("anomaly", {"tls.alert"})
@@ -151,7 +154,7 @@ async def test_https_blockpage_with_wrong_name_certificate_is_blocked() -> None:
     network = scripted(
         exchanges={
             (NEWS, 443, "network"): [
-                Result(tls=f.SSL_INVALID_HOSTNAME, blockpage="generic.authorities")
+                Result(tls=vocabulary.SSL_INVALID_HOSTNAME, blockpage="generic.authorities")
             ]
         }
     )
@@ -171,8 +174,8 @@ async def test_residual_censorship_still_gets_an_sni_contrast() -> None:
             return None
         if key[2] == "network":
             triggered = True
-            return Result(tls=f.CONNECTION_RESET)
-        return Result(tls=f.CONNECTION_RESET) if triggered else None
+            return Result(tls=vocabulary.CONNECTION_RESET)
+        return Result(tls=vocabulary.CONNECTION_RESET) if triggered else None
 
     network.interfere = interfere
     got = await run_engine(network)
@@ -198,7 +201,7 @@ def test_a_target_list_without_controls_gets_the_default_controls(tmp_path: Path
 
 # 8. a local error on the DNS path is not censorship, and `blocked` always names a method
 async def test_local_dns_error_is_not_blocked_without_a_method() -> None:
-    network = scripted(dns={("network", "web.telegram.org"): [Answer(failure=f.UNKNOWN)]})
+    network = scripted(dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.UNKNOWN)]})
     got = await run_engine(network)
     analysis = got["telegram"].analysis
     assert analysis.verdict != "blocked" or analysis.methods, analysis
@@ -490,7 +493,7 @@ tls = true
         listener.close()
     got = {m.service: m for m in report.measurements}["telegram"]
     observed = {o.failure for o in got.observations if isinstance(o, model.TLSObservation)}
-    assert f.SSL_FAILED_HANDSHAKE in observed  # the alert, as the probe records it
+    assert vocabulary.SSL_FAILED_HANDSHAKE in observed  # the alert, as the probe records it
     assert (got.analysis.verdict, got.analysis.methods) == ("anomaly", ["tls.alert"])
 
 

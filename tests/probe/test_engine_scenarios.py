@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from probe.measure import failures as f
+from probe import vocabulary
 from probe.measure.engine import Engine, Settings
 from probe.measure.network import Resolver
 from probe.targets import parse
@@ -84,34 +84,34 @@ SCENARIOS = [
     Scenario(
         "dns_nxdomain",
         {"telegram": ("blocked", {"dns.nxdomain"}), "news": ("ok", set())},
-        dns={("network", "web.telegram.org"): [Answer(failure=f.DNS_NXDOMAIN)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_NXDOMAIN)]},
     ),
     Scenario(
         "dns_empty_answer",
         {"telegram": ("blocked", {"dns.nxdomain"})},
-        dns={("network", "web.telegram.org"): [Answer(failure=f.DNS_NO_ANSWER)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_NO_ANSWER)]},
     ),
     Scenario(
         "dns_servfail",
         {"telegram": ("blocked", {"dns.servfail"})},
-        dns={("network", "web.telegram.org"): [Answer(failure=f.DNS_SERVFAIL)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_SERVFAIL)]},
     ),
     Scenario(
         "dns_refused",
         {"telegram": ("blocked", {"dns.refused"})},
-        dns={("network", "web.telegram.org"): [Answer(failure=f.DNS_REFUSED)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_REFUSED)]},
     ),
     Scenario(
         "dns_timeout_is_only_an_anomaly",
         {"telegram": ("anomaly", {"dns.timeout"})},
-        dns={("network", "web.telegram.org"): [Answer(failure=f.GENERIC_TIMEOUT)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.GENERIC_TIMEOUT)]},
     ),
     Scenario(
         "domain_gone_everywhere",
         {"telegram": ("down", {"dns.nxdomain"})},
         dns={
-            ("network", "web.telegram.org"): [Answer(failure=f.DNS_NXDOMAIN)],
-            ("control", "web.telegram.org"): [Answer(failure=f.DNS_NXDOMAIN)],
+            ("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_NXDOMAIN)],
+            ("control", "web.telegram.org"): [Answer(failure=vocabulary.DNS_NXDOMAIN)],
         },
     ),
     Scenario(
@@ -128,7 +128,9 @@ SCENARIOS = [
         "dns_hijack_to_blockpage_server",
         {"telegram": ("blocked", {"dns.hijack"})},
         dns={("network", "web.telegram.org"): [Answer((BLOCKPAGE_SERVER,))]},
-        exchanges={(BLOCKPAGE_SERVER, 443, "network"): _always(Result(tls=f.SSL_INVALID_HOSTNAME))},
+        exchanges={
+            (BLOCKPAGE_SERVER, 443, "network"): _always(Result(tls=vocabulary.SSL_INVALID_HOSTNAME))
+        },
     ),
     Scenario(
         "cdn_answer_differs_but_works",
@@ -139,56 +141,64 @@ SCENARIOS = [
         "tcp_refused",
         {"telegram_dc": ("anomaly", {"tcp.refused"}), "telegram": ("ok", set())},
         exchanges={
-            ("149.154.167.51", 443, "network"): _always(Result(connect=f.CONNECTION_REFUSED))
+            ("149.154.167.51", 443, "network"): _always(
+                Result(connect=vocabulary.CONNECTION_REFUSED)
+            )
         },
     ),
     Scenario(
         "tcp_timeout",
         {"telegram_dc": ("anomaly", {"tcp.timeout"})},
-        exchanges={("149.154.167.51", 443, "network"): _always(Result(connect=f.GENERIC_TIMEOUT))},
+        exchanges={
+            ("149.154.167.51", 443, "network"): _always(Result(connect=vocabulary.GENERIC_TIMEOUT))
+        },
     ),
     Scenario(
         "tcp_reset",
         {"telegram_dc": ("anomaly", {"tcp.reset"})},
-        exchanges={("149.154.167.51", 443, "network"): _always(Result(connect=f.CONNECTION_RESET))},
+        exchanges={
+            ("149.154.167.51", 443, "network"): _always(Result(connect=vocabulary.CONNECTION_RESET))
+        },
     ),
     Scenario(
         "icmp_unreachable",
         {"telegram_dc": ("anomaly", {"tcp.unreachable"})},
-        exchanges={("149.154.167.51", 443, "network"): _always(Result(connect=f.HOST_UNREACHABLE))},
+        exchanges={
+            ("149.154.167.51", 443, "network"): _always(Result(connect=vocabulary.HOST_UNREACHABLE))
+        },
     ),
     Scenario(
         "tls_reset_by_sni",
         {"telegram": ("blocked", {"tls.reset"})},
-        exchanges={(TG, 443, "network"): _always(Result(tls=f.CONNECTION_RESET))},
+        exchanges={(TG, 443, "network"): _always(Result(tls=vocabulary.CONNECTION_RESET))},
     ),
     Scenario(
         "tls_reset_by_address_is_not_sni_filtering",
         {"telegram": ("anomaly", {"tls.reset"})},
         exchanges={
-            (TG, 443, "network"): _always(Result(tls=f.CONNECTION_RESET)),
-            (TG, 443, "control"): _always(Result(tls=f.CONNECTION_RESET)),
+            (TG, 443, "network"): _always(Result(tls=vocabulary.CONNECTION_RESET)),
+            (TG, 443, "control"): _always(Result(tls=vocabulary.CONNECTION_RESET)),
         },
     ),
     Scenario(
         "tls_eof_by_sni",
         {"telegram": ("blocked", {"tls.eof"})},
-        exchanges={(TG, 443, "network"): _always(Result(tls=f.EOF_ERROR))},
+        exchanges={(TG, 443, "network"): _always(Result(tls=vocabulary.EOF_ERROR))},
     ),
     Scenario(
         # every handshake with the service's SNI times out while the control SNI to the
         # same address completes before, between and after: loss is blind to the name
         "tls_timeout_by_sni_with_a_same_address_contrast",
         {"telegram": ("blocked", {"tls.timeout"})},
-        exchanges={(TG, 443, "network"): _always(Result(tls=f.GENERIC_TIMEOUT))},
+        exchanges={(TG, 443, "network"): _always(Result(tls=vocabulary.GENERIC_TIMEOUT))},
     ),
     Scenario(
         # the control SNI times out too: no same-address contrast, one probe cannot say
         "tls_timeout_for_every_name_is_only_an_anomaly",
         {"telegram": ("anomaly", {"tls.timeout"})},
         exchanges={
-            (TG, 443, "network"): _always(Result(tls=f.GENERIC_TIMEOUT)),
-            (TG, 443, "control"): _always(Result(tls=f.GENERIC_TIMEOUT)),
+            (TG, 443, "network"): _always(Result(tls=vocabulary.GENERIC_TIMEOUT)),
+            (TG, 443, "control"): _always(Result(tls=vocabulary.GENERIC_TIMEOUT)),
         },
     ),
     Scenario(
@@ -196,7 +206,7 @@ SCENARIOS = [
         {"telegram": ("blocked", {"tls.mitm"})},
         exchanges={
             (TG, 443, "network"): _always(
-                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+                Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
             )
         },
     ),
@@ -205,10 +215,10 @@ SCENARIOS = [
         {"telegram": ("anomaly", {"tls.mitm"})},
         exchanges={
             (TG, 443, "network"): _always(
-                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+                Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
             ),
             (TG, 443, "control"): _always(
-                Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
+                Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=ROGUE_CERT)
             ),
         },
     ),
@@ -220,18 +230,20 @@ SCENARIOS = [
     Scenario(
         "http_reset_by_host",
         {"news": ("blocked", {"http.reset"})},
-        exchanges={(NEWS, 80, "network"): _always(Result(http=f.CONNECTION_RESET))},
+        exchanges={(NEWS, 80, "network"): _always(Result(http=vocabulary.CONNECTION_RESET))},
     ),
     Scenario(
         "http_timeout",
         {"news": ("anomaly", {"http.timeout"})},
-        exchanges={(NEWS, 80, "network"): _always(Result(http=f.GENERIC_TIMEOUT))},
+        exchanges={(NEWS, 80, "network"): _always(Result(http=vocabulary.GENERIC_TIMEOUT))},
     ),
     Scenario(
         "transient_failure_then_success",
         {"telegram": ("ok", set()), "news": ("ok", set())},
-        dns={("network", "news.example"): [Answer(failure=f.DNS_SERVFAIL), Answer((NEWS,))]},
-        exchanges={(TG, 443, "network"): [Result(tls=f.CONNECTION_RESET), Result()]},
+        dns={
+            ("network", "news.example"): [Answer(failure=vocabulary.DNS_SERVFAIL), Answer((NEWS,))]
+        },
+        exchanges={(TG, 443, "network"): [Result(tls=vocabulary.CONNECTION_RESET), Result()]},
     ),
     Scenario(
         "several_techniques_at_once",
@@ -240,10 +252,10 @@ SCENARIOS = [
             "news": ("blocked", {"http.blockpage"}),
             "telegram_dc": ("anomaly", {"tcp.timeout"}),
         },
-        dns={("network", "web.telegram.org"): [Answer(failure=f.DNS_NXDOMAIN)]},
+        dns={("network", "web.telegram.org"): [Answer(failure=vocabulary.DNS_NXDOMAIN)]},
         exchanges={
             (NEWS, 80, "network"): _always(Result(blockpage="generic.authorities")),
-            ("149.154.167.51", 443, "network"): _always(Result(connect=f.GENERIC_TIMEOUT)),
+            ("149.154.167.51", 443, "network"): _always(Result(connect=vocabulary.GENERIC_TIMEOUT)),
         },
     ),
 ]
@@ -272,9 +284,9 @@ async def test_scenario(scenario: Scenario) -> None:
 async def test_no_network_at_all_is_offline_not_blocked() -> None:
     network = ScriptedNetwork(default_address=lambda host: ADDRESSES[host])
     network.interfere = lambda kind, key: (
-        Answer(failure=f.NETWORK_UNREACHABLE)
+        Answer(failure=vocabulary.NETWORK_UNREACHABLE)
         if kind == "dns"
-        else Result(connect=f.NETWORK_UNREACHABLE)
+        else Result(connect=vocabulary.NETWORK_UNREACHABLE)
     )
     verdicts = await run(network)
     assert {v for v, _ in verdicts.values()} == {"offline"}
@@ -282,7 +294,11 @@ async def test_no_network_at_all_is_offline_not_blocked() -> None:
 
 async def test_network_dropping_between_retries_gives_no_judgement() -> None:
     network = scripted(
-        Scenario("x", {}, exchanges={(TG, 443, "network"): _always(Result(tls=f.CONNECTION_RESET))})
+        Scenario(
+            "x",
+            {},
+            exchanges={(TG, 443, "network"): _always(Result(tls=vocabulary.CONNECTION_RESET))},
+        )
     )
     control_connects = 0
 
@@ -290,7 +306,7 @@ async def test_network_dropping_between_retries_gives_no_judgement() -> None:
         nonlocal control_connects
         if kind == "exchange" and key[0] == ADDRESSES["control-a.example"]:
             control_connects += 1
-            return Result(connect=f.GENERIC_TIMEOUT) if control_connects > 1 else None
+            return Result(connect=vocabulary.GENERIC_TIMEOUT) if control_connects > 1 else None
         return None
 
     network.interfere = interfere

@@ -21,24 +21,40 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from probe.measure import failures as f
+from probe import vocabulary
 from probe.verdicts.rules import TLS_TIMEOUT_SNI_CONTRAST, TLS_TIMEOUT_SNI_RESIDUAL
 from tests.probe.fakes import Answer, Result, ScriptedNetwork, measure
 from tests.probe.test_engine_scenarios import ADDRESSES, TARGETS, run
 
 NAME_AWARE = {TLS_TIMEOUT_SNI_CONTRAST.id, TLS_TIMEOUT_SNI_RESIDUAL.id}
 
-DNS_FAILURES = [f.DNS_NXDOMAIN, f.DNS_SERVFAIL, f.DNS_REFUSED, f.DNS_NO_ANSWER, f.GENERIC_TIMEOUT]
-CONNECT_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_REFUSED, f.CONNECTION_RESET, f.HOST_UNREACHABLE]
-TLS_FAILURES = [
-    f.GENERIC_TIMEOUT,
-    f.CONNECTION_RESET,
-    f.EOF_ERROR,
-    f.SSL_UNKNOWN_AUTHORITY,
-    f.SSL_INVALID_HOSTNAME,
-    f.SSL_FAILED_HANDSHAKE,
+DNS_FAILURES = [
+    vocabulary.DNS_NXDOMAIN,
+    vocabulary.DNS_SERVFAIL,
+    vocabulary.DNS_REFUSED,
+    vocabulary.DNS_NO_ANSWER,
+    vocabulary.GENERIC_TIMEOUT,
 ]
-HTTP_FAILURES = [f.GENERIC_TIMEOUT, f.CONNECTION_RESET, f.EOF_ERROR, f.HTTP_BAD_RESPONSE]
+CONNECT_FAILURES = [
+    vocabulary.GENERIC_TIMEOUT,
+    vocabulary.CONNECTION_REFUSED,
+    vocabulary.CONNECTION_RESET,
+    vocabulary.HOST_UNREACHABLE,
+]
+TLS_FAILURES = [
+    vocabulary.GENERIC_TIMEOUT,
+    vocabulary.CONNECTION_RESET,
+    vocabulary.EOF_ERROR,
+    vocabulary.SSL_UNKNOWN_AUTHORITY,
+    vocabulary.SSL_INVALID_HOSTNAME,
+    vocabulary.SSL_FAILED_HANDSHAKE,
+]
+HTTP_FAILURES = [
+    vocabulary.GENERIC_TIMEOUT,
+    vocabulary.CONNECTION_RESET,
+    vocabulary.EOF_ERROR,
+    vocabulary.HTTP_BAD_RESPONSE,
+]
 
 transient_dns = st.one_of(
     st.sampled_from(DNS_FAILURES).map(lambda x: Answer(failure=x)),
@@ -97,13 +113,13 @@ async def test_packet_loss_in_any_pattern_never_yields_blocked(
         count += 1
         if kind == "dns":
             if lost:
-                return Answer(failure=f.GENERIC_TIMEOUT)
+                return Answer(failure=vocabulary.GENERIC_TIMEOUT)
             # a retransmitted query can be answered twice, identically
             address = ADDRESSES.get(str(key[1]), "93.184.216.34")
             return Answer((address,), injected=(address,)) if duplicate else None
         if not lost:
             return None
-        return Result(**{stage: f.GENERIC_TIMEOUT})
+        return Result(**{stage: vocabulary.GENERIC_TIMEOUT})
 
     network.interfere = interfere
     measured = await measure(network, TARGETS)
@@ -127,8 +143,8 @@ async def test_loss_blind_to_the_name_never_yields_blocked(rate: float) -> None:
             if chance.random() >= rate:
                 return None
             if kind == "dns":
-                return Answer(failure=f.GENERIC_TIMEOUT)
-            return Result(**{chance.choice(["connect", "tls", "http"]): f.GENERIC_TIMEOUT})
+                return Answer(failure=vocabulary.GENERIC_TIMEOUT)
+            return Result(**{chance.choice(["connect", "tls", "http"]): vocabulary.GENERIC_TIMEOUT})
 
         network.interfere = interfere
         measured = await measure(network, TARGETS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.measure import failures as f
+from probe import vocabulary
 from probe.measure.engine import NO_IPV6
 from probe.model import DNSObservation, Measurement, TCPObservation
 from probe.verdicts.bogons import is_bogon_answer, scope
@@ -53,7 +53,9 @@ async def test_both_families_are_resolved_through_both_resolvers_and_tested() ->
 async def test_one_family_reset_after_the_sni_is_blocked_over_that_family_only(
     blocked_ip: str, family: str, other: str
 ) -> None:
-    network = dual_stack(exchanges={(blocked_ip, 443, "network"): [Result(tls=f.CONNECTION_RESET)]})
+    network = dual_stack(
+        exchanges={(blocked_ip, 443, "network"): [Result(tls=vocabulary.CONNECTION_RESET)]}
+    )
     m = telegram(await measure(network, TARGETS))
     endpoint = m.analysis.endpoints[0]
     assert m.analysis.verdict == "blocked"
@@ -66,7 +68,7 @@ async def test_one_family_reset_after_the_sni_is_blocked_over_that_family_only(
 
 async def test_aaaa_nxdomain_where_the_control_resolves_is_dns_blocking_over_ipv6() -> None:
     network = dual_stack(
-        dns={("network", "web.telegram.org", "AAAA"): [Answer(failure=f.DNS_NXDOMAIN)]}
+        dns={("network", "web.telegram.org", "AAAA"): [Answer(failure=vocabulary.DNS_NXDOMAIN)]}
     )
     m = telegram(await measure(network, TARGETS))
     assert m.analysis.verdict == "blocked"
@@ -86,7 +88,7 @@ async def test_a_hijacked_aaaa_answer_is_dns_hijack_when_the_control_address_wor
     wrong = "2a02:4e0:0:80::80"
     network = dual_stack(
         dns={("network", "web.telegram.org", "AAAA"): [Answer((wrong,))]},
-        exchanges={(wrong, 443, "network"): [Result(tls=f.SSL_INVALID_HOSTNAME)]},
+        exchanges={(wrong, 443, "network"): [Result(tls=vocabulary.SSL_INVALID_HOSTNAME)]},
     )
     m = telegram(await measure(network, TARGETS))
     assert m.analysis.verdict == "blocked"
@@ -95,7 +97,7 @@ async def test_a_hijacked_aaaa_answer_is_dns_hijack_when_the_control_address_wor
 
 async def test_a_resolver_that_strips_aaaa_is_not_judged() -> None:
     network = dual_stack(
-        dns={("network", "web.telegram.org", "AAAA"): [Answer(failure=f.DNS_NO_ANSWER)]}
+        dns={("network", "web.telegram.org", "AAAA"): [Answer(failure=vocabulary.DNS_NO_ANSWER)]}
     )
     m = telegram(await measure(network, TARGETS))
     assert m.analysis.verdict == "ok"

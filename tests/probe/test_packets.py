@@ -7,7 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
-from probe.measure import failures as f
+from probe import vocabulary
 from probe.measure import raw
 from probe.measure.network import Exchange
 from probe.measure.sockets import SocketNetwork
@@ -71,7 +71,7 @@ def reset_run(*flows: list[Packet]) -> list[object]:
             role="control",
             t0=0.11,
             t=0.12,
-            failure=f.CONNECTION_RESET,  # every connection to the address is reset
+            failure=vocabulary.CONNECTION_RESET,  # every connection to the address is reset
             endpoint=0,
         ),
     ]
@@ -88,7 +88,7 @@ def reset_run(*flows: list[Packet]) -> list[object]:
                 role="network",
                 t0=t0 + 0.01,
                 t=t0 + 0.02,
-                failure=f.CONNECTION_RESET,
+                failure=vocabulary.CONNECTION_RESET,
                 attempt=attempt,
                 endpoint=0,
             ),
@@ -100,7 +100,7 @@ def reset_run(*flows: list[Packet]) -> list[object]:
                 role="control",
                 t0=t0 + 0.03,
                 t=t0 + 0.04,
-                failure=f.CONNECTION_RESET,
+                failure=vocabulary.CONNECTION_RESET,
                 attempt=attempt,
                 endpoint=0,
             ),
@@ -134,7 +134,7 @@ def test_without_a_foreign_ttl_the_verdict_is_what_it_was(flow: list[Packet]) ->
 
 def test_the_control_flows_syn_ack_stands_in_when_the_rst_answered_the_syn() -> None:
     refused = TCPObservation(
-        ip=IP, port=443, t0=1.0, t=1.01, failure=f.CONNECTION_RESET, packets=[FORGED_RST]
+        ip=IP, port=443, t0=1.0, t=1.01, failure=vocabulary.CONNECTION_RESET, packets=[FORGED_RST]
     )
     control = TCPObservation(ip=IP, port=443, role="control", t0=0.1, t=0.11, packets=[SYN_ACK])
     assert packets.injected_reset(refused, [control]) is not None

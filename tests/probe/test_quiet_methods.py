@@ -6,8 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from probe import model
-from probe.measure import failures as f
+from probe import model, vocabulary
 from probe.verdicts import analysis, fingerprints
 from probe.verdicts.fingerprints import FingerprintFileError
 from tests.probe.fakes import GOOD_CERT, Answer, Result
@@ -41,7 +40,7 @@ def _residual_drop(after: Result) -> object:
         if key[2] == "network":
             first = not triggered
             triggered = True
-            return Result(tls=f.GENERIC_TIMEOUT) if first else after
+            return Result(tls=vocabulary.GENERIC_TIMEOUT) if first else after
         return after if triggered else None
 
     return interfere
@@ -49,7 +48,7 @@ def _residual_drop(after: Result) -> object:
 
 @pytest.mark.parametrize(
     "after",
-    [Result(connect=f.GENERIC_TIMEOUT), Result(tls=f.GENERIC_TIMEOUT)],
+    [Result(connect=vocabulary.GENERIC_TIMEOUT), Result(tls=vocabulary.GENERIC_TIMEOUT)],
     ids=["new-connections-dropped", "handshakes-dropped"],
 )
 async def test_residual_silence_after_the_name_is_blocked(after: Result) -> None:
@@ -62,7 +61,7 @@ async def test_residual_silence_after_the_name_is_blocked(after: Result) -> None
 
 
 async def test_silence_for_the_name_names_the_contrast_and_the_attempts() -> None:
-    network = scripted(exchanges={(TG, 443, "network"): [Result(tls=f.GENERIC_TIMEOUT)]})
+    network = scripted(exchanges={(TG, 443, "network"): [Result(tls=vocabulary.GENERIC_TIMEOUT)]})
     got = (await run_engine(network))["telegram"]
     assert verdict(got) == ("blocked", {"tls.timeout"})
     assert got.analysis.rules == ["tls.timeout.sni_contrast"]
@@ -72,7 +71,7 @@ async def test_silence_for_the_name_names_the_contrast_and_the_attempts() -> Non
 
 
 async def test_silence_that_lifts_on_a_retry_is_ok() -> None:
-    timeouts = [Result(tls=f.GENERIC_TIMEOUT)] * 2 + [Result()]
+    timeouts = [Result(tls=vocabulary.GENERIC_TIMEOUT)] * 2 + [Result()]
     network = scripted(exchanges={(TG, 443, "network"): timeouts})
     assert verdict((await run_engine(network))["telegram"]) == ("ok", set())
 
@@ -80,8 +79,8 @@ async def test_silence_that_lifts_on_a_retry_is_ok() -> None:
 async def test_silence_for_every_name_without_a_prior_contrast_stays_an_anomaly() -> None:
     network = scripted(
         exchanges={
-            (TG, 443, "network"): [Result(tls=f.GENERIC_TIMEOUT)],
-            (TG, 443, "control"): [Result(connect=f.GENERIC_TIMEOUT)],
+            (TG, 443, "network"): [Result(tls=vocabulary.GENERIC_TIMEOUT)],
+            (TG, 443, "control"): [Result(connect=vocabulary.GENERIC_TIMEOUT)],
         }
     )
     assert verdict((await run_engine(network))["telegram"])[0] == "anomaly"
@@ -90,7 +89,7 @@ async def test_silence_for_every_name_without_a_prior_contrast_stays_an_anomaly(
 @pytest.mark.parametrize(
     "presented",
     [
-        Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF),
+        Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF),
         Result(certificate=QAZNET_LEAF),  # a volunteer who installed the state's root
     ],
     ids=["untrusted", "trusted-by-this-machine"],
@@ -143,8 +142,12 @@ async def test_every_analysis_records_the_fingerprint_version() -> None:
 async def test_rejudging_stored_facts_uses_todays_fingerprints() -> None:
     network = scripted(
         exchanges={
-            (TG, 443, "network"): [Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)],
-            (TG, 443, "control"): [Result(tls=f.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)],
+            (TG, 443, "network"): [
+                Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)
+            ],
+            (TG, 443, "control"): [
+                Result(tls=vocabulary.SSL_UNKNOWN_AUTHORITY, certificate=QAZNET_LEAF)
+            ],
         }
     )
     stored = (await run_engine(network))["telegram"]

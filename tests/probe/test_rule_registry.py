@@ -13,20 +13,19 @@ from hypothesis import strategies as st
 
 from lab.paths import REPO_ROOT, checkout_env
 from probe import model, vocabulary
-from probe.measure import failures as f
 from tests.probe.fakes import Answer, Result, ScriptedNetwork, measure
 from tests.probe.test_engine_scenarios import ADDRESSES, SCENARIOS, TARGETS, Scenario, scripted
 
-EVERY_FAILURE = sorted(f.FAILURES)
+EVERY_FAILURE = sorted(vocabulary.FAILURES)
 DNS_FAILURES = [  # what the scripted resolver can answer
-    f.DNS_NXDOMAIN,
-    f.DNS_SERVFAIL,
-    f.DNS_REFUSED,
-    f.DNS_NO_ANSWER,
-    f.DNS_NO_RESOLVER,
-    f.GENERIC_TIMEOUT,
-    f.CONNECTION_REFUSED,
-    f.UNKNOWN,
+    vocabulary.DNS_NXDOMAIN,
+    vocabulary.DNS_SERVFAIL,
+    vocabulary.DNS_REFUSED,
+    vocabulary.DNS_NO_ANSWER,
+    vocabulary.DNS_NO_RESOLVER,
+    vocabulary.GENERIC_TIMEOUT,
+    vocabulary.CONNECTION_REFUSED,
+    vocabulary.UNKNOWN,
 ]
 
 

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from collector.demo.servers import ClosedPort, TCPAcceptServer, TCPResetServer
+from probe import vocabulary
 from probe.measure import failures
 
 HOST = "127.0.2.1"
@@ -50,7 +51,7 @@ async def test_reset_sends_rst() -> None:
             await asyncio.wait_for(reader.read(1), 1)
         writer.close()
 
-    assert failures.from_exception(caught.value) == failures.CONNECTION_RESET
+    assert failures.from_exception(caught.value) == vocabulary.CONNECTION_RESET
 
 
 async def test_closed_port_refuses_connections() -> None:
@@ -59,4 +60,4 @@ async def test_closed_port_refuses_connections() -> None:
         with pytest.raises(ConnectionRefusedError) as caught:
             await asyncio.open_connection(HOST, closed.port)
 
-    assert failures.from_exception(caught.value) == failures.CONNECTION_REFUSED
+    assert failures.from_exception(caught.value) == vocabulary.CONNECTION_REFUSED

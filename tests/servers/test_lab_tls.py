@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from collector.demo.servers import BLOCKPAGE_TITLE, PKI, TLSRule, TLSServer
+from probe import vocabulary
 from probe.measure import failures
 
 from .clients import tls_client, unverified_context
@@ -51,10 +52,10 @@ async def test_complete_verifies_and_serves_http(server: TLSServer, pki: PKI) ->
 @pytest.mark.parametrize(
     ("sni", "failure"),
     [
-        ("reset.lab", failures.CONNECTION_RESET),
-        ("stall.lab", failures.GENERIC_TIMEOUT),
-        ("close.lab", failures.EOF_ERROR),
-        ("rogue.lab", failures.SSL_UNKNOWN_AUTHORITY),
+        ("reset.lab", vocabulary.CONNECTION_RESET),
+        ("stall.lab", vocabulary.GENERIC_TIMEOUT),
+        ("close.lab", vocabulary.EOF_ERROR),
+        ("rogue.lab", vocabulary.SSL_UNKNOWN_AUTHORITY),
     ],
 )
 async def test_interference_as_a_client_sees_it(
@@ -89,7 +90,7 @@ async def test_unknown_or_no_sni_completes_with_the_default_certificate(
     await tls_client((HOST, server.port), sni, context)
 
     assert await failure_for(server, "example.com", pki.client_context()) == (
-        failures.SSL_INVALID_HOSTNAME
+        vocabulary.SSL_INVALID_HOSTNAME
     )
     assert server.seen[0] == sni
 
@@ -100,7 +101,7 @@ async def test_default_and_rules_change_while_running(server: TLSServer, pki: PK
 
     await tls_client((HOST, server.port), "reset.lab", pki.client_context())
     assert await failure_for(server, "example.com", unverified_context()) == (
-        failures.CONNECTION_RESET
+        vocabulary.CONNECTION_RESET
     )
 
 
