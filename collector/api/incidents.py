@@ -11,16 +11,16 @@ import re
 from typing import Any, Final
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.correlation import Subject
 from alerts.model import Incident
 from collector.alerting import outbox
 from collector.alerting.context import Context, Windows, context_for, statistics
+from collector.api.access import as_admin
 from collector.api.bodies import json_response
 from collector.api.errors import APIError, bad_request
 from collector.api.filters import check_keys, optional_time, parse_limit
-from collector.auth import check_admin, utc_now
+from collector.auth import utc_now
 from collector.state import STATE
 from collector.store import events as eventstore
 from collector.store import incidents as incidentstore
@@ -105,14 +105,6 @@ async def correlation(request: web.Request) -> web.Response:
     return json_response(dataclasses.asdict(stats))
 
 
-async def _as_admin(request: web.Request, work: Any) -> Any:
-    async def guarded(connection: AsyncConnection) -> Any:
-        await check_admin(connection, request.headers.get("Authorization"))
-        return await work(connection)
-
-    return await request.app[STATE].db.transaction(guarded)
-
-
 async def deliveries(request: web.Request) -> web.Response:
     params = request.query
     check_keys(params, frozenset({"status", "limit"}))
@@ -120,14 +112,14 @@ async def deliveries(request: web.Request) -> web.Response:
     if status is not None and status not in outbox.STATUSES:
         raise bad_request(f"status: expected one of {', '.join(outbox.STATUSES)}")
     limit = parse_limit(params, 100, 1000)
-    found = await _as_admin(request, lambda c: outbox.listing(c, status, limit))
+    found = await as_admin(request, lambda c: outbox.listing(c, status, limit))
     return json_response({"deliveries": found})
 
 
 async def retry_delivery(request: web.Request) -> web.Response:
     message_id = request.match_info["delivery_id"]
     now = utc_now()
-    if not await _as_admin(request, lambda c: outbox.retry(c, message_id, now)):
+    if not await as_admin(request, lambda c: outbox.retry(c, message_id, now)):
         raise APIError(404, "not_found", "no such dead letter", delivery_id=message_id[:64])
     return json_response({"id": message_id, "status": "pending"})
 

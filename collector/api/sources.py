@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.alerting.sources import SourceInputError, new_source, refuse_private_name
+from collector.api.access import as_admin, require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError, unprocessable
 from collector.api.filters import check_keys
-from collector.auth import check_admin, utc_now
+from collector.auth import utc_now
 from collector.state import STATE
 from collector.store import sources as sourcestore
 from collector.store.sources import NewSource
@@ -28,21 +28,8 @@ class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
-async def _as_admin(request: web.Request, work: Any) -> Any:
-    async def guarded(connection: AsyncConnection) -> Any:
-        await check_admin(connection, request.headers.get("Authorization"))
-        return await work(connection)
-
-    return await request.app[STATE].db.transaction(guarded)
-
-
-async def _admin_first(request: web.Request) -> None:
-    async with request.app[STATE].db.reading() as connection:
-        await check_admin(connection, request.headers.get("Authorization"))
-
-
 async def _wanted(request: web.Request) -> NewSource:
-    await _admin_first(request)
+    await require_admin(request)
     body = await read_json(request, SourceIn)
     config = request.app[STATE].config
     try:
@@ -71,7 +58,7 @@ def _missing(source_id: str) -> APIError:
 async def create(request: web.Request) -> web.Response:
     wanted = await _wanted(request)
     now = utc_now()
-    made = await _as_admin(request, lambda c: sourcestore.add(c, wanted, now))
+    made = await as_admin(request, lambda c: sourcestore.add(c, wanted, now))
     return json_response(made.view(), status=201)
 
 
@@ -79,7 +66,7 @@ async def replace(request: web.Request) -> web.Response:
     source_id = request.match_info["source_id"]
     wanted = await _wanted(request)
     now = utc_now()
-    changed = await _as_admin(request, lambda c: sourcestore.change(c, source_id, wanted, now))
+    changed = await as_admin(request, lambda c: sourcestore.change(c, source_id, wanted, now))
     if changed is None:
         raise _missing(source_id)
     return json_response(changed.view())
@@ -87,13 +74,13 @@ async def replace(request: web.Request) -> web.Response:
 
 async def listing(request: web.Request) -> web.Response:
     check_keys(request.query, frozenset())
-    found = await _as_admin(request, sourcestore.listing)
+    found = await as_admin(request, sourcestore.listing)
     return json_response({"sources": [s.view() for s in found]})
 
 
 async def show(request: web.Request) -> web.Response:
     source_id = request.match_info["source_id"]
-    found = await _as_admin(request, lambda c: sourcestore.one(c, source_id))
+    found = await as_admin(request, lambda c: sourcestore.one(c, source_id))
     if found is None:
         raise _missing(source_id)
     return json_response(found.view())
@@ -101,7 +88,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def remove(request: web.Request) -> web.Response:
     source_id = request.match_info["source_id"]
-    if not await _as_admin(request, lambda c: sourcestore.remove(c, source_id)):
+    if not await as_admin(request, lambda c: sourcestore.remove(c, source_id)):
         raise _missing(source_id)
     return web.Response(status=204)
 
@@ -110,7 +97,7 @@ async def poll_now(request: web.Request) -> web.Response:
     """Make the source due; a poller takes it on its next tick."""
     source_id = request.match_info["source_id"]
     now = utc_now()
-    if not await _as_admin(request, lambda c: sourcestore.poll_now(c, source_id, now)):
+    if not await as_admin(request, lambda c: sourcestore.poll_now(c, source_id, now)):
         raise _missing(source_id)
     return json_response({"id": source_id, "next_poll_at": now}, status=202)
 

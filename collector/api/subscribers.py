@@ -13,10 +13,10 @@ import msgspec
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from collector.api.access import require_admin
+from collector.api.access import as_admin, require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError, unprocessable
-from collector.auth import check_admin, utc_now
+from collector.auth import utc_now
 from collector.state import STATE
 from collector.store import subscribers as subscriberstore
 from collector.store.subscribers import NewSubscriber
@@ -63,14 +63,6 @@ class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     enabled: bool | None = None
 
 
-async def _as_admin(request: web.Request, work: Any) -> Any:
-    async def guarded(connection: AsyncConnection) -> Any:
-        await check_admin(connection, request.headers.get("Authorization"))
-        return await work(connection)
-
-    return await request.app[STATE].db.transaction(guarded)
-
-
 def _missing(subscriber_id: str) -> APIError:
     return APIError(404, "not_found", "no such subscriber", subscriber_id=subscriber_id[:64])
 
@@ -78,18 +70,18 @@ def _missing(subscriber_id: str) -> APIError:
 async def create(request: web.Request) -> web.Response:
     await require_admin(request)
     wanted = (await read_json(request, SubscriberIn)).wanted()
-    made = await _as_admin(request, lambda c: subscriberstore.add(c, wanted, utc_now()))
+    made = await as_admin(request, lambda c: subscriberstore.add(c, wanted, utc_now()))
     return json_response({**made.view(), "secret": made.secret}, status=201)
 
 
 async def listing(request: web.Request) -> web.Response:
-    found = await _as_admin(request, subscriberstore.all_subscribers)
+    found = await as_admin(request, subscriberstore.all_subscribers)
     return json_response({"subscribers": [s.view() for s in found]})
 
 
 async def show(request: web.Request) -> web.Response:
     subscriber_id = request.match_info["subscriber_id"]
-    found = await _as_admin(request, lambda c: subscriberstore.one(c, subscriber_id))
+    found = await as_admin(request, lambda c: subscriberstore.one(c, subscriber_id))
     if found is None:
         raise _missing(subscriber_id)
     return json_response(found.view())
@@ -108,7 +100,7 @@ async def patch(request: web.Request) -> web.Response:
             raise _missing(subscriber_id)
         return await subscriberstore.one(connection, subscriber_id)
 
-    found = await _as_admin(request, work)
+    found = await as_admin(request, work)
     if found is None:
         raise _missing(subscriber_id)
     return json_response(found.view())
@@ -116,7 +108,7 @@ async def patch(request: web.Request) -> web.Response:
 
 async def remove(request: web.Request) -> web.Response:
     subscriber_id = request.match_info["subscriber_id"]
-    if not await _as_admin(request, lambda c: subscriberstore.remove(c, subscriber_id)):
+    if not await as_admin(request, lambda c: subscriberstore.remove(c, subscriber_id)):
         raise _missing(subscriber_id)
     return web.Response(status=204)
 
@@ -125,7 +117,7 @@ async def rotate(request: web.Request) -> web.Response:
     subscriber_id = request.match_info["subscriber_id"]
     overlap = dt.timedelta(seconds=request.app[STATE].config.secret_overlap_seconds)
     now = utc_now()
-    secret = await _as_admin(
+    secret = await as_admin(
         request, lambda c: subscriberstore.rotate(c, subscriber_id, now, overlap)
     )
     if secret is None:
