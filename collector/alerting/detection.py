@@ -46,7 +46,7 @@ from collector.alerting.context import Windows, context_for
 from collector.store import incidents as incidentstore
 from collector.store import schema
 from collector.store import subscribers as subscriberstore
-from collector.store.db import Database
+from collector.store.db import Database, as_utc_or_none
 
 log: Final = logging.getLogger(__name__)
 _m: Final = schema.measurements
@@ -109,12 +109,6 @@ class CycleResult:
     seconds: float
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
-
-
 async def ensure_state_row(db: Database, now: dt.datetime) -> None:
     statement = (
         db.insert(_d)
@@ -175,7 +169,7 @@ def observation(
     known = voices.get(probe_id)
     if known is None:
         known = voices[probe_id] = voice_of(
-            probe_id, bool(vetted), _aware(created_at), enrolment, now
+            probe_id, bool(vetted), as_utc_or_none(created_at), enrolment, now
         )
     return Observation(
         measurement_id=str(ident),
@@ -188,7 +182,7 @@ def observation(
         methods=tuple(methods.split()),
         confidence=float(confidence) if confidence is not None else 0.0,
         control=bool(control),
-        received=_aware(received),
+        received=as_utc_or_none(received),
         voice=known[0],
         weight=known[1],
     )

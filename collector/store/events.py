@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerts.events import Parsed
 from alerts.model import Event
 from collector.store import schema
-from collector.store.db import Database, as_utc_or_none
+from collector.store.db import Database, as_utc, as_utc_or_none
 
 _e: Final = schema.events
 
 
 def from_row(row: RowMapping) -> Event:
-    start = as_utc_or_none(row["start"])
-    assert start is not None
+    start = as_utc(row["start"])
     return Event(
         id=row["id"],
         kind=row["kind"],

@@ -21,7 +21,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
-from collector.store.db import Database, as_utc_or_none
+from collector.store.db import Database, as_utc, as_utc_or_none
 
 _s: Final = schema.event_sources
 MAX_ERROR: Final = 512
@@ -81,8 +81,7 @@ class Source:
 
 
 def from_row(row: RowMapping) -> Source:
-    next_poll = as_utc_or_none(row["next_poll_at"])
-    assert next_poll is not None
+    next_poll = as_utc(row["next_poll_at"])
     return Source(
         id=row["id"],
         url=row["url"],

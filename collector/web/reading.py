@@ -28,7 +28,7 @@ from collector.store import hops as hopstore
 from collector.store import incidents as incidentstore
 from collector.store import schema
 from collector.store import watch as watchstore
-from collector.store.db import Database
+from collector.store.db import Database, as_utc
 from collector.store.rollups import hour_of, hour_start
 from collector.web.picture import Counts, Standing, standing
 from probe.model import VERDICTS
@@ -41,10 +41,6 @@ WEEK: Final = dt.timedelta(days=7)
 class Coverage:
     probes: int
     networks: int
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 async def standings(
@@ -62,7 +58,7 @@ async def standings(
     found = []
     for body, updated_at in await connection.execute(query):
         raw = json.loads(body)
-        found.append(standing(incidentstore.decode(body), raw, _aware(updated_at)))
+        found.append(standing(incidentstore.decode(body), raw, as_utc(updated_at)))
     return found
 
 
@@ -72,7 +68,7 @@ async def one(connection: AsyncConnection, incident_id: str) -> Standing | None:
     row = (await connection.execute(query)).first()
     if row is None:
         return None
-    return standing(incidentstore.decode(row[0]), json.loads(row[0]), _aware(row[1]))
+    return standing(incidentstore.decode(row[0]), json.loads(row[0]), as_utc(row[1]))
 
 
 async def coverage(
