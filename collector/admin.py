@@ -36,6 +36,7 @@ from collector.alerting.sources import (
     new_source,
     refuse_private_name,
 )
+from collector.api.filters import iso_time
 from collector.config import Config
 from collector.store import events as eventstore
 from collector.store import migrate
@@ -161,12 +162,9 @@ def _subscriber_commands(
 
 def parse_time(text: str, option: str) -> dt.datetime:
     try:
-        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return iso_time(text)
     except ValueError as exc:
-        raise AdminInputError(f"{option}: not an ISO 8601 time: {text!r}") from exc
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+        raise AdminInputError(f"{option}: {exc}") from exc
 
 
 def parse_country(text: str, option: str = "--country") -> str:

@@ -43,22 +43,28 @@ def check_keys(params: Mapping[str, str], allowed: frozenset[str]) -> None:
         raise bad_request(f"{twice}: given more than once")
 
 
-def parse_time(name: str, text: str) -> dt.datetime:
-    """ISO 8601 date or date-time; without an offset it is taken as UTC.
-
-    A time whose offset moves it out of years 1-9999 in UTC cannot be compared with
-    anything stored, and is refused like any other unusable value.
-    """
+def iso_time(text: str) -> dt.datetime:
+    """ISO 8601 date or date-time in UTC; without an offset it is taken as UTC. A ValueError
+    says why not: also a time whose offset moves it out of years 1-9999 in UTC, which could
+    not be compared with anything stored."""
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise bad_request(f"{name}: expected an ISO 8601 time, got {text[:64]!r}") from exc
+        raise ValueError(f"expected an ISO 8601 time, got {text[:64]!r}") from exc
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     try:
         return moment.astimezone(dt.UTC)
     except OverflowError as exc:
-        raise bad_request(f"{name}: {text[:64]!r} is outside years 1-9999 in UTC") from exc
+        raise ValueError(f"{text[:64]!r} is outside years 1-9999 in UTC") from exc
+
+
+def parse_time(name: str, text: str) -> dt.datetime:
+    """:func:`iso_time` of a query parameter; a 400 naming it when unusable."""
+    try:
+        return iso_time(text)
+    except ValueError as exc:
+        raise bad_request(f"{name}: {exc}") from exc
 
 
 def optional_time(params: Mapping[str, str], name: str) -> dt.datetime | None:

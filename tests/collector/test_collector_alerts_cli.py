@@ -181,7 +181,7 @@ EVENT = ("events", "add", "--kind", "livestream", "--title", "T", "--country", "
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ((*EVENT, "--start", "yesterday"), "--start: not an ISO 8601 time"),
+        ((*EVENT, "--start", "yesterday"), "--start: expected an ISO 8601 time"),
         ((*EVENT[:-1], "KAZ", "--start", "2024-05-01"), "--country: need a two-letter"),
         ((*EVENT, "--start", "2024-05-01T10:00", "--end", "2024-05-01T09:00"), "later than"),
         ((*EVENT, "--start", "2024-05-01", "--duration", "-5"), "--duration"),
@@ -247,3 +247,14 @@ def test_bad_input_is_one_clear_line_and_exit_2(
 def test_an_unreachable_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     says = refused("events", "list", "--db", "postgresql://nobody@127.0.0.1:1/none")
     assert "cannot use" in says
+
+
+def test_a_time_whose_offset_leaves_the_calendar_is_a_message(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'c.db'}"
+    done = censorwatch("events", "add", "--db", db_url, "--kind", "other", "--title", "T",
+                       "--country", "KZ", "--start", "0001-01-01T00:00:00+05:00")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "--start" in done.stderr, done.stderr
+    assert "outside years 1-9999" in done.stderr, done.stderr
+    assert events(db_url) == []
