@@ -18,6 +18,8 @@ from typing import Final, Literal
 
 Verdict = Literal["ok", "blocked", "anomaly", "down", "offline"]
 VERDICTS: Final[tuple[Verdict, ...]] = ("ok", "blocked", "anomaly", "down", "offline")
+# Which verdict wins when several findings or address families disagree: the strongest claim.
+SEVERITY: Final[dict[Verdict, int]] = {"ok": 0, "down": 1, "offline": 2, "anomaly": 3, "blocked": 4}
 
 Method = Literal[
     "dns.nxdomain",

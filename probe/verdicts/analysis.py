@@ -81,13 +81,6 @@ from probe.vocabulary import Rule
 __all__ = ["RULES_VERSION", "analyse", "analyse_endpoint", "combine", "rejudge"]
 _T = TypeVar("_T")
 
-_SEVERITY: Final[dict[Verdict, int]] = {
-    "ok": 0,
-    "down": 1,
-    "offline": 2,
-    "anomaly": 3,
-    "blocked": 4,
-}
 _VERIFY: Final = frozenset(
     {
         vocabulary.SSL_UNKNOWN_AUTHORITY,
@@ -193,7 +186,7 @@ def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
     version = fingerprints.load().version
     if not endpoints:
         return Analysis(verdict="ok", rules_version=RULES_VERSION, fingerprints_version=version)
-    worst = max(endpoints, key=lambda e: _SEVERITY[e.verdict]).verdict
+    worst = max(endpoints, key=lambda e: vocabulary.SEVERITY[e.verdict]).verdict
     if worst == "down" and any(e.verdict == "ok" for e in endpoints):
         worst = "ok"
     chosen = [e for e in endpoints if e.verdict == worst]
@@ -212,7 +205,7 @@ def combine(endpoints: list[EndpointAnalysis]) -> Analysis:
 def _endpoint_result(target: Target, findings: list[Finding]) -> EndpointAnalysis:
     if not findings:
         findings = [Finding("ok", REACHABLE, "all steps succeeded", confidence=0.9)]
-    worst = max(findings, key=lambda f: _SEVERITY[f.verdict]).verdict
+    worst = max(findings, key=lambda f: vocabulary.SEVERITY[f.verdict]).verdict
     chosen = [f for f in findings if f.verdict == worst]
     return EndpointAnalysis(
         endpoint=target.label,

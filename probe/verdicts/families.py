@@ -23,7 +23,6 @@ from probe.model import (
     FamilyAnalysis,
     Observation,
     ThroughputObservation,
-    Verdict,
 )
 from probe.vocabulary import rule
 
@@ -36,13 +35,6 @@ ONE_FAMILY: Final = rule(
 )
 FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
 _LABEL: Final[dict[Family, str]] = {"ipv4": "IPv4", "ipv6": "IPv6"}
-_SEVERITY: Final[dict[Verdict, int]] = {
-    "ok": 0,
-    "down": 1,
-    "offline": 2,
-    "anomaly": 3,
-    "blocked": 4,
-}
 
 
 def family_of(observation: Observation) -> Family | None:
@@ -132,7 +124,7 @@ def join(
         )
         for family, result in results.items()
     ]
-    worst = max(results.values(), key=lambda r: _SEVERITY[r.verdict]).verdict
+    worst = max(results.values(), key=lambda r: vocabulary.SEVERITY[r.verdict]).verdict
     chosen = {f: r for f, r in results.items() if r.verdict == worst}
     evidence = [f"{_LABEL[f]}: {line}" for f, r in chosen.items() for line in r.evidence]
     rules = _unique(r for result in chosen.values() for r in result.rules)
