@@ -21,7 +21,7 @@ from alerts.events import (
 )
 from alerts.model import EVENT_KINDS, Event
 from collector.alerting.sources import PollSettings
-from collector.api.access import require_admin
+from collector.api.access import as_admin, require_admin
 from collector.api.bodies import json_response, read_json
 from collector.api.errors import APIError, bad_request, unprocessable
 from collector.api.filters import check_keys, parse_time
@@ -66,27 +66,26 @@ async def _event_body(request: web.Request, event_id: str | None = None) -> Even
     try:
         event = event_from_mapping(item, "event")
     except EventFeedError as exc:
-        if exc.field == "end" and "later than start" in str(exc):
-            raise unprocessable(str(exc), field=exc.field) from exc  # each value fine, not both
+        if _unprocessable(exc, item):
+            raise unprocessable(str(exc), field=exc.field) from exc
         raise bad_request(str(exc), field=exc.field) from exc
     return event if event_id is None else dataclasses.replace(event, id=event_id)
 
 
-async def _admin_write(request: web.Request, work: Any) -> Any:
-    state = request.app[STATE]
-
-    async def guarded(connection: AsyncConnection) -> Any:
-        await check_admin(connection, request.headers.get("Authorization"))
-        return await work(connection)
-
-    return await state.db.transaction(guarded)
+def _unprocessable(exc: EventFeedError, item: dict[str, Any]) -> bool:
+    """Each value fits the schema, but no event can be made of them: an end not later than
+    its start, or a title of nothing but spaces and control characters."""
+    if exc.field == "end" and "later than start" in str(exc):
+        return True
+    title = item.get("title")
+    return exc.field == "title" and isinstance(title, str) and title != ""
 
 
 async def create(request: web.Request) -> web.Response:
     await require_admin(request)
     event = await _event_body(request)
     db = request.app[STATE].db
-    await _admin_write(request, lambda c: eventstore.upsert(c, db, [event], utc_now()))
+    await as_admin(request, lambda c: eventstore.upsert(c, db, [event], utc_now()))
     return json_response(eventstore.view(event), status=201)
 
 
@@ -101,13 +100,13 @@ async def replace(request: web.Request) -> web.Response:
             raise APIError(404, "not_found", "no such event", event_id=event_id[:128])
         await eventstore.upsert(connection, db, [event], utc_now())
 
-    await _admin_write(request, work)
+    await as_admin(request, work)
     return json_response(eventstore.view(event))
 
 
 async def remove(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
-    if not await _admin_write(request, lambda c: eventstore.remove(c, event_id)):
+    if not await as_admin(request, lambda c: eventstore.remove(c, event_id)):
         raise APIError(404, "not_found", "no such event", event_id=event_id[:128])
     return web.Response(status=204)
 
@@ -166,7 +165,7 @@ async def import_feed(request: web.Request) -> web.Response:
     except EventFeedError as exc:
         raise APIError(400, "invalid_feed", f"feed: {exc}") from exc
     db = state.db
-    removed = await _admin_write(request, lambda c: eventstore.store_import(c, db, parsed, now))
+    removed = await as_admin(request, lambda c: eventstore.store_import(c, db, parsed, now))
     body = {
         "imported": len(parsed.events),
         "removed": removed,

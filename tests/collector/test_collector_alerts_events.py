@@ -170,3 +170,13 @@ async def test_correlation_needs_service_country_and_kind(collector: Collector) 
     status, body = await collector.get_json("/api/v1/correlation", service="telegram")
     assert status == 400, body
     assert "required" in body["error"]["message"]
+
+
+async def test_a_title_of_control_characters_only_is_unprocessable(collector: Collector) -> None:
+    """Schema-valid (a non-empty string) but no title once spaces and control characters
+    go: a 422, like an end before its start, not a 400 for a malformed body."""
+    event = {"kind": "livestream", "title": "\u001c", "cc": "KZ", "start": "2024-06-01T10:00:00Z"}
+    status, body = await _post(collector, "/api/v1/events", json=event)
+    assert status == 422, body
+    assert body["error"]["field"] == "title"
+    assert await _events(collector) == []
