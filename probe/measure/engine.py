@@ -108,6 +108,7 @@ class Engine:
         self._origin = self.network.clock()
         self._start_time = utc_now()
         self._controls = {}
+        self._health = None  # no health check while the controls themselves are measured
         self.trace_budget.new_run()
         await self._check_network()
         controls = [s for s in targets.services if s.is_control]
@@ -134,7 +135,9 @@ class Engine:
 
     async def _measure(self, service: Service, offline: bool | None) -> _Run:
         run = _Run(service, self._origin, self._start_time, time.monotonic())
-        retry = offline is False
+        # Controls (``offline`` not known yet) are retried like services: packet loss hits
+        # them too. Only a run already known to be offline skips retries.
+        retry = offline is not True
         await asyncio.gather(
             *(self._endpoint(run, i, t, retry) for i, t in enumerate(service.endpoints))
         )

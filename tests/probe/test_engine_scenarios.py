@@ -292,6 +292,27 @@ async def test_no_network_at_all_is_offline_not_blocked() -> None:
     assert {v for v, _ in verdicts.values()} == {"offline"}
 
 
+async def test_a_control_whose_first_handshake_is_lost_is_retried_like_any_service() -> None:
+    """Lost packets hit controls too: one timed-out connect to a control, then success, is
+    ``ok`` for the control (and the run is not offline), as it would be for a service."""
+    control_a = ADDRESSES["control-a.example"]
+    lost_once = [Result(connect=vocabulary.GENERIC_TIMEOUT), Result()]
+    network = scripted(Scenario("x", {}, exchanges={(control_a, 443, "network"): lost_once}))
+    verdicts = await run(network)
+    assert verdicts["control_a"] == ("ok", set())
+    assert verdicts["telegram"] == ("ok", set())
+
+
+async def test_a_control_that_always_times_out_is_still_an_anomaly() -> None:
+    control_a = ADDRESSES["control-a.example"]
+    lost = _always(Result(connect=vocabulary.GENERIC_TIMEOUT))
+    network = scripted(Scenario("x", {}, exchanges={(control_a, 443, "network"): lost}))
+    verdicts = await run(network)
+    assert verdicts["control_a"][0] == "anomaly"
+    assert verdicts["control_b"] == ("ok", set())
+    assert network.calls[(control_a, 443, "network")] == Settings().timeout_attempts
+
+
 async def test_network_dropping_between_retries_gives_no_judgement() -> None:
     network = scripted(
         Scenario(
