@@ -134,7 +134,7 @@ def analyse(service: Service, observations: Sequence[Observation], *, offline: b
     ]
     result = combine(endpoints)
     if service.is_control and result.verdict == "blocked":
-        # Controls are measured once, without retries: never evidence of blocking.
+        # A control is the yardstick the run is judged by, never evidence of blocking.
         return msgspec.structs.replace(
             result, verdict="anomaly", rules=[*result.rules, CONTROL_UNRETRIED.id]
         )
@@ -162,6 +162,7 @@ def _target_of(endpoint: Endpoint) -> Target:
         tls=endpoint.tls,
         sni=endpoint.sni,
         http_path=endpoint.http_path,
+        throughput_path=endpoint.throughput_path,
     )
 
 

@@ -48,7 +48,7 @@ NETWORK_UNSTABLE: Final = _probe(
     "network.unstable", "a control target failed between retries: no judgement on this network"
 )
 CONTROL_UNRETRIED: Final = _probe(
-    "control.unretried", "a control service is measured once, without retries: never blocked"
+    "control.unretried", "a control service is the yardstick, never itself evidence of blocking"
 )
 FAILURE_INCONSISTENT: Final = _probe(
     "failure.inconsistent", "the attempts at one address failed in different ways"
