@@ -20,6 +20,7 @@ from lab import client, plan
 from lab.netns import call_in
 from lab.shell import run
 from lab.topology import NETNS_ETC, Topology, lab_namespaces
+from tests.lab.conftest import TEST_PREFIX
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
@@ -33,7 +34,9 @@ WIKIPEDIA = "185.15.59.224"
 NEWS = "104.18.30.10"
 NEWS_NAME = "www.azattyq.org"
 CONTROL_SNI = "example.com"
-TEST_PREFIX = "cwlt-"
+UP_DOWN_PREFIX = f"{TEST_PREFIX.rstrip('-')}2-"
+STALE_PREFIX = f"{TEST_PREFIX.rstrip('-')}3-"
+"""Beside the session lab's prefix, so two checkouts testing at once never collide."""
 
 
 def _gone(prefix: str) -> None:
@@ -45,18 +48,18 @@ def _gone(prefix: str) -> None:
 
 def test_up_and_down_twice_in_a_row() -> None:
     for _ in range(2):
-        topology = Topology("cwlt2-")
+        topology = Topology(UP_DOWN_PREFIX)
         topology.up()
-        assert sorted(lab_namespaces("cwlt2-")) == sorted(topology.ns.all())
+        assert sorted(lab_namespaces(UP_DOWN_PREFIX)) == sorted(topology.ns.all())
         resolved = client.dns_query(topology.ns.client, plan.ISP_RESOLVER_IP, TELEGRAM_NAME)
         assert resolved.first == (TELEGRAM,)
         topology.down()
         topology.down()  # idempotent
-        _gone("cwlt2-")
+        _gone(UP_DOWN_PREFIX)
 
 
 def test_up_cleans_what_a_killed_run_left() -> None:
-    prefix = "cwlt3-"
+    prefix = STALE_PREFIX
     for namespace in (f"{prefix}client", f"{prefix}router"):
         run(["ip", "netns", "add", namespace])
     (NETNS_ETC / f"{prefix}client").mkdir(parents=True, exist_ok=True)
