@@ -187,8 +187,10 @@ def _url(text: str, option: str) -> str:
 
 
 def _whole(text: str, option: str, need: str, allowed: range | None = None) -> int:
-    """A whole number from an option; ``need`` says what was wanted if it is not one."""
-    if not text.strip().isdigit() or (allowed is not None and int(text) not in allowed):
+    """A whole number from an option; ``need`` says what was wanted if it is not one.
+
+    ``isdecimal``, not ``isdigit``: "²" is a digit that ``int`` does not read."""
+    if not text.strip().isdecimal() or (allowed is not None and int(text) not in allowed):
         raise AdminInputError(f"{option}: need {need}, got {text!r}")
     return int(text)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_collector_alerts_cli import censorwatch, events, ok, refused
 
-from collector.cli import EXIT_FAILURE, main
+from collector.cli import EXIT_FAILURE, EXIT_USAGE, main
 
 FEEDS = Path(__file__).parent.parent / "alerts" / "feeds"
 
@@ -107,3 +107,21 @@ def test_an_empty_database_and_unknown_ids_are_said_in_one_line(
     ):
         assert main([command, action, *db, "nope"]) == EXIT_FAILURE
         assert capsys.readouterr().err == f"censorwatch: no {noun} with id 'nope'\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["sources", "add", "--url", "https://1.1.1.1/x.ics", "--interval", "²"], "--interval"),
+        (
+            ["events", "add", "--kind", "protest", "--title", "t", "--country", "BY",
+             "--start", "2026-01-01T10:00Z", "--duration", "²"],
+            "--duration",
+        ),
+    ],
+)  # fmt: skip
+def test_a_superscript_digit_is_a_one_line_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], says: str
+) -> None:
+    assert main([*command, "--db", f"sqlite:///{tmp_path / 'c.db'}"]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith(f"censorwatch: {says}: need whole ")
