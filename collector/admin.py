@@ -43,14 +43,16 @@ from collector.store import migrate
 from collector.store import sources as sourcestore
 from collector.store import subscribers as subscriberstore
 from collector.store.db import Database
-from collector.store.sources import NewSource
+from collector.store.sources import NewSource, Source
 from collector.store.subscribers import FORMATS as SUBSCRIBER_FORMATS
-from collector.store.subscribers import NewSubscriber
+from collector.store.subscribers import NewSubscriber, Subscriber
 
 T = TypeVar("T")
+Common = Callable[[argparse.ArgumentParser], None]  # the options every command takes
 _COUNTRY: Final = re.compile(r"[A-Z]{2}")
 _SERVICE: Final = re.compile(r"[a-z0-9_-]{1,64}")
 _URL: Final = re.compile(r"https?://\S+")
+_DURATION_MINUTES: Final = range(1, 30 * 24 * 60 + 1)  # up to 30 days
 MAX_FEED_BYTES: Final = 4 * 1024 * 1024
 
 
@@ -65,21 +67,49 @@ class NotFoundError(LookupError):
 # --- parsers ------------------------------------------------------------------------------
 
 
-def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_commands(commands: Any, common: Common) -> None:
     """Register ``events``, ``sources`` and ``subscribers`` on the top-level subparsers."""
-    _event_commands(commands.add_parser("events", help="announced events"), common)
-    _source_commands(
-        commands.add_parser("sources", help="event sources the collector polls"), common
-    )
-    _subscriber_commands(commands.add_parser("subscribers", help="webhook subscribers"), common)
+    for name, text, add_subcommands in (
+        ("events", "announced events", _event_commands),
+        ("sources", "event sources the collector polls", _source_commands),
+        ("subscribers", "webhook subscribers", _subscriber_commands),
+    ):
+        parser = commands.add_parser(name, help=text)
+        dest = f"{name}_command"
+        add_subcommands(parser.add_subparsers(dest=dest, required=True, metavar="COMMAND"), common)
 
 
-def _event_commands(
-    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
+def _command(sub: Any, name: str, text: str, common: Common) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = sub.add_parser(name, help=text)
+    common(command)
+    return command
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def _feed_options(parser: argparse.ArgumentParser, when_no_format: str) -> None:
+    """What a feed's entries are when they do not say: its format, country and kind."""
+    parser.add_argument("--format", choices=FORMATS, help=when_no_format)
+    parser.add_argument("--country", metavar="CC", help="for entries that name none")
+    parser.add_argument("--kind", choices=EVENT_KINDS, help="for entries that name none")
+
+
+def _list_and_id_commands(
+    sub: Any,
+    listing: str,
+    by_id: Sequence[tuple[str, str]],
+    common: Common,
 ) -> None:
-    sub = parser.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
-    add = sub.add_parser("add", help="announce one event")
-    common(add)
+    """``list [--json]``, then one command per (name, help) that takes an ID."""
+    _json_option(_command(sub, "list", listing, common))
+    for name, text in by_id:
+        _command(sub, name, text, common).add_argument("id", metavar="ID")
+
+
+def _event_commands(sub: Any, common: Common) -> None:
+    add = _command(sub, "add", "announce one event", common)
     add.add_argument("--kind", required=True, choices=EVENT_KINDS)
     add.add_argument("--title", required=True)
     add.add_argument("--country", required=True, metavar="CC")
@@ -89,29 +119,19 @@ def _event_commands(
     span.add_argument("--duration", metavar="MINUTES", help="expected length in minutes")
     add.add_argument("--source-url", metavar="URL")
     add.add_argument("--tag", action="append", default=[], metavar="T", dest="tags")
-    listing = sub.add_parser("list", help="list events")
-    common(listing)
+    listing = _command(sub, "list", "list events", common)
     listing.add_argument("--country", metavar="CC")
     listing.add_argument("--since", metavar="ISO")
-    listing.add_argument("--json", action="store_true", help="one JSON document")
-    feed = sub.add_parser("import", help="import an iCalendar, RSS/Atom or JSON feed")
-    common(feed)
+    _json_option(listing)
+    feed = _command(sub, "import", "import an iCalendar, RSS/Atom or JSON feed", common)
     feed.add_argument("file", type=Path, metavar="FILE")
-    feed.add_argument("--format", choices=FORMATS, help="guessed when absent")
-    feed.add_argument("--country", metavar="CC", help="for entries that name none")
-    feed.add_argument("--kind", choices=EVENT_KINDS, help="for entries that name none")
+    _feed_options(feed, "guessed when absent")
 
 
-def _source_commands(
-    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
-) -> None:
-    sub = parser.add_subparsers(dest="sources_command", required=True, metavar="COMMAND")
-    add = sub.add_parser("add", help="register a calendar or feed to poll")
-    common(add)
+def _source_commands(sub: Any, common: Common) -> None:
+    add = _command(sub, "add", "register a calendar or feed to poll", common)
     add.add_argument("--url", required=True)
-    add.add_argument("--format", choices=FORMATS, help="sniffed on each fetch when absent")
-    add.add_argument("--country", metavar="CC", help="for entries that name none")
-    add.add_argument("--kind", choices=EVENT_KINDS, help="for entries that name none")
+    _feed_options(add, "sniffed on each fetch when absent")
     add.add_argument(
         "--keyword",
         action="append",
@@ -121,21 +141,12 @@ def _source_commands(
         help="a category or title word that makes an entry this kind (repeatable)",
     )
     add.add_argument("--interval", default="3600", metavar="S", help="seconds between polls")
-    listing = sub.add_parser("list", help="list sources with their last success and error")
-    common(listing)
-    listing.add_argument("--json", action="store_true", help="one JSON document")
-    for name, text in (("remove", "remove a source (its events stay)"), ("poll", "poll now")):
-        command = sub.add_parser(name, help=text)
-        common(command)
-        command.add_argument("id", metavar="ID")
+    by_id = (("remove", "remove a source (its events stay)"), ("poll", "poll now"))
+    _list_and_id_commands(sub, "list sources with their last success and error", by_id, common)
 
 
-def _subscriber_commands(
-    parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
-) -> None:
-    sub = parser.add_subparsers(dest="subscribers_command", required=True, metavar="COMMAND")
-    add = sub.add_parser("add", help="add a webhook subscriber; prints its secret once")
-    common(add)
+def _subscriber_commands(sub: Any, common: Common) -> None:
+    add = _command(sub, "add", "add a webhook subscriber; prints its secret once", common)
     add.add_argument("--url", required=True)
     add.add_argument("--format", required=True, choices=SUBSCRIBER_FORMATS)
     add.add_argument("--country", action="append", default=[], metavar="CC", dest="countries")
@@ -148,13 +159,8 @@ def _subscriber_commands(
         help="also send incidents too few independent probes confirm (labelled UNCONFIRMED)",
     )
     add.add_argument("--chat-id", metavar="ID", help="Telegram chat (format telegram)")
-    listing = sub.add_parser("list", help="list subscribers (never their secrets)")
-    common(listing)
-    listing.add_argument("--json", action="store_true", help="one JSON document")
-    for name, text in (("remove", "remove a subscriber"), ("rotate", "issue a new secret")):
-        command = sub.add_parser(name, help=text)
-        common(command)
-        command.add_argument("id", metavar="ID")
+    by_id = (("remove", "remove a subscriber"), ("rotate", "issue a new secret"))
+    _list_and_id_commands(sub, "list subscribers (never their secrets)", by_id, common)
 
 
 # --- input checks -------------------------------------------------------------------------
@@ -180,10 +186,13 @@ def _url(text: str, option: str) -> str:
     return text
 
 
-def _minutes(text: str) -> dt.timedelta:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 30 * 24 * 60:
-        raise AdminInputError(f"--duration: need whole minutes from 1 to 43200, got {text!r}")
-    return dt.timedelta(minutes=int(text))
+def _whole(text: str, option: str, need: str, allowed: range | None = None) -> int:
+    """A whole number from an option; ``need`` says what was wanted if it is not one.
+
+    ``isdecimal``, not ``isdigit``: "²" is a digit that ``int`` does not read."""
+    if not text.strip().isdecimal() or (allowed is not None and int(text) not in allowed):
+        raise AdminInputError(f"{option}: need {need}, got {text!r}")
+    return int(text)
 
 
 def _confidence(text: str) -> float:
@@ -204,7 +213,8 @@ def event_from(args: argparse.Namespace) -> Event:
     if args.end is not None:
         item["end"] = parse_time(args.end, "--end").isoformat()
     if args.duration is not None:
-        item["duration"] = _minutes(args.duration).total_seconds()
+        need = "whole minutes from 1 to 43200"
+        item["duration"] = 60.0 * _whole(args.duration, "--duration", need, _DURATION_MINUTES)
     if args.source_url is not None:
         item["source_url"] = _url(args.source_url, "--source-url")
     item["tags"] = [t.strip() for t in args.tags if t.strip()]
@@ -226,12 +236,6 @@ def _keywords(pairs: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
-def _interval(text: str) -> int:
-    if not text.strip().isdigit():
-        raise AdminInputError(f"--interval: need whole seconds, got {text!r}")
-    return int(text)
-
-
 def source_from(args: argparse.Namespace, config: Config) -> NewSource:
     try:
         return new_source(
@@ -240,7 +244,7 @@ def source_from(args: argparse.Namespace, config: Config) -> NewSource:
             cc=args.country,
             kind=args.kind,
             keywords=_keywords(args.keywords),
-            interval_seconds=_interval(args.interval),
+            interval_seconds=_whole(args.interval, "--interval", "whole seconds"),
             config=config,
         )
     except SourceInputError as exc:
@@ -383,32 +387,52 @@ def _sources_work(args: argparse.Namespace, config: Config) -> Callable[[Databas
     return lambda db: _poll_source(db, config, args.id)
 
 
+def _listing_text(
+    name: str,
+    found: Sequence[T],
+    view: Callable[[T], dict[str, Any]],
+    line: Callable[[T], str],
+    *,
+    as_json: bool,
+    none: str,
+) -> str:
+    """``{name: [views]}`` as JSON, or a line each, or ``none`` when there are none."""
+    if as_json:
+        return json.dumps({name: [view(f) for f in found]}, default=_iso, indent=2) + "\n"
+    if not found:
+        return none + "\n"
+    return "\n".join(line(f) for f in found) + "\n"
+
+
+def _found(result: T | None, noun: str, ident: str) -> T:
+    """What a lookup by the command line's id gave; None or False means no such one."""
+    if result is None or result is False:
+        raise NotFoundError(f"no {noun} with id {ident!r}")
+    return result
+
+
+def _source_line(s: Source) -> str:
+    ok = f"{s.last_success_at:%Y-%m-%d %H:%M}Z" if s.last_success_at else "never"
+    error = f"  error: {s.last_error}" if s.last_error else ""
+    return f"{s.id}  {s.url}  {s.event_count} events  last success {ok}{error}"
+
+
 async def _sources_text(connection: AsyncConnection, *, as_json: bool) -> str:
     found = await sourcestore.listing(connection)
-    if as_json:
-        body = {"sources": [s.view() for s in found]}
-        return json.dumps(body, default=_iso, indent=2) + "\n"
-    if not found:
-        return "no event sources\n"
-    lines = []
-    for s in found:
-        ok = f"{s.last_success_at:%Y-%m-%d %H:%M}Z" if s.last_success_at else "never"
-        error = f"  error: {s.last_error}" if s.last_error else ""
-        lines.append(f"{s.id}  {s.url}  {s.event_count} events  last success {ok}{error}")
-    return "\n".join(lines) + "\n"
+    return _listing_text(
+        "sources", found, Source.view, _source_line, as_json=as_json, none="no event sources"
+    )
 
 
 async def _remove_source(connection: AsyncConnection, source_id: str) -> str:
-    if not await sourcestore.remove(connection, source_id):
-        raise NotFoundError(f"no event source with id {source_id!r}")
+    _found(await sourcestore.remove(connection, source_id), "event source", source_id)
     return f"source {source_id} removed (its events stay)\n"
 
 
 async def _poll_source(db: Database, config: Config, source_id: str) -> str:
     async with db.reading() as connection:
-        source = await sourcestore.one(connection, source_id)
-    if source is None:
-        raise NotFoundError(f"no event source with id {source_id!r}")
+        found = await sourcestore.one(connection, source_id)
+    source = _found(found, "event source", source_id)
     outcome = await Poller(db, PollSettings.of(config)).poll(source)
     if outcome.outcome == "error":
         return f"source {source_id}: failed ({outcome.reason}): {outcome.message}\n"
@@ -417,17 +441,15 @@ async def _poll_source(db: Database, config: Config, source_id: str) -> str:
     return f"source {source_id}: {outcome.events} events, {outcome.removed} removed\n"
 
 
+def _event_line(e: Event) -> str:
+    end = f"{e.end:%Y-%m-%d %H:%M}" if e.end is not None else "open end"
+    return f"{e.id}  {e.cc}  {e.kind:<10}  {e.start:%Y-%m-%d %H:%M}Z – {end}  {e.title}"
+
+
 def _events_text(events: Sequence[Event], *, as_json: bool) -> str:
-    if as_json:
-        views = [eventstore.view(e) for e in events]
-        return json.dumps({"events": views}, default=_iso, indent=2) + "\n"
-    if not events:
-        return "no events\n"
-    lines = []
-    for e in events:
-        end = f"{e.end:%Y-%m-%d %H:%M}" if e.end is not None else "open end"
-        lines.append(f"{e.id}  {e.cc}  {e.kind:<10}  {e.start:%Y-%m-%d %H:%M}Z – {end}  {e.title}")
-    return "\n".join(lines) + "\n"
+    return _listing_text(
+        "events", events, eventstore.view, _event_line, as_json=as_json, none="no events"
+    )
 
 
 def _iso(value: object) -> str:
@@ -447,32 +469,34 @@ async def _add_subscriber(
     )
 
 
+def _subscriber_line(s: Subscriber) -> str:
+    state = "enabled" if s.enabled else f"disabled ({s.disabled_reason or 'by an admin'})"
+    filters = ",".join(s.countries) or "all countries"
+    services = ",".join(s.services) or "all services"
+    return f"{s.id}  {s.format:<8}  {s.url}  {filters}  {services}  {state}"
+
+
 async def _subscribers_text(connection: AsyncConnection, *, as_json: bool) -> str:
     found = await subscriberstore.all_subscribers(connection)
-    if as_json:
-        return json.dumps({"subscribers": [s.view() for s in found]}, indent=2) + "\n"
-    if not found:
-        return "no subscribers\n"
-    lines = []
-    for s in found:
-        state = "enabled" if s.enabled else f"disabled ({s.disabled_reason or 'by an admin'})"
-        filters = ",".join(s.countries) or "all countries"
-        services = ",".join(s.services) or "all services"
-        lines.append(f"{s.id}  {s.format:<8}  {s.url}  {filters}  {services}  {state}")
-    return "\n".join(lines) + "\n"
+    return _listing_text(
+        "subscribers",
+        found,
+        Subscriber.view,
+        _subscriber_line,
+        as_json=as_json,
+        none="no subscribers",
+    )
 
 
 async def _remove_subscriber(connection: AsyncConnection, subscriber_id: str) -> str:
-    if not await subscriberstore.remove(connection, subscriber_id):
-        raise NotFoundError(f"no subscriber with id {subscriber_id!r}")
+    _found(await subscriberstore.remove(connection, subscriber_id), "subscriber", subscriber_id)
     return f"subscriber {subscriber_id} removed\n"
 
 
 async def _rotate(
     connection: AsyncConnection, subscriber_id: str, now: dt.datetime, overlap: dt.timedelta
 ) -> str:
-    secret = await subscriberstore.rotate(connection, subscriber_id, now, overlap)
-    if secret is None:
-        raise NotFoundError(f"no subscriber with id {subscriber_id!r}")
+    rotated = await subscriberstore.rotate(connection, subscriber_id, now, overlap)
+    secret = _found(rotated, "subscriber", subscriber_id)
     until = (now + overlap).isoformat(timespec="seconds")
     return f"new secret: {secret}\n(shown only now; the previous secret also signs until {until})\n"

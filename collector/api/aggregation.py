@@ -24,6 +24,7 @@ from collector.api.filters import FILTER_KEYS, Filters, check_keys, parse_filter
 from collector.state import STATE
 from collector.store import schema
 from collector.store.rollups import EPOCH, hour_of, hour_start
+from collector.store.rows import equal_where_given
 from probe.model import VERDICTS
 
 AXES: Final = ("time", "service", "cc", "asn", "verdict", "method")
@@ -86,11 +87,8 @@ def _axis_column(table: Table, axis: str, grain: str) -> ColumnElement[Any]:
 
 
 def _conditions(table: Table, f: Filters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    for name in ("service", "cc", "asn", "verdict", "method"):
-        value = getattr(f, name)
-        if value is not None:
-            conditions.append(table.c[name] == value)
+    names = ("service", "cc", "asn", "verdict", "method")
+    conditions = equal_where_given(table, **{name: getattr(f, name) for name in names})
     if f.since is not None:
         conditions.append(table.c.hour >= hour_of(f.since))
     if f.until is not None:

@@ -30,6 +30,7 @@ from collector.auth import access_of
 from collector.state import STATE
 from collector.store import schema
 from collector.store.db import as_utc
+from collector.store.rows import equal_where_given
 
 DEFAULT_LIMIT: Final = 100
 _KEYS: Final = (FILTER_KEYS - {"method"}) | {"limit", "cursor"}
@@ -74,15 +75,7 @@ def decode_cursor(text: str) -> uuid.UUID:
 
 
 def filtered(query: Select[Any], f: Filters) -> Select[Any]:
-    conditions = []
-    if f.service is not None:
-        conditions.append(_m.c.service == f.service)
-    if f.cc is not None:
-        conditions.append(_m.c.cc == f.cc)
-    if f.asn is not None:
-        conditions.append(_m.c.asn == f.asn)
-    if f.verdict is not None:
-        conditions.append(_m.c.verdict == f.verdict)
+    conditions = equal_where_given(_m, service=f.service, cc=f.cc, asn=f.asn, verdict=f.verdict)
     if f.since is not None:
         conditions.append(_m.c.start_time >= f.since)
     if f.until is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 from aiohttp import web
@@ -10,7 +10,8 @@ from aiohttp import web
 from collector.alerting.sources import SourceInputError, new_source, refuse_private_name
 from collector.api.access import as_admin, require_admin
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, unprocessable
+from collector.api.collection import AdminCollection
+from collector.api.errors import unprocessable
 from collector.api.filters import check_keys
 from collector.auth import utc_now
 from collector.state import STATE
@@ -51,8 +52,9 @@ async def _wanted(request: web.Request) -> NewSource:
     return wanted
 
 
-def _missing(source_id: str) -> APIError:
-    return APIError(404, "not_found", "no such event source", source_id=source_id[:64])
+SOURCES: Final = AdminCollection(
+    "/api/v1/event-sources", "source_id", "event source", sourcestore.one, sourcestore.remove
+)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -63,12 +65,9 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def replace(request: web.Request) -> web.Response:
-    source_id = request.match_info["source_id"]
     wanted = await _wanted(request)
     now = utc_now()
-    changed = await as_admin(request, lambda c: sourcestore.change(c, source_id, wanted, now))
-    if changed is None:
-        raise _missing(source_id)
+    changed = await SOURCES.one(request, lambda c, i: sourcestore.change(c, i, wanted, now))
     return json_response(changed.view())
 
 
@@ -78,36 +77,17 @@ async def listing(request: web.Request) -> web.Response:
     return json_response({"sources": [s.view() for s in found]})
 
 
-async def show(request: web.Request) -> web.Response:
-    source_id = request.match_info["source_id"]
-    found = await as_admin(request, lambda c: sourcestore.one(c, source_id))
-    if found is None:
-        raise _missing(source_id)
-    return json_response(found.view())
-
-
-async def remove(request: web.Request) -> web.Response:
-    source_id = request.match_info["source_id"]
-    if not await as_admin(request, lambda c: sourcestore.remove(c, source_id)):
-        raise _missing(source_id)
-    return web.Response(status=204)
-
-
 async def poll_now(request: web.Request) -> web.Response:
     """Make the source due; a poller takes it on its next tick."""
-    source_id = request.match_info["source_id"]
     now = utc_now()
-    if not await as_admin(request, lambda c: sourcestore.poll_now(c, source_id, now)):
-        raise _missing(source_id)
-    return json_response({"id": source_id, "next_poll_at": now}, status=202)
+    await SOURCES.one(request, lambda c, i: sourcestore.poll_now(c, i, now))
+    return json_response({"id": SOURCES.ident(request), "next_poll_at": now}, status=202)
 
 
 def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/api/v1/event-sources", listing),
-        web.post("/api/v1/event-sources", create),
-        web.get("/api/v1/event-sources/{source_id}", show),
-        web.put("/api/v1/event-sources/{source_id}", replace),
-        web.delete("/api/v1/event-sources/{source_id}", remove),
-        web.post("/api/v1/event-sources/{source_id}/poll", poll_now),
-    ]
+    return SOURCES.routes(
+        listing=listing,
+        create=create,
+        change=("PUT", replace),
+        action=("poll", poll_now),
+    )

@@ -7,7 +7,7 @@ and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from aiohttp import web
@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.access import as_admin, require_admin
 from collector.api.bodies import json_response, read_json
-from collector.api.errors import APIError, unprocessable
+from collector.api.collection import AdminCollection
+from collector.api.errors import unprocessable
 from collector.auth import utc_now
 from collector.state import STATE
 from collector.store import subscribers as subscriberstore
@@ -63,8 +64,13 @@ class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     enabled: bool | None = None
 
 
-def _missing(subscriber_id: str) -> APIError:
-    return APIError(404, "not_found", "no such subscriber", subscriber_id=subscriber_id[:64])
+SUBSCRIBERS: Final = AdminCollection(
+    "/api/v1/subscribers",
+    "subscriber_id",
+    "subscriber",
+    subscriberstore.one,
+    subscriberstore.remove,
+)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -79,59 +85,35 @@ async def listing(request: web.Request) -> web.Response:
     return json_response({"subscribers": [s.view() for s in found]})
 
 
-async def show(request: web.Request) -> web.Response:
-    subscriber_id = request.match_info["subscriber_id"]
-    found = await as_admin(request, lambda c: subscriberstore.one(c, subscriber_id))
-    if found is None:
-        raise _missing(subscriber_id)
-    return json_response(found.view())
-
-
 async def patch(request: web.Request) -> web.Response:
     await require_admin(request)
-    subscriber_id = request.match_info["subscriber_id"]
     change = await read_json(request, SubscriberPatch)
     values = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
     if change.enabled:
         values["disabled_reason"] = None
 
-    async def work(connection: AsyncConnection) -> Any:
+    async def work(connection: AsyncConnection, subscriber_id: str) -> Any:
         if values and not await subscriberstore.change(connection, subscriber_id, values):
-            raise _missing(subscriber_id)
+            return None
         return await subscriberstore.one(connection, subscriber_id)
 
-    found = await as_admin(request, work)
-    if found is None:
-        raise _missing(subscriber_id)
+    found = await SUBSCRIBERS.one(request, work)
     return json_response(found.view())
 
 
-async def remove(request: web.Request) -> web.Response:
-    subscriber_id = request.match_info["subscriber_id"]
-    if not await as_admin(request, lambda c: subscriberstore.remove(c, subscriber_id)):
-        raise _missing(subscriber_id)
-    return web.Response(status=204)
-
-
 async def rotate(request: web.Request) -> web.Response:
-    subscriber_id = request.match_info["subscriber_id"]
+    subscriber_id = SUBSCRIBERS.ident(request)
     overlap = dt.timedelta(seconds=request.app[STATE].config.secret_overlap_seconds)
     now = utc_now()
-    secret = await as_admin(
-        request, lambda c: subscriberstore.rotate(c, subscriber_id, now, overlap)
-    )
-    if secret is None:
-        raise _missing(subscriber_id)
+    secret = await SUBSCRIBERS.one(request, lambda c, i: subscriberstore.rotate(c, i, now, overlap))
     body = {"id": subscriber_id, "secret": secret, "previous_secret_valid_until": now + overlap}
     return json_response(body)
 
 
 def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/api/v1/subscribers", listing),
-        web.post("/api/v1/subscribers", create),
-        web.get("/api/v1/subscribers/{subscriber_id}", show),
-        web.patch("/api/v1/subscribers/{subscriber_id}", patch),
-        web.delete("/api/v1/subscribers/{subscriber_id}", remove),
-        web.post("/api/v1/subscribers/{subscriber_id}/rotate-secret", rotate),
-    ]
+    return SUBSCRIBERS.routes(
+        listing=listing,
+        create=create,
+        change=("PATCH", patch),
+        action=("rotate-secret", rotate),
+    )

@@ -15,6 +15,7 @@ from alerts.events import Parsed
 from alerts.model import Event
 from collector.store import schema
 from collector.store.db import Database, as_utc, as_utc_or_none
+from collector.store.rows import by_id, delete_by_id, equal_where_given
 
 _e: Final = schema.events
 
@@ -34,22 +35,6 @@ def from_row(row: RowMapping) -> Event:
     )
 
 
-def to_row(event: Event, now: dt.datetime, source_id: str | None = None) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "kind": event.kind,
-        "title": event.title,
-        "cc": event.cc,
-        "start": event.start,
-        "end": event.end,
-        "source_url": event.source_url,
-        "tags": json.dumps(list(event.tags)),
-        "created_at": now,
-        "series": event.series,
-        "source_id": source_id,
-    }
-
-
 def view(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
@@ -61,6 +46,16 @@ def view(event: Event) -> dict[str, Any]:
         "source_url": event.source_url,
         "tags": list(event.tags),
         "series": event.series,
+    }
+
+
+def to_row(event: Event, now: dt.datetime, source_id: str | None = None) -> dict[str, Any]:
+    """The view's columns, tags as JSON text, and when and from where the event came."""
+    return {
+        **view(event),
+        "tags": json.dumps(list(event.tags)),
+        "created_at": now,
+        "source_id": source_id,
     }
 
 
@@ -138,13 +133,7 @@ async def listing(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[Event]:
-    conditions = []
-    if series is not None:
-        conditions.append(_e.c.series == series)
-    if cc is not None:
-        conditions.append(_e.c.cc == cc)
-    if kind is not None:
-        conditions.append(_e.c.kind == kind)
+    conditions = equal_where_given(_e, series=series, cc=cc, kind=kind)
     if since is not None:
         conditions.append(_e.c.start >= since)
     if until is not None:
@@ -154,10 +143,9 @@ async def listing(
 
 
 async def one(connection: AsyncConnection, event_id: str) -> Event | None:
-    row = (await connection.execute(select(_e).where(_e.c.id == event_id))).mappings().first()
+    row = await by_id(connection, _e, event_id)
     return None if row is None else from_row(row)
 
 
 async def remove(connection: AsyncConnection, event_id: str) -> bool:
-    result = await connection.execute(delete(_e).where(_e.c.id == event_id))
-    return bool(result.rowcount)
+    return await delete_by_id(connection, _e, event_id)

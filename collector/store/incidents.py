@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerts.model import Incident
 from collector.store import schema
 from collector.store.db import Database
+from collector.store.rows import equal_where_given
 
 _i: Final = schema.incidents
 _decoder: Final = msgspec.json.Decoder(Incident)
@@ -57,13 +58,7 @@ def filtered(
     open_only: bool = False,
     since: dt.datetime | None = None,
 ) -> Select[Any]:
-    conditions = []
-    if service is not None:
-        conditions.append(_i.c.service == service)
-    if cc is not None:
-        conditions.append(_i.c.cc == cc)
-    if kind is not None:
-        conditions.append(_i.c.kind == kind)
+    conditions = equal_where_given(_i, service=service, cc=cc, kind=kind)
     if open_only:
         conditions.append(_i.c.resolved_at.is_(None))
     if since is not None:

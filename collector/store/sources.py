@@ -16,12 +16,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
 from collector.store.db import Database, as_utc, as_utc_or_none
+from collector.store.rows import by_id, delete_by_id, insert_row
 
 _s: Final = schema.event_sources
 MAX_ERROR: Final = 512
@@ -127,10 +128,7 @@ async def add(connection: AsyncConnection, wanted: NewSource, now: dt.datetime) 
         "failures": 0,
         "created_at": now,
     }
-    await connection.execute(_s.insert().values(**row))
-    made = await one(connection, source_id)
-    assert made is not None
-    return made
+    return from_row(await insert_row(connection, _s, row))
 
 
 async def change(
@@ -143,7 +141,7 @@ async def change(
 
 
 async def one(connection: AsyncConnection, source_id: str) -> Source | None:
-    row = (await connection.execute(select(_s).where(_s.c.id == source_id))).mappings().first()
+    row = await by_id(connection, _s, source_id)
     return None if row is None else from_row(row)
 
 
@@ -154,11 +152,11 @@ async def listing(connection: AsyncConnection) -> list[Source]:
 
 async def remove(connection: AsyncConnection, source_id: str) -> bool:
     """The source goes; the events it brought stay (they are history)."""
-    result = await connection.execute(delete(_s).where(_s.c.id == source_id))
+    removed = await delete_by_id(connection, _s, source_id)
     await connection.execute(
         update(schema.events).where(schema.events.c.source_id == source_id).values(source_id=None)
     )
-    return bool(result.rowcount)
+    return removed
 
 
 async def poll_now(connection: AsyncConnection, source_id: str, now: dt.datetime) -> bool:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +21,7 @@ from alerts.model import Change
 from alerts.webhooks import new_secret
 from collector.store import schema
 from collector.store.db import as_utc
+from collector.store.rows import by_id, delete_by_id, insert_row
 
 _s: Final = schema.subscribers
 FORMATS: Final = ("json", "slack", "telegram")
@@ -132,10 +133,7 @@ async def add(connection: AsyncConnection, wanted: NewSubscriber, now: dt.dateti
         "disabled_reason": None,
         "created_at": now,
     }
-    await connection.execute(_s.insert().values(**row))
-    found = await one(connection, subscriber_id)
-    assert found is not None
-    return found
+    return from_row(await insert_row(connection, _s, row))
 
 
 async def all_subscribers(
@@ -148,8 +146,7 @@ async def all_subscribers(
 
 
 async def one(connection: AsyncConnection, subscriber_id: str) -> Subscriber | None:
-    query = select(_s).where(_s.c.id == subscriber_id)
-    row = (await connection.execute(query)).mappings().first()
+    row = await by_id(connection, _s, subscriber_id)
     return None if row is None else from_row(row)
 
 
@@ -162,8 +159,7 @@ async def change(connection: AsyncConnection, subscriber_id: str, values: dict[s
 
 
 async def remove(connection: AsyncConnection, subscriber_id: str) -> bool:
-    result = await connection.execute(delete(_s).where(_s.c.id == subscriber_id))
-    return bool(result.rowcount)
+    return await delete_by_id(connection, _s, subscriber_id)
 
 
 async def rotate(

@@ -6,13 +6,14 @@ import datetime as dt
 import json
 from typing import Final
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.watch import Window
 from collector.store import schema
 from collector.store.db import as_utc
+from collector.store.rows import delete_by_id
 
 _w: Final = schema.watch_windows
 
@@ -54,5 +55,4 @@ async def current(
 
 
 async def remove(connection: AsyncConnection, window_id: str) -> bool:
-    done = await connection.execute(delete(_w).where(_w.c.id == window_id))
-    return bool(done.rowcount)
+    return await delete_by_id(connection, _w, window_id)

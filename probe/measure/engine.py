@@ -489,16 +489,7 @@ class _EndpointRun:
         http_host = None
         if target.http_path is not None:
             http_host = target.control_sni if control else (target.host or target.sni or ip)
-        return Exchange(
-            ip=ip,
-            port=target.port,
-            role="control" if control else "network",
-            tls=target.tls,
-            sni=sni if target.tls else None,
-            http_host=http_host,
-            http_path=target.http_path,
-            blockpage_hints=self.hints,
-        )
+        return _exchange(target, ip, role, sni, http_host, target.http_path, self.hints)
 
     async def exchange(self, request: Exchange, attempt: int) -> Outcome:
         outcome = await self.engine.limited(self.network.exchange(request, self.run.origin))
@@ -591,15 +582,29 @@ def _last_failure(outcome: Outcome) -> str | None:
 
 
 def _download_request(target: Target, ip: str, role: str, sni: str | None) -> Exchange:
-    control = role == "control"
+    http_host = sni if role == "control" else (target.host or target.sni or ip)
+    return _exchange(target, ip, role, sni, http_host, target.throughput_path)
+
+
+def _exchange(
+    target: Target,
+    ip: str,
+    role: str,
+    sni: str | None,
+    http_host: str | None,
+    http_path: str | None,
+    hints: tuple[str, ...] = (),
+) -> Exchange:
+    """One exchange with ``target`` at ``ip``: a measurement's request or a download's."""
     return Exchange(
         ip=ip,
         port=target.port,
-        role="control" if control else "network",
+        role="control" if role == "control" else "network",
         tls=target.tls,
         sni=sni if target.tls else None,
-        http_host=sni if control else (target.host or target.sni or ip),
-        http_path=target.throughput_path,
+        http_host=http_host,
+        http_path=http_path,
+        blockpage_hints=hints,
     )
 
 

@@ -351,8 +351,7 @@ def _interception(facts: _Facts) -> Iterable[Finding]:
             "blocked",
             TLS_MITM_KNOWN_CA,
             f"{tls.ip}: for SNI {tls.sni} the chain presented holds {cert.subject} "
-            f"(issuer {cert.issuer}), the interception CA {ca.about.id} "
-            f"({ca.about.scope}; {ca.about.sources[0]})",
+            f"(issuer {cert.issuer}), the interception CA {ca.about.citation()}",
             "tls.mitm",
             0.95,
         )
@@ -373,8 +372,8 @@ def _censor_answers(facts: _Facts) -> Iterable[Finding]:
             yield Finding(
                 "blocked",
                 DNS_CENSOR_ANSWER,
-                f"network resolver answered {obs.hostname} with {answer.data}, the censor's "
-                f"{entry.about.id} ({entry.about.scope}; {entry.about.sources[0]})",
+                f"network resolver answered {obs.hostname} with {answer.data}, "
+                f"the censor's {entry.about.citation()}",
                 "dns.hijack",
                 0.95,
             )

@@ -41,6 +41,10 @@ class Provenance:
     scope: str
     sources: tuple[str, ...]
 
+    def citation(self) -> str:
+        """How evidence names the entry: its id, its scope and its first source."""
+        return f"{self.id} ({self.scope}; {self.sources[0]})"
+
 
 @dataclass(frozen=True)
 class InterceptionCA:

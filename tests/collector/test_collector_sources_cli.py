@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from test_collector_alerts_cli import censorwatch, events, ok, refused
 
+from collector.cli import EXIT_FAILURE, EXIT_USAGE, main
+
 FEEDS = Path(__file__).parent.parent / "alerts" / "feeds"
 
 
@@ -82,3 +84,44 @@ def test_bad_source_settings_are_one_clear_line(
     message = refused("sources", "add", "--db", db_url, *args)
     assert says in message
     assert len(message.strip().splitlines()) == 1
+
+
+def test_an_empty_database_and_unknown_ids_are_said_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ("--db", f"sqlite:///{tmp_path / 'c.db'}")
+    for command, says in (
+        ("events", "no events\n"),
+        ("sources", "no event sources\n"),
+        ("subscribers", "no subscribers\n"),
+    ):
+        assert main([command, "list", *db]) == 0
+        assert capsys.readouterr().out == says
+        assert main([command, "list", *db, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {command: []}
+    for command, action, noun in (
+        ("sources", "remove", "event source"),
+        ("sources", "poll", "event source"),
+        ("subscribers", "remove", "subscriber"),
+        ("subscribers", "rotate", "subscriber"),
+    ):
+        assert main([command, action, *db, "nope"]) == EXIT_FAILURE
+        assert capsys.readouterr().err == f"censorwatch: no {noun} with id 'nope'\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["sources", "add", "--url", "https://1.1.1.1/x.ics", "--interval", "²"], "--interval"),
+        (
+            ["events", "add", "--kind", "protest", "--title", "t", "--country", "BY",
+             "--start", "2026-01-01T10:00Z", "--duration", "²"],
+            "--duration",
+        ),
+    ],
+)  # fmt: skip
+def test_a_superscript_digit_is_a_one_line_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], says: str
+) -> None:
+    assert main([*command, "--db", f"sqlite:///{tmp_path / 'c.db'}"]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith(f"censorwatch: {says}: need whole ")
