@@ -115,7 +115,7 @@ class Config:
 def _positive_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     raise ValueError(f"expected a whole number >= 0, got {value!r}")
 
@@ -171,7 +171,11 @@ def parse_listen(value: Any) -> Listen:
     """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces)."""
     text = _text(value)
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if (
+        not sep
+        or not (port_text.isascii() and port_text.isdigit())
+        or not 0 <= int(port_text) <= 65535
+    ):
         raise ValueError(f"expected HOST:PORT with a port 0-65535, got {text!r}")
     host = host.strip("[]") or "0.0.0.0"
     return Listen(host, int(port_text))

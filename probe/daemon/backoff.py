@@ -5,8 +5,9 @@ the same second, and never sooner than the collector asked for with ``Retry-Afte
 
 Webhook delivery has its own plan (``alerts.webhooks.next_attempt``), on purpose: an upload
 is retried for ever (a measurement is evidence and the collector is ours), so its wait keeps
-a floor ("equal jitter") and a short cap, and the collector's ``Retry-After`` is obeyed as
-is; a webhook goes to a stranger's server, gives up into a dead letter after a fixed number
+a floor ("equal jitter") and a short cap, and the collector's ``Retry-After`` is obeyed up
+to a day (``MAX_RETRY_AFTER``: longer is a misconfiguration, or not the collector speaking,
+and a probe silenced for longer serves the censor); a webhook goes to a stranger's server, gives up into a dead letter after a fixed number
 of attempts, spreads retries fully ("full jitter") over hours, and caps a receiver's
 ``Retry-After`` at a day. Shared, the formula would be four lines behind five parameters,
 and its one possible home would break the dependency rule (``alerts`` imports nothing of
@@ -19,6 +20,9 @@ import datetime as dt
 import email.utils
 import math
 from dataclasses import dataclass
+from typing import Final
+
+MAX_RETRY_AFTER: Final = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,13 @@ class Backoff:
 
 
 def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date; None if absent
-    or unreadable."""
+    """``Retry-After`` as seconds from ``now``, at most ``MAX_RETRY_AFTER``: delta-seconds
+    (ASCII digits, RFC 9110) or an HTTP date; None if absent or unreadable."""
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
     try:
         moment = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -56,4 +60,4 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     seconds = (moment - now).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None

@@ -25,7 +25,7 @@ def _listen(text: str | None) -> tuple[str, int] | None:
     if text is None:
         return None
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"--metrics-listen: {text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
 

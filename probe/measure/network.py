@@ -139,7 +139,7 @@ def _split_host_port(text: str, rest: str) -> tuple[str, str | None]:
 def _port(text: str, value: str | None, default: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
         raise ResolverSpecError(f"{text!r}: port must be 1-65535")
     return int(value)
 

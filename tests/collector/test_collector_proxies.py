@@ -145,3 +145,15 @@ def test_admin_token_commands(tmp_path: Path) -> None:
     serve = _cli("serve", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0")
     assert serve.returncode == 2
     assert "admin token file" in serve.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("CENSORWATCH_LISTEN", "0.0.0.0:²"), ("CENSORWATCH_SCHEDULE_INTERVAL_SECONDS", "²")],
+)
+def test_a_digit_int_cannot_read_is_refused_naming_the_setting(key: str, value: str) -> None:
+    """``"²".isdigit()`` is true and ``int("²")`` fails: a setting's check says so itself."""
+    with pytest.raises(ConfigError) as caught:
+        resolve(None, {key: value}, {})
+    assert caught.value.key == key.removeprefix("CENSORWATCH_").lower()
+    assert "invalid literal" not in str(caught.value)

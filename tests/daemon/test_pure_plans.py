@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from probe.daemon import config
-from probe.daemon.backoff import Backoff, parse_retry_after
+from probe.daemon.backoff import MAX_RETRY_AFTER, Backoff, parse_retry_after
 from probe.daemon.client import BatchResult, ItemResult
 from probe.daemon.schedule import Plan, Scheduler, Window
 from probe.daemon.spool import Item, Limits, Pending, choose_drops
@@ -102,6 +102,17 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+def test_retry_after_a_reader_cannot_trust_is_ignored_or_bounded() -> None:
+    """The header comes off the network: digits ``float`` cannot read ("²", latin-1 in a
+    header) are no number, and no answer silences a probe for more than a day."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert parse_retry_after("²", now) is None
+    assert parse_retry_after("١٢٠", now) is None  # RFC 9110: ASCII digits only
+    assert parse_retry_after("9" * 400, now) == MAX_RETRY_AFTER
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == MAX_RETRY_AFTER
+    assert Backoff().delay(1, 0.5, retry_after=parse_retry_after("86400000", now)) <= 86_400
 
 
 items = st.lists(
