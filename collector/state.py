@@ -53,11 +53,11 @@ class State:
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
+    admission: Admission  # batches decoded and stored at once
     source_metrics: SourceMetrics | None = None
     shutting_down: bool = field(default=False)
     pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
     last_seen: LastSeen = field(default_factory=LastSeen)  # when ingest last wrote each probe's
-    admission: Admission = field(default_factory=Admission)  # batches stored at once
 
     @functools.cached_property
     def trusted_proxies(self) -> tuple[proxies.Network, ...]:
