@@ -147,31 +147,26 @@ def reading_of(valid: Valid, probe: ProbeRecord, placed: Placed) -> Reading:
 
 def to_row(
     valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime, placed: Placed
-) -> dict[str, Any]:
+) -> bulk.Row:
     m = valid.measurement
-    cc, asn = placed.cc, placed.asn
-    return {
-        "id": m.id,
-        "probe_id": probe.id,
-        "service": m.service,
-        "cc": cc,
-        "asn": asn,
-        "control": probe.control,
-        "start_time": m.start_time,
-        "received_at": now,
-        "probe_verdict": m.analysis.verdict,
-        "verdict": outcome.verdict,
-        "methods": " ".join(dict.fromkeys(m.analysis.methods)),
-        "rule": outcome.rule,
-        "rules_version": outcome.rules_version,
-        "flags": ",".join((*valid.flags, *placed.flags)),
-        "body": valid.body,
-        "confidence": m.analysis.confidence,
-        "seq": None,  # PostgreSQL: the transaction id (server default); SQLite: insert_rows
-    }
+    analysis = m.analysis
+    return bulk.Row(
+        m.id, probe.id, m.service, placed.cc, placed.asn, probe.control, m.start_time, now,
+        analysis.verdict, outcome.verdict, " ".join(dict.fromkeys(analysis.methods)),
+        outcome.rule, outcome.rules_version, ",".join((*valid.flags, *placed.flags)),
+        valid.body, analysis.confidence,
+    )  # fmt: skip
+
+
+def contribution_of(row: bulk.Row) -> rollups.Contribution:
+    key = rollups.RollupKey(
+        rollups.hour_of(row.start_time), row.service, row.cc, row.asn, row.verdict, row.control
+    )
+    return rollups.Contribution(key, tuple(row.methods.split()))
 
 
 def contribution(row: dict[str, Any]) -> rollups.Contribution:
+    """What a stored row (as a mapping of its columns) adds to the rollups."""
     key = rollups.RollupKey(
         rollups.hour_of(row["start_time"]),
         row["service"],
@@ -227,11 +222,11 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
 
 
 async def _insert_rows_postgresql(
-    connection: AsyncConnection, rows: list[dict[str, Any]]
+    connection: AsyncConnection, rows: list[bulk.Row]
 ) -> frozenset[uuid.UUID]:
     """One ``INSERT … SELECT FROM unnest(arrays)``: a round trip and no per-row SQL work."""
     driver = await asyncpg_in_transaction(connection)
-    columns = [[row[name] for row in rows] for name in bulk.COLUMNS]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     return frozenset(record[0] for record in await driver.fetch(_PG_INSERT, *columns))
 
 
@@ -239,7 +234,7 @@ _PG_INSERT: Final = bulk.insert_statement()
 
 
 async def insert_rows(
-    connection: AsyncConnection, db: Database, rows: list[dict[str, Any]]
+    connection: AsyncConnection, db: Database, rows: list[bulk.Row]
 ) -> frozenset[uuid.UUID]:
     if not rows:
         return frozenset()
@@ -249,9 +244,9 @@ async def insert_rows(
     # Writers are serialised on SQLite (one process, one write lock), so numbering after
     # the last row is commit order: the detector's cursor can never skip a row.
     last = await connection.scalar(select(func.coalesce(func.max(m.c.seq), 0)))
-    rows = [{**row, "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
+    numbered = [{**row._asdict(), "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
     statement = db.insert(m).on_conflict_do_nothing(index_elements=["id"]).returning(m.c.id)
-    result = await connection.execute(statement, rows)
+    result = await connection.execute(statement, numbered)
     return frozenset(result.scalars())
 
 
@@ -259,13 +254,22 @@ async def insert_rows(
 class Judged:
     """A batch ready to write: rows sorted by id, with the verdict and flags of each."""
 
-    rows: list[dict[str, Any]]
+    rows: list[bulk.Row]
+    counted: list[bool]  # whether each row, once stored, counts in the rollups
     outcomes: dict[uuid.UUID, Outcome]
     flags: dict[uuid.UUID, tuple[str, ...]]
     located: list[dict[str, Any]]  # censoring hops of unflagged rows, for ``censor_hops``
 
     def stored(self, inserted: frozenset[uuid.UUID]) -> Stored:
         return Stored(inserted, self.outcomes, self.flags)
+
+    def tally(self, inserted: frozenset[uuid.UUID] | None = None) -> rollups.Tally:
+        """What the rows stored (all, when ``inserted`` is None) add to the rollups."""
+        return rollups.tally(
+            contribution_of(row)
+            for row, counts in zip(self.rows, self.counted, strict=True)
+            if counts and (inserted is None or row.id in inserted)
+        )
 
     def located_in(self, inserted: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
         return [row for row in self.located if row["id"] in inserted]
@@ -282,7 +286,8 @@ def judge(
     """Place, re-judge and turn into rows every item of a batch: pure."""
     outcomes: dict[uuid.UUID, Outcome] = {}
     flags: dict[uuid.UUID, tuple[str, ...]] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[bulk.Row] = []
+    counted: list[bool] = []
     located: list[dict[str, Any]] = []
     # Sorted so that concurrent batches with overlapping ids lock them in the same order.
     for mid in sorted(unique, key=lambda found: found.int):
@@ -293,9 +298,10 @@ def judge(
         outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
         flags[mid] = placed.flags
         rows.append(to_row(item, probe, outcomes[mid], now, placed))
+        counted.append(counts_in_rollups(item.flags, placed.flags))
         if not item.flags and not placed.flags:  # flagged rows place nothing
             located += locations.hop_rows(item.measurement, placed.cc, placed.asn, asn_of)
-    return Judged(rows, outcomes, flags, located)
+    return Judged(rows, counted, outcomes, flags, located)
 
 
 async def read_context(
@@ -341,7 +347,7 @@ async def store(
         context, key = await read_context(connection, unique)
         judged = judge(unique, probe, key, context, now, asn_of)
         inserted = await insert_rows(connection, db, judged.rows)
-        await rollups.add(connection, db, rollups.tally(counted(judged.rows, inserted)))
+        await rollups.add(connection, db, judged.tally(inserted))
         await hops.add(connection, db, judged.located_in(inserted))
         if seen.due(probe.id, now):
             await probes.touch(connection, probe.id, now)
@@ -364,30 +370,27 @@ async def _store_postgresql(
     again from the stored traces by anyone who needs them)."""
     touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
 
+    def prepare(context: ContextIndex, key: bytes | None) -> tuple[Judged, rollups.Tally]:
+        judged = judge(unique, probe, key, context, now, asn_of)
+        return judged, judged.tally()  # what COPY adds, should every row be new
+
     async def work(connection: AsyncConnection) -> Stored:
         context, key = await read_context(connection, unique)
-        judged = await asyncio.to_thread(judge, unique, probe, key, context, now, asn_of)
-        counts = [counts_in_rollups(row) for row in judged.rows]
-        inserted = await bulk.write(connection, judged.rows, counts, touch)
+        judged, tally = await asyncio.to_thread(prepare, context, key)
+        inserted = await bulk.write(connection, judged.rows, judged.counted, tally, touch)
         await hops.add(connection, db, judged.located_in(inserted))
         return judged.stored(inserted)
 
     return await db.autocommit(work)
 
 
-def counts_in_rollups(row: dict[str, Any]) -> bool:
-    """Whether a stored row is counted: not far-future ones, services the collector does
-    not serve, or contradicted networks."""
-    return not set(row["flags"].split(",")) & (UNCOUNTED | _UNCOUNTED)
+_NOT_COUNTED: Final = UNCOUNTED | _UNCOUNTED
 
 
-def counted(
-    rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
-) -> Iterable[rollups.Contribution]:
-    """What the rollups count of the rows just inserted."""
-    for row in rows:
-        if row["id"] in inserted and counts_in_rollups(row):
-            yield contribution(row)
+def counts_in_rollups(*flags: tuple[str, ...]) -> bool:
+    """Whether a row with these flags is counted once stored: not far-future ones,
+    services the collector does not serve, or contradicted networks."""
+    return not any(flag in _NOT_COUNTED for group in flags for flag in group)
 
 
 def results(checked: Sequence[Valid | Invalid], stored: Stored) -> list[ItemResult]:
