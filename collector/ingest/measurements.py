@@ -23,6 +23,7 @@ import datetime as dt
 import math
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -119,6 +120,25 @@ def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Plac
     return Placed(cc, asn, tuple(flags))
 
 
+class Placements:
+    """``network_columns`` for the items of one batch: without an attestation an item is
+    placed by its probe and its claim alone, which a batch repeats item after item."""
+
+    def __init__(self, probe: ProbeRecord, key: bytes | None) -> None:
+        self._probe = probe
+        self._key = key
+        self._by_claim: dict[tuple[str | None, int | None], Placed] = {}
+
+    def of(self, valid: Valid) -> Placed:
+        info = valid.measurement.probe
+        if info.attestation is not None:
+            return network_columns(valid, self._probe, self._key)
+        claim = (info.cc, info.asn)
+        if claim not in self._by_claim:
+            self._by_claim[claim] = network_columns(valid, self._probe, self._key)
+        return self._by_claim[claim]
+
+
 def _attested(
     valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str]
 ) -> tuple[str, int] | None:
@@ -156,13 +176,6 @@ def to_row(
         outcome.rule, outcome.rules_version, ",".join((*valid.flags, *placed.flags)),
         valid.body, analysis.confidence,
     )  # fmt: skip
-
-
-def contribution_of(row: bulk.Row) -> rollups.Contribution:
-    key = rollups.RollupKey(
-        rollups.hour_of(row.start_time), row.service, row.cc, row.asn, row.verdict, row.control
-    )
-    return rollups.Contribution(key, tuple(row.methods.split()))
 
 
 def contribution(row: dict[str, Any]) -> rollups.Contribution:
@@ -265,10 +278,17 @@ class Judged:
 
     def tally(self, inserted: frozenset[uuid.UUID] | None = None) -> rollups.Tally:
         """What the rows stored (all, when ``inserted`` is None) add to the rollups."""
-        return rollups.tally(
-            contribution_of(row)
+        # Counted by plain tuples first: a rollup key is made once per distinct key.
+        seen = Counter(
+            (rollups.hour_of(row.start_time), row.service, row.cc, row.asn, row.verdict,
+             row.control, row.methods)
             for row, counts in zip(self.rows, self.counted, strict=True)
             if counts and (inserted is None or row.id in inserted)
+        )  # fmt: skip
+        return rollups.tally_keys(
+            Counter(
+                {(rollups.RollupKey(*key[:6]), tuple(key[6].split())): n for key, n in seen.items()}
+            )
         )
 
     def located_in(self, inserted: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
@@ -289,12 +309,13 @@ def judge(
     rows: list[bulk.Row] = []
     counted: list[bool] = []
     located: list[dict[str, Any]] = []
+    placements = Placements(probe, key)
     # Sorted so that concurrent batches with overlapping ids lock them in the same order.
     for mid in sorted(unique, key=lambda found: found.int):
         item = unique[mid]
         hour = rollups.hour_of(item.measurement.start_time)
         vantages = () if item.flags else context.vantages(item.measurement.service, hour)
-        placed = network_columns(item, probe, key)
+        placed = placements.of(item)
         outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
         flags[mid] = placed.flags
         rows.append(to_row(item, probe, outcomes[mid], now, placed))

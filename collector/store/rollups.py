@@ -90,13 +90,18 @@ class Tally:
 
 
 def tally(contributions: Iterable[Contribution]) -> Tally:
+    return tally_keys(Counter((item.key, item.methods) for item in contributions))
+
+
+def tally_keys(seen: Counter[tuple[RollupKey, tuple[str, ...]]]) -> Tally:
+    """The tally of so many rows with each key and methods: a batch of a thousand rows has
+    a few dozen distinct ones, so the keys of the other tables are made once each."""
     counts: Counter[RollupKey] = Counter()
     methods: Counter[MethodKey] = Counter()
-    for item in contributions:
-        counts[item.key] += 1
-        k = item.key
-        for method in dict.fromkeys(item.methods):
-            methods[MethodKey(k.hour, k.service, k.cc, k.asn, k.verdict, method)] += 1
+    for (k, found), n in seen.items():
+        counts[k] += n
+        for method in dict.fromkeys(found):
+            methods[MethodKey(k.hour, k.service, k.cc, k.asn, k.verdict, method)] += n
     countries: Counter[CountryKey] = Counter()
     totals: Counter[TotalKey] = Counter()
     for k, n in counts.items():
