@@ -24,9 +24,9 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -63,6 +63,8 @@ NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATI
 # Without an IP-to-ASN table the claim is all anyone has: aggregation still counts it (the
 # flag is on each measurement), detection never does.
 _UNCOUNTED: Final = NETWORK_FLAGS - {FLAG_UNVERIFIED}
+P = ParamSpec("P")
+T = TypeVar("T")
 _CONTEXT_HOURS: Final = 1  # look this many hours either side for other vantage points
 
 
@@ -235,11 +237,11 @@ def first_of_each(valid: Sequence[Valid]) -> dict[uuid.UUID, Valid]:
 
 
 async def _insert_rows_postgresql(
-    connection: AsyncConnection, rows: list[bulk.Row]
+    connection: AsyncConnection, rows: list[dict[str, Any]]
 ) -> frozenset[uuid.UUID]:
     """One ``INSERT … SELECT FROM unnest(arrays)``: a round trip and no per-row SQL work."""
     driver = await asyncpg_in_transaction(connection)
-    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns = [[row[name] for row in rows] for name in bulk.COLUMNS]
     return frozenset(record[0] for record in await driver.fetch(_PG_INSERT, *columns))
 
 
@@ -247,8 +249,9 @@ _PG_INSERT: Final = bulk.insert_statement()
 
 
 async def insert_rows(
-    connection: AsyncConnection, db: Database, rows: list[bulk.Row]
+    connection: AsyncConnection, db: Database, rows: list[dict[str, Any]]
 ) -> frozenset[uuid.UUID]:
+    """Rows (mappings of ``bulk.COLUMNS``) inside the caller's transaction: the ids stored."""
     if not rows:
         return frozenset()
     if db.dialect == "postgresql":
@@ -257,7 +260,7 @@ async def insert_rows(
     # Writers are serialised on SQLite (one process, one write lock), so numbering after
     # the last row is commit order: the detector's cursor can never skip a row.
     last = await connection.scalar(select(func.coalesce(func.max(m.c.seq), 0)))
-    numbered = [{**row._asdict(), "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
+    numbered = [{**row, "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
     statement = db.insert(m).on_conflict_do_nothing(index_elements=["id"]).returning(m.c.id)
     result = await connection.execute(statement, numbered)
     return frozenset(result.scalars())
@@ -326,7 +329,7 @@ def judge(
 
 
 async def read_context(
-    connection: AsyncConnection, unique: dict[uuid.UUID, Valid]
+    connection: AsyncConnection, unique: dict[uuid.UUID, Valid], keys: attestation.KeyHolder
 ) -> tuple[ContextIndex, bytes | None]:
     """Vantage points for the batch's hours, and the key attestations are checked with.
 
@@ -336,7 +339,7 @@ async def read_context(
     item's hour is not to be believed; it is judged on its own facts.
     """
     placed = [v for v in unique.values() if not v.flags]
-    key = await attestation.signing_key(connection)
+    key = await keys.get(connection)
     if not placed:
         return ContextIndex(()), key
     items = [(v.measurement.service, rollups.hour_of(v.measurement.start_time)) for v in placed]
@@ -357,17 +360,19 @@ async def store(
     now: dt.datetime,
     seen: LastSeen,
     asn_of: locations.AsnOf = locations.no_lookup,
+    keys: attestation.KeyHolder | None = None,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {}, {})
+    keys = keys or attestation.KeyHolder()
     if db.dialect == "postgresql":
-        return await _store_postgresql(db, probe, unique, now, seen, asn_of)
+        return await _store_postgresql(db, probe, unique, now, seen, asn_of, keys)
 
     async def work(connection: AsyncConnection) -> Stored:
-        context, key = await read_context(connection, unique)
+        context, key = await read_context(connection, unique, keys)
         judged = judge(unique, probe, key, context, now, asn_of)
-        inserted = await insert_rows(connection, db, judged.rows)
+        inserted = await insert_rows(connection, db, [row._asdict() for row in judged.rows])
         await rollups.add(connection, db, judged.tally(inserted))
         await hops.add(connection, db, judged.located_in(inserted))
         if seen.due(probe.id, now):
@@ -384,9 +389,10 @@ async def _store_postgresql(
     now: dt.datetime,
     seen: LastSeen,
     asn_of: locations.AsnOf,
+    keys: attestation.KeyHolder,
 ) -> Stored:
     """Context read in autocommit (at READ COMMITTED a transaction would see the same
-    rows), judged in a thread so the event loop keeps answering check-ins, written by
+    rows), judged (in a thread if large, so the event loop keeps answering check-ins), written by
     ``bulk.write``; the censoring hops of the rows it stored follow (derived data, drawn
     again from the stored traces by anyone who needs them)."""
     touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
@@ -396,8 +402,9 @@ async def _store_postgresql(
         return judged, judged.tally()  # what COPY adds, should every row be new
 
     async def work(connection: AsyncConnection) -> Stored:
-        context, key = await read_context(connection, unique)
-        judged, tally = await asyncio.to_thread(prepare, context, key)
+        context, key = await read_context(connection, unique, keys)
+        size = sum(len(item.body) for item in unique.values())
+        judged, tally = await off_loop(size, prepare, context, key)
         inserted = await bulk.write(connection, judged.rows, judged.counted, tally, touch)
         await hops.add(connection, db, judged.located_in(inserted))
         return judged.stored(inserted)
@@ -495,24 +502,37 @@ async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> Bat
     body = await request.read()  # aiohttp stops at client_max_size (max_body_bytes): 413
     encoding = request.headers.get("Content-Encoding")
     # Bounded but not free (inflating and decoding 16 MiB): in a thread, so the event
-    # loop keeps answering other probes meanwhile.
-    batch_in = await asyncio.to_thread(
-        read_batch, body, request.content_type, encoding, state.limits
-    )
+    # loop keeps answering other probes meanwhile; a compressed body is never small.
+    size = len(body) if encoding is None else _INLINE_BYTES
+    batch_in = await off_loop(size, read_batch, body, request.content_type, encoding, state.limits)
     raws = batch_in.items
     if wait := state.byte_limiter.wait_for(probe.id, len(batch_in.data), time.monotonic()):
         raise _rate_limited(wait, probe.id, "bytes")
     if wait := state.limiter.wait_for(probe.id, len(raws), time.monotonic()):
         raise _rate_limited(wait, probe.id)
     now = utc_now()
-    checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
+    checked = await off_loop(len(batch_in.data), check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
     near = locations.uploader_network(_uploader(request, state))
     valid = locations.withhold_uploader([c for c in checked if isinstance(c, Valid)], near)
-    stored = await store(state.db, probe, valid, now, state.last_seen, _router_asn(state))
+    stored = await store(
+        state.db, probe, valid, now, state.last_seen, _router_asn(state), state.attestation_key
+    )
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     return batch
+
+
+# Below this many bytes a batch is decoded and judged in a few milliseconds, less than a
+# thread hop costs (hand-over, wake-up, the GIL handed back and forth): on the event loop.
+_INLINE_BYTES: Final = 512 * 1024
+
+
+async def off_loop(size: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function`` in a thread when ``size`` bytes are worth it, else right here."""
+    if size < _INLINE_BYTES:
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 def _uploader(request: web.Request, state: State) -> str | None:
