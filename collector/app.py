@@ -35,6 +35,7 @@ from collector.api.errors import error_response, json_errors
 from collector.config import Config
 from collector.enrolment import iptoasn, probes
 from collector.ingest import measurements
+from collector.ingest.admission import Admission
 from collector.ingest.ratelimit import RateLimiter
 from collector.state import STATE, State, TargetListText
 from collector.store import keys, migrate
@@ -80,6 +81,7 @@ def build_state(config: Config) -> State:
         source_metrics=event_sources.SourceMetrics(registry),
         snapshot=holder,
         registry=registry,
+        admission=Admission(config.ingest_batches_in_flight, config.ingest_wait_seconds),
     )
 
 

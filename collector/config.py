@@ -60,6 +60,10 @@ class Config:
     rate_burst: int = 10000
     rate_bytes_per_second: float = 1024 * 1024  # decompressed bytes per probe; 0: unlimited
     rate_bytes_burst: int = 64 * 1024 * 1024
+    # Batches decoded and stored at once (the database pool holds 10 + 10); the others wait
+    # holding no connection, and one waiting longer than ingest_wait_seconds is answered 429.
+    ingest_batches_in_flight: int = 4
+    ingest_wait_seconds: float = 20.0  # below a probe's upload timeout (60 s), or work is lost
     max_future_seconds: int = 3600
     max_past_seconds: int = 30 * 86400
     metrics_refresh_seconds: float = 15.0
@@ -238,6 +242,8 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "rate_burst": _positive_int,
     "rate_bytes_per_second": _positive_float,
     "rate_bytes_burst": _positive_int,
+    "ingest_batches_in_flight": _whole_positive,
+    "ingest_wait_seconds": _positive_float,
     "max_future_seconds": _positive_int,
     "max_past_seconds": _positive_int,
     "metrics_refresh_seconds": _positive_float,

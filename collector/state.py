@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from collector.alerting.sources import SourceMetrics
 from collector.api.metrics import IngestMetrics, SnapshotHolder
 from collector.config import Config
-from collector.enrolment import proxies
+from collector.enrolment import attestation, proxies
 from collector.enrolment.iptoasn import AsnTable
 from collector.ingest.admission import Admission
 from collector.ingest.last_seen import LastSeen
@@ -53,11 +53,12 @@ class State:
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
+    admission: Admission  # batches decoded and stored at once
+    attestation_key: attestation.KeyHolder = field(default_factory=attestation.KeyHolder)
     source_metrics: SourceMetrics | None = None
     shutting_down: bool = field(default=False)
     pseudonym_key: bytes = field(default=b"")  # loaded from the database on start
     last_seen: LastSeen = field(default_factory=LastSeen)  # when ingest last wrote each probe's
-    admission: Admission = field(default_factory=Admission)  # batches stored at once
 
     @functools.cached_property
     def trusted_proxies(self) -> tuple[proxies.Network, ...]:

@@ -8,7 +8,8 @@ network they were taken on; a measurement's country and ASN come from here (or f
 collector's last lookup for that probe), never from the measurement's own claim.
 
 The key is a random 32 bytes in ``collector_keys``, created once and shared by every
-replica. Parsing and checking are pure; only ``signing_key`` touches the database.
+replica. Parsing and checking are pure; only ``signing_key`` touches the database, and
+``KeyHolder`` keeps the key once found (it never changes), so ingest asks once.
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ async def signing_key(connection: AsyncConnection) -> bytes | None:
         select(schema.collector_keys.c.value).where(schema.collector_keys.c.name == _KEY_NAME)
     )
     return None if found is None else bytes.fromhex(found)
+
+
+class KeyHolder:
+    """The signing key once a replica has seen it; until then the database is asked."""
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+
+    async def get(self, connection: AsyncConnection) -> bytes | None:
+        if self._key is None:
+            self._key = await signing_key(connection)
+        return self._key
 
 
 async def ensure_key(db: Database, connection: AsyncConnection, now: dt.datetime) -> bytes:

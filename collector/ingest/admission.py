@@ -17,8 +17,6 @@ from typing import Final
 
 from collector.api.errors import APIError
 
-CONCURRENCY: Final = 4  # batches in the store stage at once; the pool holds 10 (+10)
-PATIENCE: Final = 20.0  # seconds a batch may wait; a probe's upload times out after 60
 RETRY_AFTER: Final = 10
 
 
@@ -29,7 +27,10 @@ def retry_later(code: str, message: str, retry: int, probe_id: str) -> APIError:
 
 
 class Admission:
-    def __init__(self, concurrency: int = CONCURRENCY, patience: float = PATIENCE) -> None:
+    """``concurrency`` batches at once (``ingest_batches_in_flight``), each waiting at most
+    ``patience`` seconds for its turn (``ingest_wait_seconds``)."""
+
+    def __init__(self, concurrency: int, patience: float) -> None:
         self.patience = patience
         self._slots = asyncio.Semaphore(concurrency)
 

@@ -23,9 +23,10 @@ import datetime as dt
 import math
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -62,6 +63,8 @@ NETWORK_FLAGS: Final = frozenset({FLAG_MISMATCH, FLAG_UNVERIFIED, FLAG_ATTESTATI
 # Without an IP-to-ASN table the claim is all anyone has: aggregation still counts it (the
 # flag is on each measurement), detection never does.
 _UNCOUNTED: Final = NETWORK_FLAGS - {FLAG_UNVERIFIED}
+P = ParamSpec("P")
+T = TypeVar("T")
 _CONTEXT_HOURS: Final = 1  # look this many hours either side for other vantage points
 
 
@@ -119,6 +122,25 @@ def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Plac
     return Placed(cc, asn, tuple(flags))
 
 
+class Placements:
+    """``network_columns`` for the items of one batch: without an attestation an item is
+    placed by its probe and its claim alone, which a batch repeats item after item."""
+
+    def __init__(self, probe: ProbeRecord, key: bytes | None) -> None:
+        self._probe = probe
+        self._key = key
+        self._by_claim: dict[tuple[str | None, int | None], Placed] = {}
+
+    def of(self, valid: Valid) -> Placed:
+        info = valid.measurement.probe
+        if info.attestation is not None:
+            return network_columns(valid, self._probe, self._key)
+        claim = (info.cc, info.asn)
+        if claim not in self._by_claim:
+            self._by_claim[claim] = network_columns(valid, self._probe, self._key)
+        return self._by_claim[claim]
+
+
 def _attested(
     valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str]
 ) -> tuple[str, int] | None:
@@ -147,31 +169,19 @@ def reading_of(valid: Valid, probe: ProbeRecord, placed: Placed) -> Reading:
 
 def to_row(
     valid: Valid, probe: ProbeRecord, outcome: Outcome, now: dt.datetime, placed: Placed
-) -> dict[str, Any]:
+) -> bulk.Row:
     m = valid.measurement
-    cc, asn = placed.cc, placed.asn
-    return {
-        "id": m.id,
-        "probe_id": probe.id,
-        "service": m.service,
-        "cc": cc,
-        "asn": asn,
-        "control": probe.control,
-        "start_time": m.start_time,
-        "received_at": now,
-        "probe_verdict": m.analysis.verdict,
-        "verdict": outcome.verdict,
-        "methods": " ".join(dict.fromkeys(m.analysis.methods)),
-        "rule": outcome.rule,
-        "rules_version": outcome.rules_version,
-        "flags": ",".join((*valid.flags, *placed.flags)),
-        "body": valid.body,
-        "confidence": m.analysis.confidence,
-        "seq": None,  # PostgreSQL: the transaction id (server default); SQLite: insert_rows
-    }
+    analysis = m.analysis
+    return bulk.Row(
+        m.id, probe.id, m.service, placed.cc, placed.asn, probe.control, m.start_time, now,
+        analysis.verdict, outcome.verdict, " ".join(dict.fromkeys(analysis.methods)),
+        outcome.rule, outcome.rules_version, ",".join((*valid.flags, *placed.flags)),
+        valid.body, analysis.confidence,
+    )  # fmt: skip
 
 
 def contribution(row: dict[str, Any]) -> rollups.Contribution:
+    """What a stored row (as a mapping of its columns) adds to the rollups."""
     key = rollups.RollupKey(
         rollups.hour_of(row["start_time"]),
         row["service"],
@@ -241,6 +251,7 @@ _PG_INSERT: Final = bulk.insert_statement()
 async def insert_rows(
     connection: AsyncConnection, db: Database, rows: list[dict[str, Any]]
 ) -> frozenset[uuid.UUID]:
+    """Rows (mappings of ``bulk.COLUMNS``) inside the caller's transaction: the ids stored."""
     if not rows:
         return frozenset()
     if db.dialect == "postgresql":
@@ -249,9 +260,9 @@ async def insert_rows(
     # Writers are serialised on SQLite (one process, one write lock), so numbering after
     # the last row is commit order: the detector's cursor can never skip a row.
     last = await connection.scalar(select(func.coalesce(func.max(m.c.seq), 0)))
-    rows = [{**row, "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
+    numbered = [{**row, "seq": int(last or 0) + i} for i, row in enumerate(rows, 1)]
     statement = db.insert(m).on_conflict_do_nothing(index_elements=["id"]).returning(m.c.id)
-    result = await connection.execute(statement, rows)
+    result = await connection.execute(statement, numbered)
     return frozenset(result.scalars())
 
 
@@ -259,13 +270,29 @@ async def insert_rows(
 class Judged:
     """A batch ready to write: rows sorted by id, with the verdict and flags of each."""
 
-    rows: list[dict[str, Any]]
+    rows: list[bulk.Row]
+    counted: list[bool]  # whether each row, once stored, counts in the rollups
     outcomes: dict[uuid.UUID, Outcome]
     flags: dict[uuid.UUID, tuple[str, ...]]
     located: list[dict[str, Any]]  # censoring hops of unflagged rows, for ``censor_hops``
 
     def stored(self, inserted: frozenset[uuid.UUID]) -> Stored:
         return Stored(inserted, self.outcomes, self.flags)
+
+    def tally(self, inserted: frozenset[uuid.UUID] | None = None) -> rollups.Tally:
+        """What the rows stored (all, when ``inserted`` is None) add to the rollups."""
+        # Counted by plain tuples first: a rollup key is made once per distinct key.
+        seen = Counter(
+            (rollups.hour_of(row.start_time), row.service, row.cc, row.asn, row.verdict,
+             row.control, row.methods)
+            for row, counts in zip(self.rows, self.counted, strict=True)
+            if counts and (inserted is None or row.id in inserted)
+        )  # fmt: skip
+        return rollups.tally_keys(
+            Counter(
+                {(rollups.RollupKey(*key[:6]), tuple(key[6].split())): n for key, n in seen.items()}
+            )
+        )
 
     def located_in(self, inserted: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
         return [row for row in self.located if row["id"] in inserted]
@@ -282,24 +309,27 @@ def judge(
     """Place, re-judge and turn into rows every item of a batch: pure."""
     outcomes: dict[uuid.UUID, Outcome] = {}
     flags: dict[uuid.UUID, tuple[str, ...]] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[bulk.Row] = []
+    counted: list[bool] = []
     located: list[dict[str, Any]] = []
+    placements = Placements(probe, key)
     # Sorted so that concurrent batches with overlapping ids lock them in the same order.
     for mid in sorted(unique, key=lambda found: found.int):
         item = unique[mid]
         hour = rollups.hour_of(item.measurement.start_time)
         vantages = () if item.flags else context.vantages(item.measurement.service, hour)
-        placed = network_columns(item, probe, key)
+        placed = placements.of(item)
         outcomes[mid] = reanalysis.reanalyse(reading_of(item, probe, placed), vantages)
         flags[mid] = placed.flags
         rows.append(to_row(item, probe, outcomes[mid], now, placed))
+        counted.append(counts_in_rollups(item.flags, placed.flags))
         if not item.flags and not placed.flags:  # flagged rows place nothing
             located += locations.hop_rows(item.measurement, placed.cc, placed.asn, asn_of)
-    return Judged(rows, outcomes, flags, located)
+    return Judged(rows, counted, outcomes, flags, located)
 
 
 async def read_context(
-    connection: AsyncConnection, unique: dict[uuid.UUID, Valid]
+    connection: AsyncConnection, unique: dict[uuid.UUID, Valid], keys: attestation.KeyHolder
 ) -> tuple[ContextIndex, bytes | None]:
     """Vantage points for the batch's hours, and the key attestations are checked with.
 
@@ -309,7 +339,7 @@ async def read_context(
     item's hour is not to be believed; it is judged on its own facts.
     """
     placed = [v for v in unique.values() if not v.flags]
-    key = await attestation.signing_key(connection)
+    key = await keys.get(connection)
     if not placed:
         return ContextIndex(()), key
     items = [(v.measurement.service, rollups.hour_of(v.measurement.start_time)) for v in placed]
@@ -330,18 +360,20 @@ async def store(
     now: dt.datetime,
     seen: LastSeen,
     asn_of: locations.AsnOf = locations.no_lookup,
+    keys: attestation.KeyHolder | None = None,
 ) -> Stored:
     unique = first_of_each(valid)
     if not unique:
         return Stored(frozenset(), {}, {})
+    keys = keys or attestation.KeyHolder()
     if db.dialect == "postgresql":
-        return await _store_postgresql(db, probe, unique, now, seen, asn_of)
+        return await _store_postgresql(db, probe, unique, now, seen, asn_of, keys)
 
     async def work(connection: AsyncConnection) -> Stored:
-        context, key = await read_context(connection, unique)
+        context, key = await read_context(connection, unique, keys)
         judged = judge(unique, probe, key, context, now, asn_of)
-        inserted = await insert_rows(connection, db, judged.rows)
-        await rollups.add(connection, db, rollups.tally(counted(judged.rows, inserted)))
+        inserted = await insert_rows(connection, db, [row._asdict() for row in judged.rows])
+        await rollups.add(connection, db, judged.tally(inserted))
         await hops.add(connection, db, judged.located_in(inserted))
         if seen.due(probe.id, now):
             await probes.touch(connection, probe.id, now)
@@ -357,37 +389,36 @@ async def _store_postgresql(
     now: dt.datetime,
     seen: LastSeen,
     asn_of: locations.AsnOf,
+    keys: attestation.KeyHolder,
 ) -> Stored:
     """Context read in autocommit (at READ COMMITTED a transaction would see the same
-    rows), judged in a thread so the event loop keeps answering check-ins, written by
+    rows), judged (in a thread if large, so the event loop keeps answering check-ins), written by
     ``bulk.write``; the censoring hops of the rows it stored follow (derived data, drawn
     again from the stored traces by anyone who needs them)."""
     touch = (probe.id, now, seen.interval) if seen.due(probe.id, now) else None
 
+    def prepare(context: ContextIndex, key: bytes | None) -> tuple[Judged, rollups.Tally]:
+        judged = judge(unique, probe, key, context, now, asn_of)
+        return judged, judged.tally()  # what COPY adds, should every row be new
+
     async def work(connection: AsyncConnection) -> Stored:
-        context, key = await read_context(connection, unique)
-        judged = await asyncio.to_thread(judge, unique, probe, key, context, now, asn_of)
-        counts = [counts_in_rollups(row) for row in judged.rows]
-        inserted = await bulk.write(connection, judged.rows, counts, touch)
+        context, key = await read_context(connection, unique, keys)
+        size = sum(len(item.body) for item in unique.values())
+        judged, tally = await off_loop(size, prepare, context, key)
+        inserted = await bulk.write(connection, judged.rows, judged.counted, tally, touch)
         await hops.add(connection, db, judged.located_in(inserted))
         return judged.stored(inserted)
 
     return await db.autocommit(work)
 
 
-def counts_in_rollups(row: dict[str, Any]) -> bool:
-    """Whether a stored row is counted: not far-future ones, services the collector does
-    not serve, or contradicted networks."""
-    return not set(row["flags"].split(",")) & (UNCOUNTED | _UNCOUNTED)
+_NOT_COUNTED: Final = UNCOUNTED | _UNCOUNTED
 
 
-def counted(
-    rows: list[dict[str, Any]], inserted: frozenset[uuid.UUID]
-) -> Iterable[rollups.Contribution]:
-    """What the rollups count of the rows just inserted."""
-    for row in rows:
-        if row["id"] in inserted and counts_in_rollups(row):
-            yield contribution(row)
+def counts_in_rollups(*flags: tuple[str, ...]) -> bool:
+    """Whether a row with these flags is counted once stored: not far-future ones,
+    services the collector does not serve, or contradicted networks."""
+    return not any(flag in _NOT_COUNTED for group in flags for flag in group)
 
 
 def results(checked: Sequence[Valid | Invalid], stored: Stored) -> list[ItemResult]:
@@ -471,24 +502,37 @@ async def _ingest(request: web.Request, state: State, probe: ProbeRecord) -> Bat
     body = await request.read()  # aiohttp stops at client_max_size (max_body_bytes): 413
     encoding = request.headers.get("Content-Encoding")
     # Bounded but not free (inflating and decoding 16 MiB): in a thread, so the event
-    # loop keeps answering other probes meanwhile.
-    batch_in = await asyncio.to_thread(
-        read_batch, body, request.content_type, encoding, state.limits
-    )
+    # loop keeps answering other probes meanwhile; a compressed body is never small.
+    size = len(body) if encoding is None else _INLINE_BYTES
+    batch_in = await off_loop(size, read_batch, body, request.content_type, encoding, state.limits)
     raws = batch_in.items
     if wait := state.byte_limiter.wait_for(probe.id, len(batch_in.data), time.monotonic()):
         raise _rate_limited(wait, probe.id, "bytes")
     if wait := state.limiter.wait_for(probe.id, len(raws), time.monotonic()):
         raise _rate_limited(wait, probe.id)
     now = utc_now()
-    checked = await asyncio.to_thread(check_batch, batch_in, probe.id, now, state.window)
+    checked = await off_loop(len(batch_in.data), check_batch, batch_in, probe.id, now, state.window)
     checked = flag_unknown_services(checked, state.targets.services)
     near = locations.uploader_network(_uploader(request, state))
     valid = locations.withhold_uploader([c for c in checked if isinstance(c, Valid)], near)
-    stored = await store(state.db, probe, valid, now, state.last_seen, _router_asn(state))
+    stored = await store(
+        state.db, probe, valid, now, state.last_seen, _router_asn(state), state.attestation_key
+    )
     batch = summarise(results(checked, stored))
     _record(state, checked, batch)
     return batch
+
+
+# Below this many bytes a batch is decoded and judged in a few milliseconds, less than a
+# thread hop costs (hand-over, wake-up, the GIL handed back and forth): on the event loop.
+_INLINE_BYTES: Final = 512 * 1024
+
+
+async def off_loop(size: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function`` in a thread when ``size`` bytes are worth it, else right here."""
+    if size < _INLINE_BYTES:
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 def _uploader(request: web.Request, state: State) -> str | None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from probe.vocabulary import Verdict, rule
+from probe.vocabulary import VERDICTS, Verdict, rule
 
 RULES_VERSION: Final = "2"
 FAILING: Final = frozenset({"anomaly", "blocked", "down"})
@@ -100,9 +100,12 @@ def vantage_counts(rows: Iterable[tuple[int, bool, str, int]]) -> list[Vantage]:
     return [Vantage(asn, control, ok, failing) for (asn, control), (ok, failing) in counts.items()]
 
 
+_KEPT: Final = {verdict: Outcome(verdict, KEEP.id) for verdict in VERDICTS}  # the common case
+
+
 def reanalyse(reading: Reading, context: Iterable[Vantage]) -> Outcome:
     if reading.verdict not in ("anomaly", "blocked"):
-        return Outcome(reading.verdict, KEEP.id)
+        return _KEPT.get(reading.verdict) or Outcome(reading.verdict, KEEP.id)
     vantages = list(context)
     if reading.control and any(v.reaches for v in vantages):
         # Control networks are uncensored by assumption: a lone failure there is local.

@@ -90,13 +90,18 @@ class Tally:
 
 
 def tally(contributions: Iterable[Contribution]) -> Tally:
+    return tally_keys(Counter((item.key, item.methods) for item in contributions))
+
+
+def tally_keys(seen: Counter[tuple[RollupKey, tuple[str, ...]]]) -> Tally:
+    """The tally of so many rows with each key and methods: a batch of a thousand rows has
+    a few dozen distinct ones, so the keys of the other tables are made once each."""
     counts: Counter[RollupKey] = Counter()
     methods: Counter[MethodKey] = Counter()
-    for item in contributions:
-        counts[item.key] += 1
-        k = item.key
-        for method in dict.fromkeys(item.methods):
-            methods[MethodKey(k.hour, k.service, k.cc, k.asn, k.verdict, method)] += 1
+    for (k, found), n in seen.items():
+        counts[k] += n
+        for method in dict.fromkeys(found):
+            methods[MethodKey(k.hour, k.service, k.cc, k.asn, k.verdict, method)] += n
     countries: Counter[CountryKey] = Counter()
     totals: Counter[TotalKey] = Counter()
     for k, n in counts.items():
@@ -121,8 +126,9 @@ _TABLES: Final = (
 )
 
 
-def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
-    """The upserts of several rollup tables as one statement (data-modifying CTEs)."""
+def _pg_upserts(tables: tuple[Table, ...]) -> tuple[list[str], int]:
+    """An upsert of each table from arrays of its columns (``count`` last), the parameters
+    numbered from 1 across them; and how many parameters they take."""
     parts: list[str] = []
     first = 1
     for table in tables:
@@ -136,10 +142,40 @@ def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE "
             f"SET count = {table.name}.count + excluded.count"
         )
-    *ctes, last = parts
+    return parts, first - 1
+
+
+def _pg_upsert_all_sql(tables: tuple[Table, ...]) -> str:
+    """The upserts of several rollup tables as one statement (data-modifying CTEs)."""
+    *ctes, last = _pg_upserts(tables)[0]
     if not ctes:
         return last
     return "WITH " + ", ".join(f"u{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " + last
+
+
+def pg_tally_upserts() -> tuple[list[str], int]:
+    """Upserts of every rollup table from a tally's arrays (``pg_tally_arguments``), for a
+    statement of ``collector.store.bulk``, and how many parameters they take."""
+    return _pg_upserts(_TABLES)
+
+
+def pg_tally_arguments(counts: Tally) -> list[list[Any]]:
+    """A tally as the arrays ``pg_tally_upserts`` takes, each table's keys sorted (the
+    order concurrent writers lock them in, as ``add`` writes them)."""
+    arguments: list[list[Any]] = []
+    for table, part in zip(_TABLES, _parts(counts), strict=True):
+        ordered = sorted(part.items())
+        for column in table.columns:
+            if column.name == "count":
+                arguments.append([n for _, n in ordered])
+            else:
+                arguments.append([getattr(k, column.name) for k, _ in ordered])
+    return arguments
+
+
+def _parts(counts: Tally) -> tuple[dict[Any, int], ...]:
+    """The tally's counts in the order of ``_TABLES``."""
+    return (counts.counts, counts.countries, counts.methods, counts.totals)
 
 
 _PG_UPSERT_ALL: dict[tuple[str, ...], str] = {}
@@ -178,15 +214,9 @@ async def _add_postgresql(
 
 
 async def add(connection: AsyncConnection, db: Database, counts: Tally) -> None:
-    parts: tuple[dict[Any, int], ...] = (
-        counts.counts,
-        counts.countries,
-        counts.methods,
-        counts.totals,
-    )
     todo = [
         (table, [{**vars(k), "count": n} for k, n in sorted(part.items())])
-        for table, part in zip(_TABLES, parts, strict=True)
+        for table, part in zip(_TABLES, _parts(counts), strict=True)
         if part
     ]
     if not todo:

@@ -1,22 +1,24 @@
 """How ingest writes, on SQLite and PostgreSQL: batches that overlap stored or concurrent
 batches store and count each measurement once, last_seen is written once a minute, bodies
 are compressed with lz4 on PostgreSQL, the vantages PostgreSQL sums are those the rollup
-rows give, and a batch that waits too long for its turn is
-answered 429."""
+rows give, and a batch that waits too long for its turn (settings
+``ingest_batches_in_flight``, ``ingest_wait_seconds``) is answered 429."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import random
 from collections import Counter
 
 import pytest
-from collector_harness import Collector
+from collector_harness import Collector, start_collector
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.api.errors import APIError
+from collector.config import Config
 from collector.ingest import reanalysis
 from collector.ingest.admission import RETRY_AFTER, Admission
 from collector.ingest.last_seen import LastSeen
@@ -162,6 +164,20 @@ async def test_a_batch_that_waits_too_long_for_its_turn_is_told_to_retry() -> No
     assert refused.value.headers["Retry-After"] == str(RETRY_AFTER)
     async with admission.turn("probe-2"):  # the slot is free again
         pass
+
+
+async def test_the_admission_limits_are_settings(sqlite_config: Config) -> None:
+    config = dataclasses.replace(sqlite_config, ingest_batches_in_flight=1, ingest_wait_seconds=0)
+    collector = await start_collector(config)
+    try:
+        _, token = await collector.register()
+        async with collector.state.admission.turn("another probe"):  # the one slot is taken
+            status, body = await collector.ingest(token, [measurement()])
+        assert (status, body["error"]["code"]) == (429, "busy")
+        status, body = await collector.ingest(token, [measurement()])
+        assert (status, body["accepted"]) == (200, 1)
+    finally:
+        await collector.client.close()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

@@ -218,6 +218,8 @@ def test_config_precedence_file_environment_flags(tmp_path: Path) -> None:
     [
         ("colour = 1", {}, "c.toml: colour: unknown setting"),
         ("max_batch_items = -1", {}, "c.toml: max_batch_items"),
+        ("ingest_batches_in_flight = 0", {}, "c.toml: ingest_batches_in_flight"),
+        ("", {"CENSORWATCH_INGEST_WAIT_SECONDS": "-1"}, "CENSORWATCH_INGEST_WAIT_SECONDS"),
         ("listen = 'nohost'", {}, "c.toml: listen: expected HOST:PORT"),
         ("[[", {}, "invalid TOML"),
         (
