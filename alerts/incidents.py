@@ -77,6 +77,7 @@ independent probes in AS9198 fail since 18:05 UTC against 0.4 % before; p < 1e-6
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -682,6 +683,23 @@ def _findings(
         national_found = _tests(national, NATIONAL, cells, cc_now, cfg)
         found += [_with_asns(f, keys, state, national_asns, cfg) for f in national_found]
     return found
+
+
+def pattern_requirement(
+    measured: float, rate: float, cfg: DetectorConfig = DetectorConfig()
+) -> tuple[float, int]:
+    """What ``block.open.pattern`` needs in a cell whose own history holds ``measured``
+    measurements failing at ``rate`` (undecayed; no other service of the ASN failing now):
+    (the baseline it tests against, the fewest voices that fire it when all of them fail).
+    A young cell tests against the prior, so a small ASN needs history before its voices
+    can be heard; ``weak_floor`` bounds how few voices any history can make enough."""
+    baseline = max(
+        cfg.weak_floor, _history([Cell(hist_fail=rate * measured, hist_total=measured)], cfg)[0]
+    )
+    voices = max(cfg.pattern_min, math.floor(math.log(cfg.alpha) / math.log(baseline)))
+    while binomial_tail(voices, voices, baseline) >= cfg.alpha:
+        voices += 1
+    return baseline, voices
 
 
 def _tests(

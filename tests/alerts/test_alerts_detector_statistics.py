@@ -11,10 +11,11 @@ import random
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.incidents import DetectorConfig, DetectorState, detect
+from alerts.incidents import DetectorConfig, DetectorState, detect, pattern_requirement
 from alerts.model import Change, Observation
 from alerts.significance import binomial_tail
 from tests.alerts.factory import at, obs
@@ -141,3 +142,24 @@ def test_one_isps_sni_drop_opens_within_three_rounds_and_only_there() -> None:
     assert change.incident.service == "signal"
     assert change.incident.asns == (1002,)
     assert "block.open.pattern" in change.incident.rules
+
+
+def _pattern_opens(voices: int, rounds: int) -> bool:
+    """`voices` probes of one ASN, `rounds` quiet rounds, then all of them fail on signal."""
+    config = replace(DetectorConfig(), history_half_life=timedelta(days=10**5))  # undecayed
+    population = [(f"p{i}", 1000) for i in range(voices)] + [(f"q{i}", 1001) for i in range(8)]
+    rng, state = random.Random(6), DetectorState()
+    for r in range(rounds):
+        state, _ = detect(state, _round(rng, population, r * 5, 0.0), at(r * 5 + 1), config)
+    drop = _round(rng, population, rounds * 5, 0.0, {(1000, "signal"): "anomaly"})
+    _, changes = detect(state, drop, at(rounds * 5 + 1), config)
+    return any(c.incident.service == "signal" for c in _opened(changes))
+
+
+@pytest.mark.parametrize("rounds", [0, 4, 12])
+def test_the_pattern_requirement_is_what_the_detector_needs(rounds: int) -> None:
+    """`pattern_requirement` (what benchmarks.alert_truth prints for a small population) is
+    exactly the detector's threshold: one voice fewer, all failing, opens nothing."""
+    for voices in range(3, 10):
+        _, needed = pattern_requirement(voices * rounds, 0.0)
+        assert _pattern_opens(voices, rounds) == (voices >= needed), (voices, needed)
