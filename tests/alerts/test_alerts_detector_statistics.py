@@ -163,3 +163,23 @@ def test_the_pattern_requirement_is_what_the_detector_needs(rounds: int) -> None
     for voices in range(3, 10):
         _, needed = pattern_requirement(voices * rounds, 0.0)
         assert _pattern_opens(voices, rounds) == (voices >= needed), (voices, needed)
+
+
+def test_a_cells_counts_are_those_of_the_voices_it_holds() -> None:
+    """Counts are kept as voices change, not recounted each cycle: after probes fall silent,
+    move ASN, send spooled rounds and go through a stored state, they still match."""
+    rng, state = random.Random(7), DetectorState()
+    population = _population(30, 3)
+    for r in range(30):
+        present = [(p, a if rng.random() > 0.1 else 1000 + rng.randrange(3)) for p, a in population
+                   if rng.random() > 0.3]  # fmt: skip
+        censor = {(1001, "telegram"): "blocked"} if r % 3 else None
+        batch = _round(rng, present, r * 5 - (20 if r % 7 == 0 else 0), 0.2, censor)
+        state, _ = detect(state, batch, at(r * 5 + 1))
+        if r % 5 == 0:
+            state = DetectorState.from_json(state.to_json())
+        for key, cell in state.cells.items():
+            voices = cell.voices.values()
+            failing = sum(v.status != "ok" for v in voices)
+            strong = sum(v.status == "strong" for v in voices)
+            assert (cell.n, cell.failing, cell.strong) == (len(voices), failing, strong), key
