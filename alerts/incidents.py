@@ -30,8 +30,12 @@ of the country:
 
 History is an exponentially decayed count (half-life `history_half_life`) of the cell's
 measurements, starting from a prior of `prior_rate` worth `prior_weight` measurements, and
-learnt only from cycles that look normal (every test's p >= `learn_guard`, no incident), so
-a long block does not become the baseline. While control probes measuring a service
+learnt only from what still looked normal a window later: each cycle's measurements wait
+in thirds of a window and become history once a window has passed, and a cycle that does
+not look normal (a test's p < `learn_guard`, or an incident) drops what waits. So neither a
+long block nor its onset becomes the baseline: cycles every few seconds hear a round one
+probe at a time, and a block's first failing voices (1, 2, 3 of 6) look like noise until
+the pattern is plain. While control probes measuring a service
 mostly fail, the service is down, not blocked, and no test runs for it.
 
 The false-alarm rate. Under no censorship each voice's latest verdict is an independent
@@ -210,6 +214,8 @@ class Cell:
     fresh_fail: float = 0.0  # this cycle's measurements, learnt after the tests ran
     fresh_strong: float = 0.0
     fresh_total: float = 0.0
+    # [start, fail, strong, total] per third of a window, learnt once a window has passed
+    pending: list[list[float]] = field(default_factory=list)
     n: int = 0  # voices held, and of them failing and strong: kept as voices change
     failing: int = 0
     strong: int = 0
@@ -867,16 +873,49 @@ def _rank(voice: Voice) -> int:
 
 
 def _learn(state: DetectorState, key: str, t: float, cfg: DetectorConfig, *, learn: bool) -> None:
+    """This cycle's measurements wait a window in `pending` before they become history, and
+    a suspicious cycle drops what waits: a block heard one probe per cycle fails 1, 2, 3 of
+    its voices first, which looks like noise, and those first failures must not become the
+    baseline that its whole pattern is then tested against."""
     cell = state.cells[key]  # touched this cycle: already the draft's own copy
-    if learn and cell.fresh_total:
-        decay = 0.5 ** (max(0.0, t - cell.hist_at) / cfg.history_half_life.total_seconds())
-        if not cell.hist_at:
-            decay = 1.0
-        cell.hist_fail = cell.hist_fail * decay + cell.fresh_fail
-        cell.hist_strong = cell.hist_strong * decay + cell.fresh_strong
-        cell.hist_total = cell.hist_total * decay + cell.fresh_total
-        cell.hist_at = t
+    if not learn:
+        cell.pending = []
+    elif cell.fresh_total:
+        cell.pending = _pending(cell, t, cfg)
+    fold = [b for b in cell.pending if b[0] + _bucket(cfg) + cfg.window.total_seconds() <= t]
+    if fold:
+        cell.pending = [b for b in cell.pending if b not in fold]
+        for start, fail, strong, total in fold:
+            _add_history(cell, start + _bucket(cfg), fail, strong, total, cfg)
     cell.fresh_fail = cell.fresh_strong = cell.fresh_total = 0.0
+
+
+def _bucket(cfg: DetectorConfig) -> float:
+    return cfg.window.total_seconds() / 3
+
+
+def _pending(cell: Cell, t: float, cfg: DetectorConfig) -> list[list[float]]:
+    """`cell.pending` with this cycle's measurements added to the bucket of `t` (a new list:
+    the previous state may share the old one)."""
+    start = t - t % _bucket(cfg)
+    fresh = [cell.fresh_fail, cell.fresh_strong, cell.fresh_total]
+    if cell.pending and cell.pending[-1][0] == start:
+        last = cell.pending[-1]
+        return [*cell.pending[:-1], [start, *(a + b for a, b in zip(last[1:], fresh, strict=True))]]
+    return [*cell.pending, [start, *fresh]]
+
+
+def _add_history(
+    cell: Cell, at: float, fail: float, strong: float, total: float, cfg: DetectorConfig
+) -> None:
+    at = max(at, cell.hist_at)
+    decay = 0.5 ** ((at - cell.hist_at) / cfg.history_half_life.total_seconds())
+    if not cell.hist_at:
+        decay = 1.0
+    cell.hist_fail = cell.hist_fail * decay + fail
+    cell.hist_strong = cell.hist_strong * decay + strong
+    cell.hist_total = cell.hist_total * decay + total
+    cell.hist_at = at
 
 
 def _in_incident(state: DetectorState, key: str) -> bool:

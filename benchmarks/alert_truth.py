@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import random
 import subprocess
 import sys
@@ -36,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -326,9 +328,11 @@ def sni_requirement(args: argparse.Namespace, asn_index: int, baseline: int) -> 
 
 def learnt(voices: int, rounds: int) -> float:
     """A cell's history after `rounds` rounds of `voices` measurements, decayed as the
-    detector decays it."""
-    decay = 0.5 ** (300 / DetectorConfig().history_half_life.total_seconds())
-    return voices * sum(decay**r for r in range(rounds))
+    detector decays it; the last window and a third (4 rounds) still wait to be learnt."""
+    config = DetectorConfig()
+    decay = 0.5 ** (300 / config.history_half_life.total_seconds())
+    waiting = math.ceil(config.window * 4 / 3 / timedelta(minutes=5))
+    return voices * sum(decay**r for r in range(rounds - waiting))
 
 
 async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> None:
