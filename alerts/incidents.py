@@ -505,24 +505,23 @@ def _observe_service(
     cell.fresh_strong += status == "strong"
     old = cell.voices.get(obs.speaker)
     voice = cell.voices[obs.speaker] = _heard(old, obs, status, cfg)
-    _tally(cell, old, -1)
-    _tally(cell, voice, 1)
-    cell.oldest = min(cell.oldest, voice.heard)
+    # The counts follow the voices, so that no cycle walks every voice of every cell to
+    # count them (at 10,000 probes: 200,000 voices a cycle). Inline: once per observation.
+    if old is not None:
+        cell.n -= 1
+        cell.failing -= old.status != "ok"
+        cell.strong -= old.status == "strong"
+    cell.n += 1
+    cell.failing += voice.status != "ok"
+    cell.strong += voice.status == "strong"
+    if voice.heard < cell.oldest:
+        cell.oldest = voice.heard
     incident = state.open.get(_key(obs.service, obs.cc))
     recovering = incident is not None and status == "ok" and obs.asn in incident.asns
     if recovering and incident is not None and obs.time >= incident.onset:
         incident.recovery_ok += 1
         start = incident.recovery_start
         incident.recovery_start = obs.time if start is None else min(start, obs.time)
-
-
-def _tally(cell: Cell, voice: Voice | None, sign: int) -> None:
-    """Count `voice` in (1) or out of (-1) the cell's totals, so that no cycle walks every
-    voice of every cell to count them (at 10,000 probes: 200,000 voices a cycle)."""
-    if voice is not None:
-        cell.n += sign
-        cell.failing += sign * (voice.status != "ok")
-        cell.strong += sign * (voice.status == "strong")
 
 
 def _heard(voice: Voice | None, obs: Observation, status: Status, cfg: DetectorConfig) -> Voice:
