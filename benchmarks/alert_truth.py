@@ -20,7 +20,7 @@ block seen by the two probes of a small ASN (``blocked`` ``dns.bogon``), and a s
 one ASN (its probes go silent).
 
     python -m benchmarks.alert_truth [--probes 40] [--asns 5] [--rounds 12]
-        [--round-seconds 6] [--db postgresql] [--detect-only]
+        [--round-seconds 6] [--baseline-rounds 4] [--db postgresql] [--detect-only]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import random
 import subprocess
 import sys
@@ -36,12 +37,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 
+from alerts.incidents import DetectorConfig, pattern_requirement
 from collector.demo.servers.base import free_port
 from lab.harness.postgres import ThrowawayCluster
 from lab.harness.samples import measurement
@@ -51,6 +54,7 @@ from probe import model
 SERVICES = ("telegram", "whatsapp", "signal", "youtube", "instagram", "control_a")
 ROUNDS_PER_DAY = 288
 SMALL_ASN = 64999
+BASELINE_NOISE = 0.01  # before each detection scenario's event
 # (probe index, asn, service) -> (verdict, methods), or None when the probe is silent
 Verdicts = Callable[[int, int, str, random.Random], tuple[str, list[str]] | None]
 
@@ -297,15 +301,50 @@ async def false_alarms(args: argparse.Namespace, db: Callable[[], str]) -> None:
           f"for an hour): {summary(run)}")  # fmt: skip
 
 
+def sni_requirement(args: argparse.Namespace, asn_index: int, baseline: int) -> str:
+    """What block.open.pattern needs to hear one ASN's SNI drop in this population: a run
+    too small for the rule says so instead of only missing the goal. The warm-up's noise
+    is a draw: twice the expected rate is what an unlucky draw can lift the baseline to."""
+    voices = sum(1 for i in range(args.probes) if i % args.asns == asn_index)
+    rate, needed = pattern_requirement(learnt(voices, baseline), BASELINE_NOISE)
+    _, unlucky = pattern_requirement(learnt(voices, baseline), 2 * BASELINE_NOISE)
+    config = DetectorConfig()
+    line = (f"    AS{65000 + asn_index}: {voices} voices; block.open.pattern fires when at least "
+            f"{needed} fail together, against a baseline of {rate:.1%} after {baseline} rounds "
+            f"of history (prior {config.prior_rate:.0%} worth {config.prior_weight:g} "
+            f"measurements; {unlucky} if the warm-up drew twice its expected noise)")  # fmt: skip
+    if voices >= unlucky:
+        return line
+    enough = (
+        b
+        for b in range(baseline, 10_000)
+        if pattern_requirement(learnt(voices, b), 2 * BASELINE_NOISE)[1] <= voices
+    )
+    longer = next((f"--baseline-rounds {b}" for b in enough), "(no history suffices)")
+    verdict = "BELOW" if voices < needed else "AT THE EDGE OF"
+    return (line + f"\n    {verdict} WHAT THE RULE NEEDS: {voices} voices; use --probes "
+            f"{unlucky * args.asns} or {longer}")  # fmt: skip
+
+
+def learnt(voices: int, rounds: int) -> float:
+    """A cell's history after `rounds` rounds of `voices` measurements, decayed as the
+    detector decays it; the last window and a third (4 rounds) still wait to be learnt."""
+    config = DetectorConfig()
+    decay = 0.5 ** (300 / config.history_half_life.total_seconds())
+    waiting = math.ceil(config.window * 4 / 3 / timedelta(minutes=5))
+    return voices * sum(decay**r for r in range(rounds - waiting))
+
+
 async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> None:
-    baseline = 4
-    print(f"time to detect, in 5-minute rounds after {baseline} rounds of 1 % noise (goal):")
+    baseline = args.baseline_rounds
+    print(f"time to detect, in 5-minute rounds after {baseline} rounds of "
+          f"{BASELINE_NOISE:.0%} noise (goal):")  # fmt: skip
 
     def event(
         forced: Callable[[int, int, str], tuple[str, list[str]] | bool | None],
     ) -> Callable[[int], Verdicts]:
         def schedule(r: int) -> Verdicts:
-            base = noise(0.01)
+            base = noise(BASELINE_NOISE)
 
             def verdicts(
                 i: int, asn: int, service: str, rng: random.Random
@@ -335,6 +374,8 @@ async def time_to_detect(args: argparse.Namespace, db: Callable[[], str]) -> Non
         run = await simulate(args, db, event(forced), baseline + 6, wanted, baseline)
         got = f"{run.first_round} rounds" if run.first_round else "not within 6 rounds"
         print(f"  {name}: {got}" + (f" (goal {goal})" if goal else ""))
+        if name.startswith("SNI"):
+            print(sni_requirement(args, 1, baseline))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -363,6 +404,9 @@ def main() -> None:
     parser.add_argument("--asns", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=12, help="rounds per noise scenario")
     parser.add_argument("--round-seconds", type=float, default=6.0)
+    parser.add_argument(
+        "--baseline-rounds", type=int, default=4, help="quiet rounds before each event"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--detect-only", action="store_true")

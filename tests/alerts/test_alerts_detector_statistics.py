@@ -11,10 +11,11 @@ import random
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.incidents import DetectorConfig, DetectorState, detect
+from alerts.incidents import DetectorConfig, DetectorState, detect, pattern_requirement
 from alerts.model import Change, Observation
 from alerts.significance import binomial_tail
 from tests.alerts.factory import at, obs
@@ -141,3 +142,62 @@ def test_one_isps_sni_drop_opens_within_three_rounds_and_only_there() -> None:
     assert change.incident.service == "signal"
     assert change.incident.asns == (1002,)
     assert "block.open.pattern" in change.incident.rules
+
+
+def _pattern_opens(voices: int, rounds: int) -> bool:
+    """`voices` probes of one ASN, `rounds` quiet rounds, then all of them fail on signal."""
+    config = replace(DetectorConfig(), history_half_life=timedelta(days=10**5))  # undecayed
+    population = [(f"p{i}", 1000) for i in range(voices)] + [(f"q{i}", 1001) for i in range(8)]
+    rng, state = random.Random(6), DetectorState()
+    for r in range(rounds):
+        state, _ = detect(state, _round(rng, population, r * 5, 0.0), at(r * 5 + 1), config)
+    drop = _round(rng, population, rounds * 5, 0.0, {(1000, "signal"): "anomaly"})
+    _, changes = detect(state, drop, at(rounds * 5 + 1), config)
+    return any(c.incident.service == "signal" for c in _opened(changes))
+
+
+@pytest.mark.parametrize("rounds", [0, 8, 16])
+def test_the_pattern_requirement_is_what_the_detector_needs(rounds: int) -> None:
+    """`pattern_requirement` (what benchmarks.alert_truth prints for a small population) is
+    exactly the detector's threshold: one voice fewer, all failing, opens nothing. The last
+    window and a bucket (4 rounds) still wait to be learnt when the drop comes."""
+    for voices in range(3, 10):
+        _, needed = pattern_requirement(voices * max(0, rounds - 4), 0.0)
+        assert _pattern_opens(voices, rounds) == (voices >= needed), (voices, needed)
+
+
+def test_a_cells_counts_are_those_of_the_voices_it_holds() -> None:
+    """Counts are kept as voices change, not recounted each cycle: after probes fall silent,
+    move ASN, send spooled rounds and go through a stored state, they still match."""
+    rng, state = random.Random(7), DetectorState()
+    population = _population(30, 3)
+    for r in range(30):
+        present = [(p, a if rng.random() > 0.1 else 1000 + rng.randrange(3)) for p, a in population
+                   if rng.random() > 0.3]  # fmt: skip
+        censor = {(1001, "telegram"): "blocked"} if r % 3 else None
+        batch = _round(rng, present, r * 5 - (20 if r % 7 == 0 else 0), 0.2, censor)
+        state, _ = detect(state, batch, at(r * 5 + 1))
+        if r % 5 == 0:
+            state = DetectorState.from_json(state.to_json())
+        for key, cell in state.cells.items():
+            voices = cell.voices.values()
+            failing = sum(v.status != "ok" for v in voices)
+            strong = sum(v.status == "strong" for v in voices)
+            assert (cell.n, cell.failing, cell.strong) == (len(voices), failing, strong), key
+
+
+def test_an_onset_heard_probe_by_probe_does_not_become_the_baseline() -> None:
+    """Cycles every few seconds hear a round one probe at a time: the first failing voices
+    of a block look like noise (1, 2, 3 of 6) and must not be learnt as the cell's normal,
+    or a 6-probe ASN's SNI drop would lift its own baseline out of reach."""
+    population = [(f"p{i}", 1000) for i in range(6)] + [(f"q{i}", 1001) for i in range(8)]
+    rng, state, changes = random.Random(8), DetectorState(), []
+    for r in range(17):
+        drop = {(1000, "signal"): "anomaly"} if r >= 14 else None
+        batch = _round(rng, population, r * 5, 0.0, drop)
+        for i, (probe, _) in enumerate(population):  # one probe per cycle
+            mine = [o for o in batch if o.probe_id == probe]
+            state, new = detect(state, mine, at(r * 5 + 1 + i * 0.1))
+            changes += new
+    [change] = _opened(changes)
+    assert (change.incident.service, change.incident.asns) == ("signal", (1000,))
