@@ -94,7 +94,9 @@ from alerts.model import Change, Incident, IncidentKind, Observation
 from alerts.significance import binomial_tail, format_p, format_rate
 from probe.vocabulary import rule
 
-RULES_VERSION = "2"
+RULES_VERSION = (
+    "3"  # 3: history is learnt a window late, so an onset never becomes its own baseline
+)
 
 RULE_STRONG = rule(
     "block.open.strong",

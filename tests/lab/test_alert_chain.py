@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from alerts.incidents import RULES_VERSION
 from collector.demo.servers.base import free_port
 from lab import plan
 from lab import scenario as scenarios
@@ -178,6 +179,6 @@ async def test_blocking_after_a_livestream_reaches_the_newsroom_signed_and_linke
     assert payload["data"]["cc"] == "KZ"
     assert "dns.nxdomain" in payload["data"]["methods"]
     assert payload["data"]["status"] == "open"
-    assert payload["data"]["rules_version"] == "2"
+    assert payload["data"]["rules_version"] == RULES_VERSION
     assert set(payload["data"]["rules"]) & {"block.open.strong", "block.open.pattern"}
     assert [e["title"] for e in payload["data"]["events"]] == ["Evening stream"]
