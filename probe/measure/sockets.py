@@ -165,7 +165,7 @@ class SocketNetwork(Network):
             return _failed(observation, step.tcp.failure, step.now())
         reader, writer = connection
         try:
-            channel: http.Channel = http.PlainChannel(reader, writer)
+            channel: throughput.Stream = http.PlainChannel(reader, writer)
             if request.tls:
                 context = self.contexts.verify_chain  # a slow path, not a name, is measured
                 tls_channel = await step.handshake(reader, writer, context)

@@ -52,6 +52,7 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "ipv6-only-block",
         "slow-link",
         "lossy-link",
+        "slow-origin",
         "shutdown",
         "combined",
     } <= names
