@@ -53,6 +53,7 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "slow-link",
         "lossy-link",
         "slow-origin",
+        "long-delay",
         "shutdown",
         "combined",
     } <= names
