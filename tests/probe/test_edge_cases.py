@@ -33,7 +33,14 @@ from probe.measure.engine import Engine, Settings
 from probe.measure.network import Exchange, Resolver
 from probe.measure.sockets import SocketNetwork, Timing
 from probe.targets import parse
-from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork, measure
+from tests.probe.fakes import (
+    GOOD_CERT,
+    Answer,
+    Result,
+    ScriptedNetwork,
+    how_the_client_ended,
+    measure,
+)
 
 # -- scripted network -------------------------------------------------------------------------
 
@@ -543,10 +550,7 @@ async def test_a_handshake_given_up_on_is_reset_so_nothing_is_retransmitted() ->
 
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(65536)  # the ClientHello, never answered
-        try:
-            ended.set_result("eof" if await reader.read() == b"" else "data")
-        except ConnectionResetError:
-            ended.set_result("reset")
+        ended.set_result(await how_the_client_ended(reader))
         writer.close()
 
     server = await asyncio.start_server(stall, "127.0.0.1", 0)

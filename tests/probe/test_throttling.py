@@ -16,7 +16,7 @@ from probe.measure.throughput import Limits, Transfer, drain_time
 from probe.model import ThroughputObservation
 from probe.targets import parse
 from probe.verdicts.throughput import rate
-from tests.probe.fakes import Answer, Rate, ScriptedNetwork, measure
+from tests.probe.fakes import Answer, Rate, ScriptedNetwork, how_the_client_ended, measure
 
 TARGETS = parse(
     """
@@ -257,10 +257,7 @@ async def test_a_transfer_stopped_at_its_limit_is_reset_so_the_server_stops_send
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\n\r\n" + b"\0" * 200)
         await writer.drain()
-        try:
-            seen.set_result("eof" if await reader.read() == b"" else "data")
-        except ConnectionResetError:
-            seen.set_result("reset")
+        seen.set_result(await how_the_client_ended(reader))
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
