@@ -1,6 +1,6 @@
 """Measured rate against the tc rate, in each throttling scenario of the lab (root only).
 
-For every scenario that shapes traffic, and for clean, runs the real probe (``--service x``)
+For every scenario that shapes traffic or slows an origin, the long delay, and clean, runs the real probe (``--service x``)
 a few times and prints the rate of its downloads of X with X's name, with the control SNI
 on the same address, and of the control services, beside the rate tc was given, and the
 verdict. A policer's measured rate should sit just under its tc rate; the traps should show
@@ -21,7 +21,7 @@ import sys
 from typing import Any, Final
 
 from lab import scenario as scenarios
-from lab.censor import Throttle
+from lab.censor import SlowOrigin, Throttle
 from lab.paths import REPO_ROOT, checkout_env
 from lab.plan import default_plan
 from lab.runner import apply_scenario, probe_command
@@ -29,7 +29,15 @@ from lab.topology import DEFAULT_PREFIX, Topology, terminate_on_sigterm
 from probe import model
 from probe.verdicts.throughput import rate
 
-SCENARIOS: Final = ("clean", "throttle-sni", "throttle-address", "slow-link", "lossy-link")
+SCENARIOS: Final = (
+    "clean",
+    "throttle-sni",
+    "throttle-address",
+    "slow-link",
+    "lossy-link",
+    "slow-origin",
+    "long-delay",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,10 +96,13 @@ def _median(groups: Any) -> str:
 
 
 def _tc_rate(loaded: scenarios.Scenario) -> str:
-    shaped = [a for a in loaded.actions if isinstance(a, Throttle)]
-    if not shaped:
-        return "-"
-    return shaped[0].rate
+    """The rate the lab sets: tc's, or a slow origin's own (in bits a second, as tc's)."""
+    for action in loaded.actions:
+        if isinstance(action, Throttle):
+            return action.rate
+        if isinstance(action, SlowOrigin):
+            return f"{action.rate * 8 // 1000}kbit"
+    return "-"
 
 
 if __name__ == "__main__":

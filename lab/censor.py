@@ -4,18 +4,20 @@ Every action can be applied and cleared. Packet actions are iptables rules in th
 chains (hooked from the built-in ones at setup, so clearing everything is a flush), written as
 plain data first (``rules()``), so what an action does can be read and tested without root.
 DNS actions change the ISP resolver's policy file; injection runs a scapy process; throttling
-rebuilds the router's tc tree.
+rebuilds the router's tc tree. One lever is not the censor's: a slow origin has the lab's
+servers send slowly (a trap).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, Protocol
 
 from lab import plan
+from lab.delay import READY as DELAY_READY
 from lab.injector import READY as INJECTOR_READY
 from lab.process import LabProcess, python_module
 from lab.resolver import Override, OverrideKind, Policy, write_policy
@@ -100,6 +102,9 @@ class Censor:
         self._overrides: Policy = {}
         self._throttles: list[Throttle] = []
         self._daemons: dict[int, LabProcess] = {}
+        self.pace_origins: Callable[[Mapping[str, int]], None] | None = None
+        """Set by a lab with servers: slow the origins at these addresses (``SlowOrigin``)."""
+        self._origin_rates: dict[str, int] = {}
 
     # Setup and teardown -----------------------------------------------------------------
     def install(self) -> None:
@@ -132,6 +137,9 @@ class Censor:
         write_policy(self.policy_file, {})
         self._throttles.clear()
         self.reshape()
+        self.forget_delay()
+        if self._origin_rates:
+            self.slow_origins({})
 
     # Levers used by actions ----------------------------------------------------------------
     def iptables(self, table: Table, *args: str, command: str = "iptables") -> None:
@@ -155,6 +163,11 @@ class Censor:
         path = f"/proc/net/xt_recent/{RESIDUAL_LIST}"
         run_in(self.namespace, ["sh", "-c", f"if [ -e {path} ]; then echo / > {path}; fi"])
 
+    def forget_delay(self) -> None:
+        """Remove the delay's routing rules (its device goes with its process)."""
+        for ip in (["ip"], ["ip", "-6"]):
+            run_in(self.namespace, [*ip, "rule", "del", "pref", DELAY_TABLE], check=False)
+
     def override_names(self, names: Sequence[str], override: Override | None) -> None:
         for name in names:
             key = name.rstrip(".").lower()
@@ -174,6 +187,16 @@ class Censor:
         daemon = self._daemons.pop(id(owner), None)
         if daemon is not None:
             daemon.stop()
+
+    def slow_origins(self, download_rates: Mapping[str, int]) -> None:
+        if self.pace_origins is None:
+            raise RuntimeError("a slow origin needs the lab's servers")
+        self.pace_origins(download_rates)
+        self._origin_rates = dict(download_rates)
+
+    @property
+    def origin_rates(self) -> dict[str, int]:
+        return dict(self._origin_rates)
 
     def add_throttle(self, throttle: Throttle) -> None:
         self._throttles.append(throttle)
@@ -203,9 +226,9 @@ class Censor:
 def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle]) -> list[list[str]]:
     """tc commands for an htb tree: unshaped by default, one capped class per throttle."""
     tc = ["tc"]
-    commands = [
-        [*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "htb", "default", "1"],
-        [
+
+    def htb_class(classid: str, *limits: str) -> list[str]:
+        return [
             *tc,
             "class",
             "add",
@@ -214,36 +237,22 @@ def shaping_commands(device: str, direction: str, throttles: Sequence[Throttle])
             "parent",
             "1:",
             "classid",
-            "1:1",
+            classid,
             "htb",
-            "rate",
-            UNTHROTTLED_RATE,
-        ],
+            *limits,
+        ]
+
+    commands = [
+        [*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "htb", "default", "1"],
+        htb_class("1:1", "rate", UNTHROTTLED_RATE),
     ]
     for number, throttle in enumerate(throttles, start=16):
         classid = throttle.classid or f"1:{number:x}"
-        commands.append(
-            [
-                *tc,
-                "class",
-                "add",
-                "dev",
-                device,
-                "parent",
-                "1:",
-                "classid",
-                classid,
-                "htb",
-                "rate",
-                throttle.rate,
-                "ceil",
-                throttle.rate,
-                "burst",
-                throttle.burst,
-            ]
-        )
+        rate, burst = throttle.rate, throttle.burst
+        commands.append(htb_class(classid, "rate", rate, "ceil", rate, "burst", burst))
         # A short queue: a policer drops what exceeds its rate rather than hold seconds of it
-        # (a deep queue would stall the next connection's handshake behind the last one's data).
+        # (a deep queue would stall the next connection's handshake behind the last one's data,
+        # and stretch the round trip so far that TCP recovers a drop only after seconds).
         queue = ["pfifo", "limit", str(throttle.queue)]
         commands.append([*tc, "qdisc", "add", "dev", device, "parent", classid, *queue])
         commands += [
@@ -300,6 +309,13 @@ def _destinations(
     ]
 
 
+def _forward(
+    destinations: Sequence[tuple[IPFamily, tuple[str, ...]]], *verdict: str
+) -> tuple[Rule, ...]:
+    """One forwarding rule per destination match, each ending in ``verdict``."""
+    return tuple(Rule("filter", FORWARD, (*d, *verdict), family) for family, d in destinations)
+
+
 @dataclass(frozen=True)
 class Blackhole(_RuleAction):
     """Drop packets to the addresses (all, or only these TCP ports): connections time out."""
@@ -308,10 +324,7 @@ class Blackhole(_RuleAction):
     ports: tuple[int, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
-        return tuple(
-            Rule("filter", FORWARD, (*d, "-j", "DROP"), family)
-            for family, d in _destinations(self.addresses, self.ports)
-        )
+        return _forward(_destinations(self.addresses, self.ports), "-j", "DROP")
 
 
 @dataclass(frozen=True)
@@ -322,10 +335,7 @@ class Refuse(_RuleAction):
     ports: tuple[int, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
-        return tuple(
-            Rule("filter", FORWARD, (*d, "--syn", *_REJECT_RST), family)
-            for family, d in _destinations(self.addresses, self.ports, tcp=True)
-        )
+        return _forward(_destinations(self.addresses, self.ports, tcp=True), "--syn", *_REJECT_RST)
 
 
 _REJECT_RST: Final = ("-j", "REJECT", "--reject-with", "tcp-reset")
@@ -340,10 +350,8 @@ class ResetByAddress(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         payload = ("-m", "length", "--length", _MORE_THAN_HEADERS)
-        return tuple(
-            Rule("filter", FORWARD, (*d, *payload, *_REJECT_RST), family)
-            for family, d in _destinations(self.addresses, self.ports, tcp=True)
-        )
+        destinations = _destinations(self.addresses, self.ports, tcp=True)
+        return _forward(destinations, *payload, *_REJECT_RST)
 
 
 IcmpType = Literal[
@@ -366,10 +374,7 @@ class Unreachable(_RuleAction):
 
     def rules(self) -> tuple[Rule, ...]:
         reject = ("-j", "REJECT", "--reject-with", f"icmp-{self.icmp}")
-        return tuple(
-            Rule("filter", FORWARD, (*d, *reject), family)
-            for family, d in _destinations(self.addresses, self.ports)
-        )
+        return _forward(_destinations(self.addresses, self.ports), *reject)
 
 
 RESIDUAL_LIST: Final = "cw_residual"
@@ -558,7 +563,7 @@ class Throttle:
     names: tuple[str, ...] = ()
     mark: int = 0  # with names: the connection mark, also the htb class's minor number
     everything: bool = False
-    queue: int = 20  # packets
+    queue: int = 5  # packets: under half a second at 128 kbit/s
 
     @property
     def classid(self) -> str | None:
@@ -582,6 +587,72 @@ class Throttle:
     def clear(self, censor: Censor) -> None:
         censor.remove_throttle(self)
         censor.delete_rules(self.rules())
+
+
+@dataclass(frozen=True)
+class SlowOrigin:
+    """Not the censor: the service's own servers send downloads at ``rate`` bytes a second,
+    to everyone and for every name, the control SNI too (an overloaded or rate-limited
+    origin). A trap: slow everywhere is not throttling."""
+
+    addresses: tuple[str, ...]
+    rate: int
+
+    def apply(self, censor: Censor) -> None:
+        censor.slow_origins(censor.origin_rates | dict.fromkeys(self.addresses, self.rate))
+
+    def clear(self, censor: Censor) -> None:
+        kept = {a: r for a, r in censor.origin_rates.items() if a not in self.addresses}
+        censor.slow_origins(kept)
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Not the censor: a long link. Every packet from the internet to the home LAN is held
+    ``seconds`` (``lab.delay``, a TUN device in userspace: this kernel has no netem), as
+    netem would on the router's LAN side; the way out is not delayed."""
+
+    seconds: float
+
+    def apply(self, censor: Censor) -> None:
+        argv = python_module("lab.delay", "--device", DELAY_DEVICE, "--seconds", str(self.seconds))
+        daemon = censor.start_daemon(self, "delay", argv)
+        daemon.wait_ready(lambda: DELAY_READY in daemon.tail())
+        for command in _delay_routing(DELAY_DEVICE):
+            run_in(censor.namespace, command)
+
+    def clear(self, censor: Censor) -> None:
+        censor.forget_delay()
+        censor.stop_daemon(self)
+
+
+DELAY_DEVICE: Final = "cwdelay"
+DELAY_TABLE: Final = "90"
+
+
+def _delay_routing(device: str) -> list[list[str]]:
+    """What arrives from the internet is routed into the device; what the delayer writes
+    back arrives from the device and takes the usual routes."""
+    commands = [
+        ["ip", "link", "set", device, "up"],
+        ["sysctl", "-qw", f"net.ipv4.conf.{device}.rp_filter=0"],
+    ]
+    for ip in (["ip"], ["ip", "-6"]):
+        commands += [
+            [*ip, "route", "add", "default", "dev", device, "table", DELAY_TABLE],
+            [
+                *ip,
+                "rule",
+                "add",
+                "pref",
+                DELAY_TABLE,
+                "iif",
+                plan.ROUTER_UP_IF,
+                "lookup",
+                DELAY_TABLE,
+            ],
+        ]
+    return commands
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ and plain-TCP endpoints, the ISP's blockpage server and the MITM server with the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from lab import plan
@@ -17,7 +18,12 @@ CONTROL_SNIS: Final = ("example.com",)
 BLOCKPAGE_NAMES: Final = ("blockpage.isp.lab",)
 
 
-def servers_config(lab_plan: Plan, pki_dir: str) -> dict[str, Any]:
+def servers_config(
+    lab_plan: Plan, pki_dir: str, download_rates: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """``download_rates``: bytes a second at which a site's TLS servers serve downloads, by
+    the site's address (a slow origin); every other site at full speed."""
+    rates = download_rates or {}
     zone = lab_plan.zone()
     truthful = {name: {"action": "answer", "ips": list(ips)} for name, ips in zone.items()}
     late = plan.PUBLIC_RESOLVER_DELAY
@@ -46,7 +52,7 @@ def servers_config(lab_plan: Plan, pki_dir: str) -> dict[str, Any]:
         {"kind": "tls", "host": plan.MITM_IP, "port": 443, "default": "rogue"},
     ]
     for site in lab_plan.sites:
-        servers.extend(site_servers(site))
+        servers.extend(site_servers(site, rates))
     return {
         "pki": pki_dir,
         "zones": {
@@ -60,14 +66,18 @@ def servers_config(lab_plan: Plan, pki_dir: str) -> dict[str, Any]:
     }
 
 
-def site_servers(site: Site) -> list[dict[str, Any]]:
+def site_servers(
+    site: Site, download_rates: Mapping[str, int] | None = None
+) -> list[dict[str, Any]]:
     """The same servers on the site's IPv4 address and, if it has one, its IPv6 address."""
+    rates = download_rates or {}
     servers: list[dict[str, Any]] = []
     names = list(site.names) or [site.ip]
     for host in (site.ip, site.ip6) if site.ip6 else (site.ip,):
         for port in site.tls_ports:
             rules = {name: "complete" for name in (*site.names, *CONTROL_SNIS)}
             tls = {"kind": "tls", "host": host, "port": port, "default_names": names}
+            tls["download_rate"] = rates.get(host, 0)
             servers.append(tls | {"rules": rules})
         for port in site.http_ports:
             servers.append({"kind": "http", "host": host, "port": port})

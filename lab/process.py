@@ -81,6 +81,10 @@ class LabProcess:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(grace)
 
+    def signal(self, signum: signal.Signals) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signum)
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -24,6 +24,7 @@ probe must report per service (``lab.hops``).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ ACTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "http-blockpage": _TARGET,
     "throttle": _TARGET | {"rate", "burst", "by"},
     "link": frozenset({"rate", "burst"}),
+    "slow-origin": _TARGET | {"rate"},
+    "delay": frozenset({"seconds"}),
     "loss": frozenset({"probability"}),
     "shutdown": frozenset(),
 }
@@ -327,6 +330,26 @@ def _link(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
     return censor.Throttle((), rate, burst, everything=True)
 
 
+def _slow_origin(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """Not the censor: the service's own servers send slowly, to everyone (a trap)."""
+    found = re.fullmatch(r"([1-9][0-9]*)(bit|kbit|mbit)", str(raw.get("rate", "128kbit")))
+    if found is None:
+        raise reader.fail(f"{where}.rate", "a rate such as 128kbit or 2mbit")
+    bits = int(found[1]) * _RATE_UNITS[found[2]]
+    return censor.SlowOrigin(reader.addresses(raw, where), bits // 8)
+
+
+def _delay(reader: _Reader, raw: dict[str, Any], where: str) -> Action:
+    """Not the censor: a long link, every packet towards the home LAN held this long."""
+    seconds = raw.get("seconds")
+    if not isinstance(seconds, float | int) or isinstance(seconds, bool) or not 0 < seconds <= 2:
+        raise reader.fail(f"{where}.seconds", "seconds, more than 0 and at most 2")
+    return censor.Delay(float(seconds))
+
+
+_RATE_UNITS: Final = {"bit": 1, "kbit": 1000, "mbit": 1_000_000}
+
+
 _Builder = Callable[[_Reader, dict[str, Any], str], Action]
 _BUILDERS: Final[dict[str, _Builder]] = {
     "dns": _dns,
@@ -341,6 +364,8 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "http-blockpage": lambda r, raw, w: censor.HTTPBlockpage(r.addresses(raw, w, 80)),
     "throttle": _throttle,
     "link": _link,
+    "slow-origin": _slow_origin,
+    "delay": _delay,
     "loss": _loss,
     "shutdown": lambda r, raw, w: censor.Shutdown(),
 }

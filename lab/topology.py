@@ -26,7 +26,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, Literal, Self
@@ -48,6 +48,7 @@ DEFAULT_PREFIX: Final = "cwlab-"
 STATE_ROOT: Final = Path("/run/cwlab")
 NETNS_ETC: Final = Path("/etc/netns")
 ClientResolver = Literal["isp", "public"]
+_RELOADED: Final = '"reloaded": true'
 RESOLVERS: Final[dict[ClientResolver, str]] = {
     "isp": plan.ISP_RESOLVER_IP,
     "public": plan.PUBLIC_RESOLVER_IP,
@@ -67,6 +68,7 @@ class Topology:
         self.censor = Censor(self.ns.router, self.state_dir)
         self.with_servers = servers
         self._daemons: list[LabProcess] = []
+        self._servers: LabProcess | None = None
 
     @property
     def ca_file(self) -> Path:
@@ -98,6 +100,7 @@ class Topology:
         for daemon in reversed(self._daemons):
             daemon.stop()
         self._daemons.clear()
+        self._servers = None
         remove_stale(self.prefix)
 
     def __enter__(self) -> Self:
@@ -166,6 +169,11 @@ class Topology:
             ):
                 if address6:
                     _add_ipv6(namespace, f"{address6}/{link.prefix6}", interface)
+                # One segment per packet, as on a wire. veth passes on the sender's
+                # offload super-packets (up to 64 KiB) whole, and an htb class releases each
+                # at once and then owes seconds of rate: a policer's steady rate would
+                # arrive in lumps seconds apart.
+                run_in(namespace, ["ip", "link", "set", interface, "gso_max_segs", "1"])
                 run_in(namespace, ["ip", "link", "set", interface, "up"])
 
     def _route(self) -> None:
@@ -185,18 +193,38 @@ class Topology:
         ):
             run_in(namespace, ["ip", "-6", "route", "add", "default", "via", gateway])
 
+    def pace_origins(self, download_rates: Mapping[str, int]) -> None:
+        """Serve downloads from these addresses at these bytes a second (slow origins), every
+        other one at full speed: the servers re-read their config (SIGHUP)."""
+        servers = self._servers
+        if servers is None:
+            raise RuntimeError("this lab runs no servers")
+        self._write_servers_config(download_rates)
+        done = servers.tail(10_000).count(_RELOADED)
+        servers.signal(signal.SIGHUP)
+        servers.wait_ready(lambda: servers.tail(10_000).count(_RELOADED) > done)
+
+    def _write_servers_config(self, download_rates: Mapping[str, int]) -> None:
+        config = servers_config(self.plan, str(self.state_dir / "pki"), download_rates)
+        self._servers_config.write_text(json.dumps(config))
+
+    @property
+    def _servers_config(self) -> Path:
+        return self.state_dir / "servers.json"
+
     def _start_daemons(self) -> None:
         logs = self.state_dir / "logs"
         if self.with_servers:
-            config = self.state_dir / "servers.json"
-            config.write_text(json.dumps(servers_config(self.plan, str(self.state_dir / "pki"))))
+            self._write_servers_config({})
             servers = LabProcess(
                 "servers",
                 self.ns.internet,
-                python_module("collector.demo.servers", str(config)),
+                python_module("collector.demo.servers", str(self._servers_config)),
                 logs,
             )
             self._start(servers, lambda: '"ready"' in servers.tail(200))
+            self._servers = servers
+            self.censor.pace_origins = self.pace_origins
         resolver = LabProcess(
             "isp-resolver",
             self.ns.router,

@@ -32,6 +32,9 @@ class PlainChannel:
     async def read(self) -> bytes:
         return await self.reader.read(65536)
 
+    async def discard(self) -> int:
+        return len(await self.reader.read(65536))
+
 
 class BadResponse(ValueError):
     """Bytes that are not an HTTP response."""

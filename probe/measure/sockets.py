@@ -165,7 +165,7 @@ class SocketNetwork(Network):
             return _failed(observation, step.tcp.failure, step.now())
         reader, writer = connection
         try:
-            channel: http.Channel = http.PlainChannel(reader, writer)
+            channel: throughput.Stream = http.PlainChannel(reader, writer)
             if request.tls:
                 context = self.contexts.verify_chain  # a slow path, not a name, is measured
                 tls_channel = await step.handshake(reader, writer, context)
@@ -176,7 +176,7 @@ class SocketNetwork(Network):
         except Exception as exc:  # translated into a failure string at this edge
             return _failed(observation, failures.from_exception(exc), step.now())
         finally:
-            _reset(writer)
+            _abort(writer)
         self._drain = throughput.drain_time(transfer, step.now() - t0, limits)
         return msgspec.structs.replace(
             observation, t=step.now(), bytes=transfer.received, samples=transfer.samples
@@ -250,23 +250,22 @@ def _failed(
     return msgspec.structs.replace(observation, t=t, failure=failure or vocabulary.UNKNOWN)
 
 
-def _abort(writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(Exception):
-        writer.transport.abort()
-
-
 _LINGER_RESET: Final = struct.pack("ii", 1, 0)
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """End a transfer stopped at its limit with a RST, not a FIN: the server stops sending at
-    once. After a FIN it goes on (a half-close is legal) until its next segment draws a reset,
-    and behind a policer that tail queues for seconds: the volunteer pays for bytes nobody
-    reads, and the next transfer through the same policer measures the last one's tail."""
+def _abort(writer: asyncio.StreamWriter) -> None:
+    """End a connection with a RST, not a FIN, whatever state it is in. A closed socket
+    whose last data went unacknowledged is the kernel's to deliver: it retransmits a dropped
+    ClientHello for minutes after the probe gave up, and under residual censorship every
+    copy of the forbidden name punishes the address again (the next measurement, even the
+    control SNI, then finds it dark). After a download stopped at its limit, a FIN would let
+    the server go on sending (a half-close is legal), and behind a policer that tail queues
+    for seconds: the volunteer pays for bytes nobody reads, and the next transfer measures it."""
     sock = writer.get_extra_info("socket")
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    _abort(writer)
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
 
 
 class _Step:

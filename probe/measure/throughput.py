@@ -3,7 +3,8 @@
 The transfer stops at ``Limits.bytes`` or ``Limits.seconds``, whichever comes first, so a
 probe never costs a volunteer more than half a megabyte per endpoint. Sampling follows
 OONI's dd-007 idea (bytes received at intervals) with fixed spacing, which is enough to see
-a policer's plateau.
+a policer's plateau. Bytes are counted as the network delivers them, TLS framing included,
+not as records decrypt: a policer meters packets, and a record is readable only once whole.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from probe.measure import http
 
@@ -25,6 +26,14 @@ class Limits:
     seconds: float = 10.0
 
 
+class Stream(Protocol):
+    async def send(self, payload: bytes) -> None: ...
+
+    async def discard(self) -> int:
+        """Wait for the next bytes from the network and drop them: how many (0: the end)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Transfer:
     received: int
@@ -33,7 +42,7 @@ class Transfer:
 
 
 async def download(
-    channel: http.Channel, host: str, path: str, limits: Limits, now: Callable[[], float]
+    channel: Stream, host: str, path: str, limits: Limits, now: Callable[[], float]
 ) -> Transfer:
     """GET ``path`` and count every byte that arrives; ``now`` is the observation clock."""
     await channel.send(http.request_bytes(host, path))
@@ -45,11 +54,11 @@ async def download(
     try:
         async with asyncio.timeout(limits.seconds):
             while received < limits.bytes:
-                chunk = await channel.read()
-                if not chunk:
+                arrived = await channel.discard()
+                if not arrived:
                     complete = True
                     break
-                received += len(chunk)
+                received += arrived
                 moment = now()
                 if moment - last >= SAMPLE_EVERY and len(samples) < MAX_SAMPLES - 1:
                     samples.append((round(moment, 6), received))

@@ -3,7 +3,8 @@
 Pure arithmetic over ``ThroughputObservation`` samples. A policer (tc, a DPI box) converges
 to a constant rate; congestion and loss make a rate that wanders. So besides the rate, a
 transfer says whether it reached a *plateau*: after its first quarter (slow start, a burst
-allowance), the rate between consecutive samples stays near one value.
+allowance), the rate over short windows keeps coming back to one value. Not every window:
+what a policer drops, TCP recovers after a pause, and a window over such a pause is slow.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Final
 
 from probe.model import ThroughputObservation
 
-PLATEAU_SPREAD: Final = 0.3  # coefficient of variation of the per-interval rates
+PLATEAU_SPREAD: Final = 0.3  # how far from the median window rate a window is still "near"
+PLATEAU_SHARE: Final = 2 / 3  # of the windows, at least this many near the median
 PLATEAU_INTERVALS: Final = 4
 WINDOW: Final = 0.75
 
@@ -32,8 +34,8 @@ def rate(observation: ThroughputObservation) -> float | None:
 
 def plateau(observation: ThroughputObservation) -> bool:
     """The rates over windows of at least ``WINDOW`` seconds, after the first quarter of the
-    bytes, stay near one value. (Windows, not single samples: a TLS record of 16 KiB arrives
-    whole, so at 128 kbit/s bytes come in steps a second apart.)"""
+    bytes, are mostly near their median: a policer's rate between recovery pauses. A rate
+    that wanders (congestion) is near its median only now and then."""
     quarter = observation.bytes / 4
     steady = [(t, b) for t, b in observation.samples if b >= quarter]
     while len(steady) > 1 and steady[-1][1] == steady[-2][1]:
@@ -47,8 +49,9 @@ def plateau(observation: ThroughputObservation) -> bool:
             start = (t, b)
     if len(rates) < PLATEAU_INTERVALS:
         return False
-    mean = statistics.fmean(rates)
-    return mean > 0 and statistics.pstdev(rates) / mean <= PLATEAU_SPREAD
+    middle = statistics.median(rates)
+    near = sum(abs(r - middle) <= PLATEAU_SPREAD * middle for r in rates)
+    return middle > 0 and near >= PLATEAU_SHARE * len(rates)
 
 
 def median_rate(observations: Sequence[ThroughputObservation]) -> float | None:

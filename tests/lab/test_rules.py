@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import censor, plan
+from lab.internet import servers_config
 from lab.plan import default_plan
 from lab.runner import Got, compare, format_table, parse_report, tally
 from lab.scenario import Expectation, ScenarioError, load
@@ -39,7 +40,7 @@ def test_a_policer_keyed_on_the_name_marks_the_connection_and_classifies_it() ->
     assert classify.spec[-3:] == ("CLASSIFY", "--set-class", "1:100")
     commands = censor.shaping_commands("eth0", "src", [throttle])
     assert any(c[7:9] == ["classid", "1:100"] for c in commands)
-    assert commands[-1][-4:] == ["1:100", "pfifo", "limit", "20"]
+    assert commands[-1][-4:] == ["1:100", "pfifo", "limit", str(throttle.queue)]
     assert not any("filter" in c for c in commands)  # CLASSIFY needs no tc classifier
 
 
@@ -153,6 +154,8 @@ def test_scenario_expands_a_service_into_names_and_addresses(tmp_path: Path) -> 
         ('title = "t"\n[[actions]]\nkind = "loss"\nprobability = 0.1\nfoo = 1\n'
          '[expect]\ndefault = { verdict = "ok" }\n', "actions[0].foo"),
         ('title = "t"\n[expect]\ntelegram = { verdict = "ok" }\n', "expect"),
+        ('title = "t"\n[[actions]]\nkind = "slow-origin"\nservice = "x"\nrate = "fast"\n'
+         '[expect]\ndefault = { verdict = "ok" }\n', "actions[0].rate"),
     ],
 )  # fmt: skip
 def test_scenario_errors_name_the_key(tmp_path: Path, text: str, where: str) -> None:
@@ -194,3 +197,30 @@ def test_report_compared_and_tabulated(tmp_path: Path) -> None:
 def test_report_that_is_not_json_is_an_error() -> None:
     with pytest.raises(ValueError, match="not JSON"):
         parse_report("Traceback …")
+
+
+def test_a_slow_origin_slows_the_services_own_servers_not_the_path(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        'title = "t"\n[[actions]]\nkind = "slow-origin"\nservice = "x"\nrate = "128kbit"\n'
+        '[expect]\ndefault = { verdict = "ok" }\n',
+    )
+    lab_plan = default_plan()
+    (slow,) = load(path, lab_plan).actions
+    assert isinstance(slow, censor.SlowOrigin)
+    assert slow.rate == 16_000
+    x = {a for site in lab_plan.service_sites("x") for a in (site.ip, site.ip6) if a}
+    assert set(slow.addresses) == x
+    config = servers_config(lab_plan, "pki", dict.fromkeys(slow.addresses, slow.rate))
+    rates = {s["host"]: s["download_rate"] for s in config["servers"] if "download_rate" in s}
+    assert {host for host, rate in rates.items() if rate} == x
+    assert set(rates.values()) == {0, 16_000}
+
+
+def test_a_slow_origin_is_cleared_with_everything_else() -> None:
+    paced: list[dict[str, int]] = []
+    lever = censor.Censor("unused", Path("/nonexistent"))
+    lever.pace_origins = lambda rates: paced.append(dict(rates))
+    lever.slow_origins({"104.244.42.1": 16_000})
+    censor.SlowOrigin(("104.244.42.1",), 16_000).clear(lever)
+    assert paced == [{"104.244.42.1": 16_000}, {}]

@@ -37,6 +37,7 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "rst-by-address",
         "sni-reset",
         "sni-drop",
+        "sni-residual",
         "connection-refused",
         "icmp-unreachable",
         "port-blocked",
@@ -52,6 +53,8 @@ def test_there_is_a_scenario_for_each_technique_of_the_issue() -> None:
         "ipv6-only-block",
         "slow-link",
         "lossy-link",
+        "slow-origin",
+        "long-delay",
         "shutdown",
         "combined",
     } <= names

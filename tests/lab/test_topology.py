@@ -270,3 +270,23 @@ def test_actions_are_cleared_one_by_one(censored: Topology) -> None:
 def test_ca_file_is_the_lab_ca(lab: Topology) -> None:
     assert isinstance(lab.ca_file, Path)
     assert "BEGIN CERTIFICATE" in lab.ca_file.read_text()
+
+
+def _connect_seconds(namespace: str, address: str, port: int) -> float:
+    def connect() -> float:
+        started = time.monotonic()
+        socket.create_connection((address, port), timeout=5).close()
+        return time.monotonic() - started
+
+    return call_in(namespace, connect)
+
+
+def test_a_delay_line_holds_what_comes_back_and_goes_with_its_rules(censored: Topology) -> None:
+    censored.censor.apply(actions.Delay(0.3))
+    ns = censored.ns.client
+    assert _connect_seconds(ns, WIKIPEDIA, 443) >= 0.3  # the SYN-ACK waited on its way back
+    assert client.tls_handshake(ns, WIKIPEDIA, CONTROL_SNI, censored.ca_file).result == "ok"
+    censored.censor.clear_all()
+    rules = run(["ip", "netns", "exec", censored.ns.router, "ip", "rule"]).stdout
+    assert f"lookup {actions.DELAY_TABLE}" not in rules
+    assert client.connect(ns, WIKIPEDIA, 443).result == "ok"

@@ -6,6 +6,7 @@ call (the last one repeats), so a test can say "fail once, then succeed".
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -241,3 +242,12 @@ async def measure(network: ScriptedNetwork, targets: TargetList) -> dict[str, Me
     engine = Engine(network, NETWORK_RESOLVER, CONTROL_RESOLVERS, Settings())
     report = await engine.run(targets)
     return {m.service: m for m in report.measurements}
+
+
+async def how_the_client_ended(reader: asyncio.StreamReader) -> str:
+    """For a server in a test: ``eof`` after the client's FIN, ``reset`` after its RST, or
+    ``data`` if it sent more."""
+    try:
+        return "eof" if await reader.read() == b"" else "data"
+    except ConnectionResetError:
+        return "reset"

@@ -30,10 +30,17 @@ from lab.harness.loopback import TRUTH, verdicts, world
 from probe import model, vocabulary
 from probe.measure import http
 from probe.measure.engine import Engine, Settings
-from probe.measure.network import Resolver
+from probe.measure.network import Exchange, Resolver
 from probe.measure.sockets import SocketNetwork, Timing
 from probe.targets import parse
-from tests.probe.fakes import GOOD_CERT, Answer, Result, ScriptedNetwork, measure
+from tests.probe.fakes import (
+    GOOD_CERT,
+    Answer,
+    Result,
+    ScriptedNetwork,
+    how_the_client_ended,
+    measure,
+)
 
 # -- scripted network -------------------------------------------------------------------------
 
@@ -444,8 +451,15 @@ def _alerting_server(
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
+            conn.settimeout(2)
+            try:
+                # The probe resets a connection it is done with; one reset before it is
+                # wrapped would make wrap_socket raise and leak its half-built SSLSocket.
+                conn.recv(1, socket.MSG_PEEK)
+            except OSError:
+                conn.close()
+                continue
             with conn:
-                conn.settimeout(2)
                 try:
                     with context.wrap_socket(conn, server_side=True) as tls_conn:
                         tls_conn.recv(1)
@@ -526,3 +540,25 @@ def test_certificate_facts_never_raise() -> None:
     from probe.measure.tls import certificate_facts
 
     certificate_facts(patched)
+
+
+# 14. a connection given up on is reset, not left to the kernel: a closed socket whose
+# ClientHello went unanswered would be retransmitted for minutes, and under residual
+# censorship each copy of the forbidden name punishes the address again
+async def test_a_handshake_given_up_on_is_reset_so_nothing_is_retransmitted() -> None:
+    ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)  # the ClientHello, never answered
+        ended.set_result(await how_the_client_ended(reader))
+        writer.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        request = Exchange(ip="127.0.0.1", port=port, tls=True, sni="www.instagram.com")
+        network = SocketNetwork(Timing(timeout=0.5), raw=False)
+        _, tls, _ = await network.exchange(request, asyncio.get_running_loop().time())
+        assert tls is not None
+        assert tls.failure == vocabulary.GENERIC_TIMEOUT
+        assert await asyncio.wait_for(ended, 5.0) == "reset"

@@ -35,6 +35,8 @@ else JSON with the same structure) holds a PKI directory, named zones, and a lis
     rules = { "web.telegram.org" = "reset", "x.com" = { action = "rogue", page = "blockpage" } }
                                      # complete | rogue | reset | stall | close;
                                      # page = "normal" | "blockpage" (HTTP over TLS)
+    download_rate = 16000            # GET /bytes/N at this many bytes a second, whatever the
+                                     # name (a slow origin); 0 (default): full speed
     [[servers]]
     kind = "http"                    # mode = "normal" | "blockpage"; status = 200
     host = "10.0.9.9"
@@ -138,6 +140,7 @@ class TLSSpec(_ServerSpec, tag="tls"):
     default: TLSAction | TLSRuleSpec = "complete"
     default_names: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_NAMES))
     rules: dict[str, TLSAction | TLSRuleSpec] = {}
+    download_rate: int = 0
 
 
 class HTTPSpec(_ServerSpec, tag="http"):
@@ -229,5 +232,7 @@ def _check(config: Config, path: Path) -> None:
             raise ServerSpecError(f"{path}: unknown zone {ref!r} - {where}.zone")
         if isinstance(server, TLSSpec | DoTSpec | DoHSpec) and config.pki is None:
             raise ServerSpecError(f"{path}: a {kind(server)} server needs `pki` - at `$.pki`")
+        if isinstance(server, TLSSpec) and server.download_rate < 0:
+            raise ServerSpecError(f"{path}: a rate is 0 or more - {where}.download_rate")
         if not 0 <= server.port <= 65535:
             raise ServerSpecError(f"{path}: port out of range - {where}.port")

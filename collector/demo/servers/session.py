@@ -1,7 +1,9 @@
 """A server-side TLS session over an asyncio stream, driven through memory BIOs.
 
 A memory BIO lets the server read the ClientHello itself first (to decide by SNI) and then hand
-those same bytes to OpenSSL, which completes the handshake as if it had read them.
+those same bytes to OpenSSL, which completes the handshake as if it had read them. It also
+lets a session play a slow origin: with ``pace`` set, what it sends leaves at that many bytes
+a second, in slices, whole TLS records spread over time as a slow uplink would.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Callable
 from typing import Final, TypeVar
 
 T = TypeVar("T")
 _CHUNK: Final = 65536
+_PACE_STEP: Final = 0.02  # seconds of a paced session's bytes written at once
 
 
 class TLSSession:
@@ -30,6 +34,8 @@ class TLSSession:
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
         self._reader = reader
         self._writer = writer
+        self.pace: float | None = None
+        """Bytes a second on the wire from now on; None: as fast as the socket takes them."""
 
     async def handshake(self) -> None:
         await self._run(self._tls.do_handshake)
@@ -68,5 +74,18 @@ class TLSSession:
 
     async def _flush(self) -> None:
         if data := self._outgoing.read():
-            self._writer.write(data)
+            if self.pace is None:
+                self._writer.write(data)
+                await self._writer.drain()
+            else:
+                await self._trickle(data, self.pace)
+
+    async def _trickle(self, data: bytes, pace: float) -> None:
+        """Write ``data`` at ``pace`` bytes a second, keeping to the schedule over sleeps that
+        run late."""
+        step = max(int(pace * _PACE_STEP), 1)
+        started = time.monotonic()
+        for sent in range(0, len(data), step):
+            await asyncio.sleep(max(started + sent / pace - time.monotonic(), 0.0))
+            self._writer.write(data[sent : sent + step])
             await self._writer.drain()

@@ -2,7 +2,7 @@
 
 On start the process prints one JSON line, ``{"ready": [{"kind", "host", "port", "url"}…]}``,
 with the real ports, once every server listens. SIGHUP re-reads the config and applies new
-rules (zones, TLS rules, HTTP mode, TCP banner) to the running servers, then prints
+rules (zones, TLS rules and download rate, HTTP mode, TCP banner) to the running servers, then prints
 ``{"reloaded": true}`` — or ``{"reloaded": false, "error": …}`` and keeps the old rules; the
 servers themselves (kind, host, port, zone) cannot change without a restart. SIGTERM or SIGINT
 closes every server and exits 0. A bad config exits 2 with a message, a bind failure exits 1.
@@ -92,6 +92,7 @@ def _apply_rules(server: Server, spec: cfg.ServerSpec) -> None:
         server.rules = {name: cfg.tls_rule(rule) for name, rule in spec.rules.items()}
         server.default = cfg.tls_rule(spec.default)
         server.default_names = tuple(spec.default_names)
+        server.download_rate = spec.download_rate or None
     elif isinstance(server, HTTPServer) and isinstance(spec, cfg.HTTPSpec):
         server.mode, server.status = spec.mode, spec.status
     elif isinstance(server, TCPAcceptServer) and isinstance(spec, cfg.TCPAcceptSpec):

@@ -4,7 +4,8 @@ The server reads the ClientHello itself, looks the SNI up, and then:
 
 - ``complete``: finishes the handshake with a lab-CA certificate for the name (for an unknown
   SNI or none, one for ``default_names``) and answers one HTTP/1.1 request if the client sends
-  one, with the rule's page — or, for ``GET /bytes/N``, with N bytes (a bounded download);
+  one, with the rule's page — or, for ``GET /bytes/N``, with N bytes (a bounded download; at
+  ``download_rate`` bytes a second for every name when set: a slow origin);
 - ``rogue``: the same with a certificate for the SNI from the rogue CA (MITM);
 - ``reset``: sends a TCP RST;
 - ``stall``: never answers, until the client gives up;
@@ -55,8 +56,10 @@ class TLSServer(StreamServer):
         rules: Mapping[str, TLSRule] | None = None,
         default: TLSRule = TLSRule(),
         default_names: Sequence[str] = DEFAULT_NAMES,
+        download_rate: float | None = None,
     ) -> None:
         super().__init__(host, port)
+        self.download_rate = download_rate
         self.pki = pki
         self.rules = {normalise(name): rule for name, rule in (rules or {}).items()}
         self.default = default
@@ -102,6 +105,7 @@ class TLSServer(StreamServer):
         request = await _read_request(session)
         size = _download_size(request)
         if size is not None:
+            session.pace = self.download_rate
             await _send_bytes(session, size)
         elif request:
             await session.write(http_response(rule.page, _host(request) or names[0]))
