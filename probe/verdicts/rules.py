@@ -16,7 +16,7 @@ from typing import Final
 from probe import vocabulary
 from probe.vocabulary import Rule, rule
 
-RULES_VERSION: Final = "2026.12.1"
+RULES_VERSION: Final = "2026.12.2"  # .2: a plateau is most windows near their median
 
 
 @dataclass(frozen=True)
