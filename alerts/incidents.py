@@ -94,9 +94,8 @@ from alerts.model import Change, Incident, IncidentKind, Observation
 from alerts.significance import binomial_tail, format_p, format_rate
 from probe.vocabulary import rule
 
-RULES_VERSION = (
-    "3"  # 3: history is learnt a window late, so an onset never becomes its own baseline
-)
+# 3: history is learnt a window late, so an onset never becomes its own baseline
+RULES_VERSION = "3"
 
 RULE_STRONG = rule(
     "block.open.strong",
@@ -883,9 +882,9 @@ def _learn(state: DetectorState, key: str, t: float, cfg: DetectorConfig, *, lea
         cell.pending = []
     elif cell.fresh_total:
         cell.pending = _pending(cell, t, cfg)
-    fold = [b for b in cell.pending if b[0] + _bucket(cfg) + cfg.window.total_seconds() <= t]
+    fold = [b for b in cell.pending if _waited(b, t, cfg)]
     if fold:
-        cell.pending = [b for b in cell.pending if b not in fold]
+        cell.pending = [b for b in cell.pending if not _waited(b, t, cfg)]
         for start, fail, strong, total in fold:
             _add_history(cell, start + _bucket(cfg), fail, strong, total, cfg)
     cell.fresh_fail = cell.fresh_strong = cell.fresh_total = 0.0
@@ -893,6 +892,11 @@ def _learn(state: DetectorState, key: str, t: float, cfg: DetectorConfig, *, lea
 
 def _bucket(cfg: DetectorConfig) -> float:
     return cfg.window.total_seconds() / 3
+
+
+def _waited(bucket: list[float], t: float, cfg: DetectorConfig) -> bool:
+    """Whether a pending bucket (its start first) has waited its window: learnt at `t`."""
+    return bucket[0] + _bucket(cfg) + cfg.window.total_seconds() <= t
 
 
 def _pending(cell: Cell, t: float, cfg: DetectorConfig) -> list[list[float]]:
