@@ -16,7 +16,9 @@ import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from collector.demo.servers.base import free_port
 from probe import model
@@ -35,8 +37,14 @@ SERVICES = (
 )
 
 
-def realistic(probe_id: str | None, rng: random.Random, start: dt.datetime) -> model.Measurement:
-    """About 2 KB of JSON: DNS on two resolvers, TCP, TLS with SNI and control SNI."""
+def realistic(
+    probe_id: str | None,
+    rng: random.Random,
+    start: dt.datetime,
+    placed: Placement | None = None,
+) -> model.Measurement:
+    """About 2 KB of JSON: DNS on two resolvers, TCP, TLS with SNI and control SNI; with
+    ``placed``, claiming that network and carrying its attestation, as a checked-in probe's."""
     service = rng.choice(SERVICES)
     host = f"web.{service}.org"
     verdict: model.Verdict = rng.choices(("ok", "blocked", "anomaly"), (8, 1, 1))[0]
@@ -74,7 +82,10 @@ def realistic(probe_id: str | None, rng: random.Random, start: dt.datetime) -> m
     return model.Measurement(
         id=uuid.uuid4(), format_version=model.FORMAT_VERSION,
         software=model.Software(name="censorwatch-probe", version="0.1.0"),
-        probe=model.ProbeInfo(id=probe_id, asn=rng.choice((9198, 21299, 35104, 48716)), cc="KZ"),
+        probe=model.ProbeInfo(
+            id=probe_id, asn=placed.asn if placed else rng.choice((9198, 21299, 35104, 48716)),
+            cc="KZ", attestation=placed.attestation if placed else None,
+        ),
         service=service, category="messenger", start_time=start, runtime=0.4,
         endpoints=[endpoint],
         observations=[
@@ -98,11 +109,32 @@ def http_json(
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-class Server:
-    """``censorwatch serve`` as a subprocess."""
+def listening(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4): one per ``serve`` worker."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for line in lines if line.split()[3] == "0A" and line.split()[1].endswith(f":{port:04X}")
+    )
 
-    def __init__(self, workdir: Path, db_url: str) -> None:
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the collector placed a probe at check-in, and the attestation saying so."""
+
+    asn: int
+    attestation: str
+
+
+# The benchmark's loopback senders, placed as a real collector places probes: by its table.
+ASN_TABLE: Final = "127.0.0.0\t127.255.255.255\t9198\tKZ\tTEST-KZ\n"
+
+
+class Server:
+    """``censorwatch serve`` as a subprocess; ``extra``: more of its flags."""
+
+    def __init__(self, workdir: Path, db_url: str, *extra: str) -> None:
         self.workdir = workdir
+        self.workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -112,14 +144,16 @@ class Server:
             "CENSORWATCH_LOG_LEVEL": "WARNING",
         }
         command = [sys.executable, "-m", "collector", "serve", "--db", db_url,
-                   "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir)]  # fmt: skip
+                   "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir), *extra]  # fmt: skip
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-        for _ in range(300):
+        for _ in range(600):
             try:
                 http_json("GET", self.url + "/readyz")
-                return
+                if listening(self.port) >= self.workers:  # the others start after the first
+                    return
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("collector did not become ready")
 
     def probe_token(self) -> tuple[str, str]:
@@ -129,6 +163,14 @@ class Server:
             "POST", self.url + "/api/v1/probes", b"", {"Authorization": f"Bearer {enrolment}"}
         )
         return str(probe["probe_id"]), str(probe["token"])
+
+    def check_in(self, token: str) -> Placement:
+        """The probe's check-in: where the collector places it (``--ip-asn-db`` needed)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        found = http_json("POST", self.url + "/api/v1/probes/check-in", b"", headers)
+        attestation, asn = found.get("attestation"), found.get("asn")
+        assert isinstance(attestation, str), "the collector placed no probe: give --ip-asn-db"
+        return Placement(int(str(asn)), attestation)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

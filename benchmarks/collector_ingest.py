@@ -1,16 +1,21 @@
 """Ingest throughput: HTTP batches into PostgreSQL beside raw COPY into the same table.
 
     python -m benchmarks.collector_ingest [--measurements N] [--batch 100 1000] [--senders 1 4]
-                                          [--sqlite-measurements N]
+                                          [--workers 1 2] [--sqlite-measurements N]
 
 For batches of 100 and 1,000 realistic (~2.5 KB) measurements sent to ``censorwatch
-serve`` over HTTP by 1 and 4 concurrent senders, prints measurements per second, the CPU
-each part spent per measurement (collector, PostgreSQL, the sending benchmark), and the
-ratio to asyncpg's ``copy_records_to_table`` of as many rows into the same table over one
-connection, measured just before and just after each HTTP row (the mean of the two is the
-raw limit for that row). The machine may be shared: the ratio is the figure to compare.
-Each configuration first sends one batch per sender that is not timed, so every sender has
-a database connection. SQLite's figures (no COPY there) follow.
+serve`` (``--workers`` 1 and 2 processes) over HTTP by 1 and 4 concurrent senders, prints
+measurements per second, the CPU each part spent per measurement (collector, all its
+workers together; PostgreSQL; the sending benchmark), and the ratio to asyncpg's
+``copy_records_to_table`` of as many rows into the same table over one connection, measured
+just before and just after each HTTP row (the mean of the two is the raw limit for that
+row). The machine may be shared: the ratio is the figure to compare. Each configuration
+first sends one batch per sender that is not timed, so every sender has a database
+connection. SQLite's figures (no COPY there, one worker) follow.
+
+The path is a production one: the collector has an IP-to-ASN table, the probe has checked
+in, and every measurement carries the attestation it got and claims that network, so each
+is placed, verified and counted as a real probe's would be.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
-from benchmarks.collector_benchkit import Server, realistic
+from benchmarks.collector_benchkit import ASN_TABLE, Server, realistic
 from collector.store.bulk import COLUMNS
 from lab.harness.postgres import ThrowawayCluster
 from probe import model
@@ -87,6 +92,20 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """A process's time and its live children's: ``serve --workers N`` is a supervisor
+    whose workers do the work."""
+    total = _cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    total += _cpu_seconds(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile
+    return total
+
+
 def cluster_cpu_seconds(data_dir: Path) -> float:
     """The postmaster's own time, its ended children's (reaped into cutime and cstime) and
     its live children's: this cluster only, whatever else runs on the machine."""
@@ -122,7 +141,7 @@ class Cpu:
 @contextmanager
 def cpu_of(server_pid: int, data_dir: Path | None) -> Iterator[Cpu]:
     def sample() -> tuple[float, float, float]:
-        collector = _cpu_seconds(server_pid)
+        collector = tree_cpu_seconds(server_pid)
         postgres = cluster_cpu_seconds(data_dir) if data_dir is not None else 0.0
         return collector, postgres, time.process_time()
 
@@ -149,6 +168,7 @@ class Run:
     rate: float
     cpu: Cpu
     copy: float = 0.0  # raw COPY's rate around this run: the mean of one before and one after
+    workers: int = 1
 
 
 def http_runs(
@@ -161,12 +181,14 @@ def http_runs(
     data_dir: Path | None = None,
 ) -> list[Run]:
     """Each configuration after a batch per sender that is not timed; ``copy`` (raw COPY's
-    rate) is measured just before and just after each."""
+    rate) is measured just before and just after each. The probe checks in first, and its
+    measurements carry the attestation it got (started after it, as a probe's are)."""
     probe_id, token = server.probe_token()
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    placed = server.check_in(token)
+    start = dt.datetime.now(dt.UTC)
 
     def fresh(count: int) -> list[model.Measurement]:
-        return [realistic(probe_id, rng, start) for _ in range(count)]
+        return [realistic(probe_id, rng, start, placed) for _ in range(count)]
 
     runs = []
     for size in sizes:
@@ -178,12 +200,14 @@ def http_runs(
             with cpu_of(server.process.pid, data_dir) as cpu:
                 seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
             after = copy() if copy is not None else 0.0
-            runs.append(Run(size, concurrency, n / seconds, cpu, (before + after) / 2))
+            runs.append(
+                Run(size, concurrency, n / seconds, cpu, (before + after) / 2, server.workers)
+            )
     return runs
 
 
 def copy_run(url: str, n: int, rng: random.Random) -> tuple[float, Cpu]:
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    start = dt.datetime.now(dt.UTC)
     rows = records([realistic("copy", rng, start) for _ in range(n)], "copy")
     sender = time.process_time()
     seconds, backend = asyncio.run(raw_copy(url, rows))
@@ -194,7 +218,8 @@ def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[Run], str])
     print(title)
     for run in runs:
         print(
-            f"  batches of {run.batch:>4}, {run.senders} sender{'s' if run.senders > 1 else ' '}: "
+            f"  batches of {run.batch:>4}, {run.senders} sender{'s' if run.senders > 1 else ' '}, "
+            f"{run.workers} worker{'s' if run.workers > 1 else ' '}: "
             f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n)}"
         )
 
@@ -210,11 +235,14 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
 
     with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
         url = cluster.create_database("bench")
-        server = Server(Path(workdir), url)
-        try:
-            runs = http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
-        finally:
-            server.stop()
+        table = asn_table(Path(workdir))
+        runs = []
+        for workers in args.workers:
+            server = Server(Path(workdir), url, "--ip-asn-db", table, "--workers", str(workers))
+            try:
+                runs += http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
+            finally:
+                server.stop()
     cpu = Cpu(
         postgres=sum(c.postgres for c in copies) / len(copies),
         sender=sum(c.sender for c in copies) / len(copies),
@@ -232,7 +260,8 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
 def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
     n = args.sqlite_measurements
     with tempfile.TemporaryDirectory() as workdir:
-        server = Server(Path(workdir), f"sqlite:///{workdir}/collector.db")
+        db = f"sqlite:///{workdir}/collector.db"
+        server = Server(Path(workdir), db, "--ip-asn-db", asn_table(Path(workdir)))
         try:
             runs = http_runs(server, n, args.batch, args.senders, rng)
         finally:
@@ -240,11 +269,18 @@ def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
     print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda run: "")
 
 
+def asn_table(workdir: Path) -> str:
+    path = workdir / "ip2asn.tsv"
+    path.write_text(ASN_TABLE)
+    return str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--measurements", type=int, default=20_000)
     parser.add_argument("--batch", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="PostgreSQL only")
     parser.add_argument("--sqlite-measurements", type=int, default=10_000, help="0: skip SQLite")
     args = parser.parse_args()
     rng = random.Random(1)

@@ -70,6 +70,7 @@ def build_state(config: Config) -> State:
     table = iptoasn.load(config.ip_asn_db) if config.ip_asn_db else None
     registry = CollectorRegistry(auto_describe=True)
     holder = metrics.SnapshotHolder()
+    sources = event_sources.SourceMetrics(registry)
     return State(
         config=config,
         db=db,
@@ -78,9 +79,10 @@ def build_state(config: Config) -> State:
         limiter=RateLimiter(config.rate_per_second, config.rate_burst),
         byte_limiter=RateLimiter(config.rate_bytes_per_second, config.rate_bytes_burst),
         metrics=metrics.IngestMetrics(registry),
-        source_metrics=event_sources.SourceMetrics(registry),
+        source_metrics=sources,
         snapshot=holder,
         registry=registry,
+        exposed=metrics.every_worker(sources) or registry,
         admission=Admission(config.ingest_batches_in_flight, config.ingest_wait_seconds),
     )
 
@@ -108,7 +110,7 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 async def prometheus(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    body = metrics.exposition(state.snapshot, state.registry)
+    body = metrics.exposition(state.snapshot, state.exposed)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
@@ -133,9 +135,10 @@ async def _start(state: State, migrate_schema: bool) -> None:
     state.snapshot.replace(snapshot)
 
 
-def background_tasks(state: State) -> list[asyncio.Task[None]]:
+def background_tasks(state: State, primary: bool = True) -> list[asyncio.Task[None]]:
     """The metrics refresher, and the detector, webhook delivery and the event-source
-    poller unless turned off."""
+    poller unless turned off; the detector and delivery in the ``primary`` worker only
+    (``collector.workers``)."""
     c = state.config
     tasks = [
         asyncio.create_task(
@@ -148,7 +151,7 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
             )
         )
     ]
-    if c.alert_interval_seconds > 0:
+    if c.alert_interval_seconds > 0 and primary:
         settle = dt.timedelta(seconds=c.alert_settle_seconds)
         observe = state.metrics.detection_duration.observe
         tasks.append(
@@ -168,7 +171,7 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
                 )
             )
         )
-    if c.delivery_interval_seconds > 0:
+    if c.delivery_interval_seconds > 0 and primary:
         deliverer = delivery.Deliverer(
             state.db,
             c.delivery_timeout_seconds,
@@ -184,11 +187,11 @@ def background_tasks(state: State) -> list[asyncio.Task[None]]:
     return tasks
 
 
-def lifecycle(migrate_schema: bool) -> Any:
+def lifecycle(migrate_schema: bool, primary: bool = True) -> Any:
     async def context(app: web.Application) -> AsyncIterator[None]:
         state = app[STATE]
         await _start(state, migrate_schema)
-        tasks = background_tasks(state)
+        tasks = background_tasks(state, primary)
         yield
         for task in tasks:
             task.cancel()
@@ -204,7 +207,9 @@ async def _mark_shutting_down(app: web.Application) -> None:
     app[STATE].shutting_down = True
 
 
-def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
+def create_app(
+    state: State, *, migrate_schema: bool = True, primary: bool = True
+) -> web.Application:
     app = web.Application(
         middlewares=[json_errors],
         client_max_size=state.config.max_body_bytes,
@@ -228,6 +233,6 @@ def create_app(state: State, *, migrate_schema: bool = True) -> web.Application:
         ]
     )
     install_status_page(app, state)
-    app.cleanup_ctx.append(lifecycle(migrate_schema))
+    app.cleanup_ctx.append(lifecycle(migrate_schema, primary))
     app.on_shutdown.append(_mark_shutting_down)
     return app

@@ -14,7 +14,7 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,12 +22,13 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from collector import admin as admin_cli
-from collector import auth, logs
+from collector import auth, logs, workers
 from collector.app import build_state, create_app
 from collector.config import Config, ConfigError, resolve
 from collector.enrolment.iptoasn import TableError
 from collector.store import migrate
 from collector.store.db import Database, DatabaseURLError, redact
+from collector.workers import Worker
 from probe.targets import TargetListError
 
 EXIT_USAGE: Final = 2
@@ -53,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         help="let probes register without a token",
     )
     serve.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="collector processes sharing the port (PostgreSQL only; default 1)",
+    )
     serve.add_argument(
         "--public-url",
         metavar="URL",
@@ -110,6 +116,7 @@ _FLAG_KEYS: Final = (
     "open_enrolment",
     "log_level",
     "public_url",
+    "workers",
 )
 
 
@@ -173,9 +180,9 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, worker: Worker | None = None) -> None:
     state = build_state(config)
-    app = create_app(state)
+    app = create_app(state, primary=worker is None or worker.primary)
     runner = web.AppRunner(
         app,
         access_log_class=logs.AccessLogger,
@@ -185,12 +192,13 @@ async def _serve(config: Config) -> None:
     await runner.setup()
     _tune_garbage_collector()
     try:
-        site = web.TCPSite(runner, config.listen.host, config.listen.port, backlog=1024)
+        host, port = config.listen.host, config.listen.port
+        site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=worker is not None)
         await site.start()
-        print(
-            f"censorwatch: collector on http://{config.listen}, database {state.db.display_url}",
-            flush=True,
-        )
+        where = f"collector on http://{config.listen}, database {state.db.display_url}"
+        print(f"censorwatch: {where}{f' ({worker})' if worker else ''}", flush=True)
+        if worker is not None:
+            worker.ready.set()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -200,6 +208,12 @@ async def _serve(config: Config) -> None:
         state.shutting_down = True
     finally:
         await runner.cleanup()
+
+
+def run_worker(config: Config, worker: Worker) -> int:
+    """One worker of ``serve --workers N`` (``collector.workers``); its exit status."""
+    logs.configure(config.log_level)
+    return _guarded(lambda: asyncio.run(_serve(config, worker)), lambda: config.db_url)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -221,6 +235,10 @@ def _run(args: argparse.Namespace) -> None:
     logs.configure(config.log_level)
     if args.command == "admin-token":
         asyncio.run(_rotate_admin_token(config))
+    elif args.command == "serve" and config.workers > 1:
+        code = workers.supervise(config)
+        if code:
+            raise SystemExit(code)
     elif args.command == "serve":
         asyncio.run(_serve(config))
     elif args.command in ("events", "sources", "subscribers"):
@@ -231,19 +249,19 @@ def _run(args: argparse.Namespace) -> None:
         asyncio.run(_upgrade(config))
 
 
-def _database_problem(exc: BaseException, args: argparse.Namespace) -> str:
+def _database_problem(exc: BaseException, url: Callable[[], str]) -> str:
     try:
-        url = redact(config_from(args).db_url)
+        shown = redact(url())
     except ConfigError:
-        url = "the database"
+        shown = "the database"
     reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return f"cannot use {url}: {type(reason).__name__}: {reason}".splitlines()[0]
+    return f"cannot use {shown}: {type(reason).__name__}: {reason}".splitlines()[0]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _guarded(run: Callable[[], object], db_url: Callable[[], str]) -> int:
+    """``run``, with each mistake an operator can fix ended by one line and a status."""
     try:
-        _run(args)
+        run()
     except (
         ConfigError,
         DatabaseURLError,
@@ -258,11 +276,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"censorwatch: {exc.args[0]}", file=sys.stderr)
         return EXIT_FAILURE
     except (SQLAlchemyError, OSError) as exc:
-        print(f"censorwatch: {_database_problem(exc, args)}", file=sys.stderr)
+        print(f"censorwatch: {_database_problem(exc, db_url)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return _guarded(lambda: _run(args), lambda: config_from(args).db_url)
 
 
 if __name__ == "__main__":

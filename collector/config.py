@@ -64,6 +64,9 @@ class Config:
     # holding no connection, and one waiting longer than ingest_wait_seconds is answered 429.
     ingest_batches_in_flight: int = 4
     ingest_wait_seconds: float = 20.0  # below a probe's upload timeout (60 s), or work is lost
+    # Collector processes sharing the listening port (SO_REUSEPORT), each a replica of its
+    # own; more than 1 needs PostgreSQL (see collector/workers.py).
+    workers: int = 1
     max_future_seconds: int = 3600
     max_past_seconds: int = 30 * 86400
     metrics_refresh_seconds: float = 15.0
@@ -244,6 +247,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "rate_bytes_burst": _positive_int,
     "ingest_batches_in_flight": _whole_positive,
     "ingest_wait_seconds": _positive_float,
+    "workers": _whole_positive,
     "max_future_seconds": _positive_int,
     "max_past_seconds": _positive_int,
     "metrics_refresh_seconds": _positive_float,

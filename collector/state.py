@@ -53,6 +53,7 @@ class State:
     metrics: IngestMetrics
     snapshot: SnapshotHolder
     registry: CollectorRegistry
+    exposed: CollectorRegistry  # what /metrics shows: ``registry``, or every worker's sum
     admission: Admission  # batches decoded and stored at once
     attestation_key: attestation.KeyHolder = field(default_factory=attestation.KeyHolder)
     source_metrics: SourceMetrics | None = None

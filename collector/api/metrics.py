@@ -13,20 +13,23 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import os
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector.store import schema
 from collector.store.db import Database, as_utc
 from collector.store.rollups import hour_of
+from collector.workers import METRICS_DIRECTORY
 
 log: Final = logging.getLogger(__name__)
 OTHER_ASN: Final = "other"
@@ -351,6 +354,19 @@ async def refresh_forever(
         except Exception as exc:  # keep serving the last snapshot; say why once per round
             log.warning("metrics refresh failed: %s: %s", type(exc).__name__, exc)
         await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
+
+
+def every_worker(gauges: Collector) -> CollectorRegistry | None:
+    """Under ``serve --workers N`` (``collector.workers``): a registry of every worker's
+    instruments summed from the shared directory, with this worker's ``gauges`` (each
+    worker keeps them current); None for a collector of one process."""
+    directory = os.environ.get(METRICS_DIRECTORY)
+    if not directory:
+        return None
+    combined = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]
+    combined.register(gauges)
+    return combined
 
 
 def exposition(holder: SnapshotHolder, live: CollectorRegistry) -> bytes:
