@@ -358,4 +358,12 @@ def check(config: Config) -> Config:
             "webhook still being sent when its lease ends is claimed and sent again by "
             "another replica; make the lease longer than the timeout (twice is comfortable)",
         )
+    if config.workers > 1 and not config.db_url.startswith("postgres"):
+        raise ConfigError(
+            "settings",
+            "workers",
+            f"{config.workers} worker processes need PostgreSQL: SQLite has one writer at a "
+            "time and each process would hold its own lock; use workers = 1 or a "
+            "postgresql:// database",
+        )
     return config

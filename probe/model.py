@@ -44,7 +44,7 @@ CountryCode = Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2}|ZZ)$")]
 ASN = Annotated[int, msgspec.Meta(ge=0, le=4294967295)]
 
 
-class Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
     """Base of every wire type: immutable, and unknown fields are an error."""
 
 

@@ -106,11 +106,16 @@ class Placed:
     flags: tuple[str, ...]
 
 
-def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Placed:
+Verify = Callable[[str, str, bytes], attestation.Attestation]
+
+
+def network_columns(
+    valid: Valid, probe: ProbeRecord, key: bytes | None, verify: Verify = attestation.verify
+) -> Placed:
     """Country and ASN from the probe's attestation or the collector's lookup, never the body."""
     info = valid.measurement.probe
     flags: list[str] = []
-    found = _attested(valid, probe, key, flags)
+    found = _attested(valid, probe, key, flags, verify)
     if found is None and (probe.cc is not None or probe.asn is not None):
         found = (probe.cc or "ZZ", probe.asn or 0)
     if found is None:  # no IP-to-ASN table and no attestation: the claim is all there is
@@ -124,17 +129,30 @@ def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Plac
 
 class Placements:
     """``network_columns`` for the items of one batch: without an attestation an item is
-    placed by its probe and its claim alone, which a batch repeats item after item."""
+    placed by its probe and its claim alone, which a batch repeats item after item; with
+    one, by an attestation the batch repeats too (checked once, its time range per item)."""
 
     def __init__(self, probe: ProbeRecord, key: bytes | None) -> None:
         self._probe = probe
         self._key = key
         self._by_claim: dict[tuple[str | None, int | None], Placed] = {}
+        self._verified: dict[str, attestation.Attestation | attestation.InvalidAttestation] = {}
+
+    def _verify(self, text: str, probe_id: str, key: bytes) -> attestation.Attestation:
+        if text not in self._verified:
+            try:
+                self._verified[text] = attestation.verify(text, probe_id, key)
+            except attestation.InvalidAttestation as exc:
+                self._verified[text] = exc
+        found = self._verified[text]
+        if isinstance(found, attestation.InvalidAttestation):
+            raise found
+        return found
 
     def of(self, valid: Valid) -> Placed:
         info = valid.measurement.probe
         if info.attestation is not None:
-            return network_columns(valid, self._probe, self._key)
+            return network_columns(valid, self._probe, self._key, self._verify)
         claim = (info.cc, info.asn)
         if claim not in self._by_claim:
             self._by_claim[claim] = network_columns(valid, self._probe, self._key)
@@ -142,7 +160,7 @@ class Placements:
 
 
 def _attested(
-    valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str]
+    valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str], verify: Verify
 ) -> tuple[str, int] | None:
     text = valid.measurement.probe.attestation
     if text is None:
@@ -151,7 +169,7 @@ def _attested(
         flags.append(FLAG_ATTESTATION)
         return None
     try:
-        found = attestation.verify(text, probe.id, key)
+        found = verify(text, probe.id, key)
     except attestation.InvalidAttestation:
         flags.append(FLAG_ATTESTATION)
         return None
