@@ -1,7 +1,7 @@
 """Every spool drains at once: a week of measurements from many probes arriving within a minute.
 
     python -m benchmarks.collector_drain [--probes 200] [--per-probe 2000] [--batch 500]
-                                         [--arrival 60] [--check-in-every 0.25]
+                                         [--arrival 60] [--check-in-every 0.25] [--workers 1]
 
 A shutdown has ended: each probe starts uploading its spool (``--per-probe`` measurements
 of about 2.5 KB, started at random moments over the past week) at a random moment within
@@ -10,7 +10,7 @@ one batch at a time, a 429 answered by waiting ``Retry-After``, no answer within
 daemon's timeout) or a 5xx by trying again after 5 s. Meanwhile ten other probes take turns
 to check in every ``--check-in-every`` seconds. Prints the drain's rate, every status the uploads got
 (a 5xx is a bug), the rows stored, and check-in latency before and during the drain.
-``censorwatch serve`` runs against a throwaway PostgreSQL.
+``censorwatch serve`` (``--workers`` processes) runs against a throwaway PostgreSQL.
 """
 
 from __future__ import annotations
@@ -214,11 +214,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--arrival", type=float, default=60.0)
     parser.add_argument("--check-in-every", type=float, default=0.25)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(1)
     with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
         url = cluster.create_database("bench")
-        server = Server(Path(workdir), url)
+        server = Server(Path(workdir), url, "--workers", str(args.workers))
         try:
             probes = enrol(server, args.probes + _CHECKERS, rng, dt.datetime.now(dt.UTC))
             asyncio.run(run(server, probes, args))

@@ -136,27 +136,46 @@ class Placements:
         self._probe = probe
         self._key = key
         self._by_claim: dict[tuple[str | None, int | None], Placed] = {}
-        self._verified: dict[str, attestation.Attestation | attestation.InvalidAttestation] = {}
+        self._verified: dict[str, attestation.Attestation | Exception] = {}
+        self._by_attestation: dict[tuple[str, bool, str | None, int | None], Placed] = {}
 
-    def _verify(self, text: str, probe_id: str, key: bytes) -> attestation.Attestation:
+    def _checked(self, text: str, key: bytes) -> attestation.Attestation | Exception:
         if text not in self._verified:
             try:
-                self._verified[text] = attestation.verify(text, probe_id, key)
+                self._verified[text] = attestation.verify(text, self._probe.id, key)
             except attestation.InvalidAttestation as exc:
                 self._verified[text] = exc
-        found = self._verified[text]
-        if isinstance(found, attestation.InvalidAttestation):
+        return self._verified[text]
+
+    def _verify(self, text: str, probe_id: str, key: bytes) -> attestation.Attestation:
+        found = self._checked(text, key)
+        if isinstance(found, Exception):
             raise found
         return found
 
     def of(self, valid: Valid) -> Placed:
         info = valid.measurement.probe
         if info.attestation is not None:
-            return network_columns(valid, self._probe, self._key, self._verify)
+            return self._attested(valid, info.attestation)
         claim = (info.cc, info.asn)
         if claim not in self._by_claim:
             self._by_claim[claim] = network_columns(valid, self._probe, self._key)
         return self._by_claim[claim]
+
+    def _attested(self, valid: Valid, text: str) -> Placed:
+        """Placed by what decides it: the attestation, whether it covers the item's start,
+        and the claim."""
+        if self._key is None:
+            return network_columns(valid, self._probe, self._key)
+        found = self._checked(text, self._key)
+        start = valid.measurement.start_time
+        covers = isinstance(found, attestation.Attestation) and found.covers(start)
+        info = valid.measurement.probe
+        decided = (text, covers, info.cc, info.asn)
+        if decided not in self._by_attestation:
+            placed = network_columns(valid, self._probe, self._key, self._verify)
+            self._by_attestation[decided] = placed
+        return self._by_attestation[decided]
 
 
 def _attested(

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.enrolment.attestation import GRACE, LIFETIME, InvalidAttestation, issue, verify
+from collector.enrolment.probes import ProbeRecord
+from collector.ingest.measurements import Placements, network_columns
+from collector.ingest.validation import Valid
+from lab.harness.samples import measurement
 
 KEY = b"k" * 32
 NOW = dt.datetime(2026, 12, 1, 18, 0, tzinfo=dt.UTC)
@@ -50,3 +55,35 @@ def test_changing_any_character_never_changes_what_it_attests(
     except InvalidAttestation:
         return
     assert found == verify(text, "p1", KEY)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["good", "forged", "other_probe", "none"]),
+            st.sampled_from([-2, 0, 1, 7]),  # hours after issue: before, in, in, after
+            st.sampled_from([("KZ", 9198), ("KZ", 1), ("RU", 9198), (None, None)]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_a_batch_places_each_item_as_it_would_be_placed_alone(
+    items: list[tuple[str, int, tuple[str | None, int | None]]], keyed: bool
+) -> None:
+    """Placements remembers what a batch repeats; no item may come out otherwise."""
+    texts = {
+        "good": issue("p1", "KZ", 9198, NOW, KEY),
+        "forged": issue("p1", "KZ", 9198, NOW, b"another key"),
+        "other_probe": issue("p2", "KZ", 9198, NOW, KEY),
+        "none": None,
+    }
+    probe = ProbeRecord("p1", False, "KZ", 48716)
+    key = KEY if keyed else None
+    batch = Placements(probe, key)
+    for which, hours, (cc, asn) in items:
+        sample = measurement(probe_id="p1", start=NOW + dt.timedelta(hours=hours))
+        info = msgspec.structs.replace(sample.probe, cc=cc, asn=asn, attestation=texts[which])
+        valid = Valid(0, msgspec.structs.replace(sample, probe=info), b"{}", ())
+        assert batch.of(valid) == network_columns(valid, probe, key)
