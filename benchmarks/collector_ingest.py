@@ -45,7 +45,10 @@ from probe import model
 async def http_ingest(server: Server, token: str, batches: list[bytes], concurrency: int) -> float:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     queue = list(reversed(batches))
-    async with aiohttp.ClientSession() as session:
+    # A connection per batch, as probes upload (one batch each, minutes apart): the kernel
+    # then spreads batches over ``serve --workers``, not a few kept-alive connections.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker() -> None:
             while queue:
