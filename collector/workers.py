@@ -109,7 +109,8 @@ class _Supervisor:
             ended = multiprocessing.connection.wait([p.sentinel for p in self.processes], 0.5)
             if ended and not self.stopping:
                 for process in self.processes:
-                    if not process.is_alive():
+                    if process.sentinel in ended:
+                        process.join(5)  # its pipe closes a moment before it can be reaped
                         _say(f"{process.name} exited with status {process.exitcode}; stopping")
                 return 1
         return 0

@@ -45,12 +45,15 @@ def workers_of(server: ServerProcess, count: int, timeout: float = 60) -> list[p
     raise AssertionError(f"{count} workers did not listen in {timeout} s: {server.output()}")
 
 
-def accepted_total(metrics: bytes) -> float:
-    found = re.search(
-        rb'^censorwatch_ingest_items_total\{result="accepted"\} (\S+)$', metrics, re.M
-    )
+def sample(metrics: bytes, series: str) -> float:
+    """The value of one series in an exposition: every worker's, summed."""
+    found = re.search(rb"^" + re.escape(series.encode()) + rb" (\S+)$", metrics, re.M)
     assert found, metrics[:500]
     return float(found.group(1))
+
+
+ACCEPTED = 'censorwatch_ingest_items_total{result="accepted"}'
+CYCLES = "censorwatch_detection_cycle_duration_seconds_count"
 
 
 def test_workers_share_the_port_store_each_measurement_once_and_sum_their_metrics(
@@ -84,7 +87,7 @@ def test_workers_share_the_port_store_each_measurement_once_and_sum_their_metric
                     lambda b: http("POST", server.url + "/api/v1/measurements", b, headers), sends
                 )
             )
-        scrapes = [accepted_total(http("GET", server.url + "/metrics")[1]) for _ in range(8)]
+        scrapes = [sample(http("GET", server.url + "/metrics")[1], ACCEPTED) for _ in range(8)]
     finally:
         code = server.stop()
     assert all(n >= 1 for n in per_worker), per_worker
@@ -115,20 +118,13 @@ def test_the_detector_runs_in_the_first_worker_only(
     try:
         server.wait_ready()
         workers_of(server, 3)
-        before = cycles(http("GET", server.url + "/metrics")[1])
+        before = sample(http("GET", server.url + "/metrics")[1], CYCLES)
         time.sleep(4)
-        after = cycles(http("GET", server.url + "/metrics")[1])
+        after = sample(http("GET", server.url + "/metrics")[1], CYCLES)
     finally:
         server.stop()
     # Three detectors would each cycle every 0.2 s (some 60 cycles in 4 s); one does.
     assert 4 <= after - before <= 4 / 0.2 + 2, (before, after)
-
-
-def cycles(metrics: bytes) -> float:
-    """Detection cycles so far, summed over the workers."""
-    found = re.search(rb"^censorwatch_detection_cycle_duration_seconds_count (\S+)$", metrics, re.M)
-    assert found, metrics[:500]
-    return float(found.group(1))
 
 
 def test_a_worker_that_dies_stops_the_others_with_a_failure_status(
