@@ -14,6 +14,12 @@ from lab.paths import REPO_ROOT, checkout_env
 from tests.web.status_server import get
 
 
+def _interruptible() -> None:
+    """Ctrl-C's default in the demo, whatever this run inherited: a shell starts background
+    jobs with SIGINT ignored, and an ignored SIGINT stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_kept_demo_serves_the_status_page_until_interrupted(tmp_path: Path) -> None:
     output = tmp_path / "demo.out"
@@ -22,7 +28,7 @@ def test_kept_demo_serves_the_status_page_until_interrupted(tmp_path: Path) -> N
             [sys.executable, "-m", "collector.cli", "demo", "--keep",
              "--probe-interval", "3", "--censor-after", "5"],
             cwd=REPO_ROOT, env=checkout_env(), stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, preexec_fn=_interruptible,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 150
