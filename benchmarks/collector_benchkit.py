@@ -132,9 +132,9 @@ ASN_TABLE: Final = "127.0.0.0\t127.255.255.255\t9198\tKZ\tTEST-KZ\n"
 class Server:
     """``censorwatch serve`` as a subprocess; ``extra``: more of its flags."""
 
-    def __init__(self, workdir: Path, db_url: str, *extra: str) -> None:
+    def __init__(self, workdir: Path, db_url: str, *extra: str, workers: int = 1) -> None:
         self.workdir = workdir
-        self.workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -144,7 +144,7 @@ class Server:
             "CENSORWATCH_LOG_LEVEL": "WARNING",
         }
         command = [sys.executable, "-m", "collector", "serve", "--db", db_url,
-                   "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir), *extra]  # fmt: skip
+                   "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir), "--workers", str(workers), *extra]  # fmt: skip
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         for _ in range(600):
             try:

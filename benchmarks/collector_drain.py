@@ -219,7 +219,7 @@ def main() -> None:
     rng = random.Random(1)
     with ThrowawayCluster().running() as cluster, tempfile.TemporaryDirectory() as workdir:
         url = cluster.create_database("bench")
-        server = Server(Path(workdir), url, "--workers", str(args.workers))
+        server = Server(Path(workdir), url, workers=args.workers)
         try:
             probes = enrol(server, args.probes + _CHECKERS, rng, dt.datetime.now(dt.UTC))
             asyncio.run(run(server, probes, args))

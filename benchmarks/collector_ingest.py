@@ -241,7 +241,7 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
         table = asn_table(Path(workdir))
         runs = []
         for workers in args.workers:
-            server = Server(Path(workdir), url, "--ip-asn-db", table, "--workers", str(workers))
+            server = Server(Path(workdir), url, "--ip-asn-db", table, workers=workers)
             try:
                 runs += http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
             finally:

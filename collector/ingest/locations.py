@@ -31,8 +31,6 @@ _NEAR_V6: Final = 48
 def hop_rows(measurement: Measurement, cc: str, asn: int, asn_of: AsnOf) -> list[dict[str, Any]]:
     traces = [o for o in measurement.observations if isinstance(o, TraceObservation)]
     rows: list[dict[str, Any]] = []
-    if not traces:  # most measurements: nothing was blocked by a name, nothing was traced
-        return rows
     for index in sorted({t.endpoint for t in traces if t.endpoint is not None}):
         own = [t for t in traces if t.endpoint == index]
         found = location.best([location.locate(t, c) for t, c in location.pairs(own)])

@@ -106,16 +106,11 @@ class Placed:
     flags: tuple[str, ...]
 
 
-Verify = Callable[[str, str, bytes], attestation.Attestation]
-
-
-def network_columns(
-    valid: Valid, probe: ProbeRecord, key: bytes | None, verify: Verify = attestation.verify
-) -> Placed:
+def network_columns(valid: Valid, probe: ProbeRecord, key: bytes | None) -> Placed:
     """Country and ASN from the probe's attestation or the collector's lookup, never the body."""
     info = valid.measurement.probe
     flags: list[str] = []
-    found = _attested(valid, probe, key, flags, verify)
+    found = _attested(valid, probe, key, flags)
     if found is None and (probe.cc is not None or probe.asn is not None):
         found = (probe.cc or "ZZ", probe.asn or 0)
     if found is None:  # no IP-to-ASN table and no attestation: the claim is all there is
@@ -130,28 +125,22 @@ def network_columns(
 class Placements:
     """``network_columns`` for the items of one batch: without an attestation an item is
     placed by its probe and its claim alone, which a batch repeats item after item; with
-    one, by an attestation the batch repeats too (checked once, its time range per item)."""
+    one, by an attestation the batch repeats too (its time range checked per item)."""
 
     def __init__(self, probe: ProbeRecord, key: bytes | None) -> None:
         self._probe = probe
         self._key = key
         self._by_claim: dict[tuple[str | None, int | None], Placed] = {}
-        self._verified: dict[str, attestation.Attestation | Exception] = {}
+        self._verified: dict[str, attestation.Attestation | None] = {}  # None: refused
         self._by_attestation: dict[tuple[str, bool, str | None, int | None], Placed] = {}
 
-    def _checked(self, text: str, key: bytes) -> attestation.Attestation | Exception:
+    def _checked(self, text: str, key: bytes) -> attestation.Attestation | None:
         if text not in self._verified:
             try:
                 self._verified[text] = attestation.verify(text, self._probe.id, key)
-            except attestation.InvalidAttestation as exc:
-                self._verified[text] = exc
+            except attestation.InvalidAttestation:
+                self._verified[text] = None
         return self._verified[text]
-
-    def _verify(self, text: str, probe_id: str, key: bytes) -> attestation.Attestation:
-        found = self._checked(text, key)
-        if isinstance(found, Exception):
-            raise found
-        return found
 
     def of(self, valid: Valid) -> Placed:
         info = valid.measurement.probe
@@ -169,17 +158,16 @@ class Placements:
             return network_columns(valid, self._probe, self._key)
         found = self._checked(text, self._key)
         start = valid.measurement.start_time
-        covers = isinstance(found, attestation.Attestation) and found.covers(start)
+        covers = found is not None and found.covers(start)
         info = valid.measurement.probe
         decided = (text, covers, info.cc, info.asn)
         if decided not in self._by_attestation:
-            placed = network_columns(valid, self._probe, self._key, self._verify)
-            self._by_attestation[decided] = placed
+            self._by_attestation[decided] = network_columns(valid, self._probe, self._key)
         return self._by_attestation[decided]
 
 
 def _attested(
-    valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str], verify: Verify
+    valid: Valid, probe: ProbeRecord, key: bytes | None, flags: list[str]
 ) -> tuple[str, int] | None:
     text = valid.measurement.probe.attestation
     if text is None:
@@ -188,7 +176,7 @@ def _attested(
         flags.append(FLAG_ATTESTATION)
         return None
     try:
-        found = verify(text, probe.id, key)
+        found = attestation.verify(text, probe.id, key)
     except attestation.InvalidAttestation:
         flags.append(FLAG_ATTESTATION)
         return None
