@@ -74,6 +74,17 @@ def asn_table_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """The store alone, migrated, with no collector and so none of its background tasks."""
+    database = Database(db_url)
+    await migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
 def config(db_url: str, tmp_path: Path, asn_table_file: Path) -> Config:
     return Config(
         data_dir=tmp_path / "data",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,9 @@ from collector.store.db import Database
 from collector.store.subscribers import NewSubscriber
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """The store alone: a running collector's own deliverer, ticking every second on the
-    real clock, would claim the row once the test's short lease ran out, before the test's
-    second claim could."""
-    database = Database(db_url)
-    await migrate.upgrade(database)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
 async def test_a_late_result_after_the_lease_ran_out_records_nothing(db: Database) -> None:
+    # The store alone (``db``): a running collector's own deliverer, ticking every second on
+    # the real clock, would claim the row once the short lease ran out, before the second claim.
     now = dt.datetime.now(dt.UTC)
 
     async def prepare(connection: object) -> subscriberstore.Subscriber:

@@ -45,16 +45,6 @@ def settings(timeout: float = 5.0, max_bytes: int = 1 << 20, **limits: object) -
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await migrate.upgrade(database)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'sources.db'}")
     await migrate.upgrade(database)
