@@ -25,12 +25,13 @@ import asyncio
 import datetime as dt
 import os
 import random
+import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -134,6 +135,11 @@ class Cpu:
     postgres: float = 0.0
     sender: float = 0.0
 
+    def add(self, other: Cpu) -> None:
+        self.collector += other.collector
+        self.postgres += other.postgres
+        self.sender += other.sender
+
     def per_item(self, n: int) -> str:
         us = 1e6 / n
         parts = [("collector", self.collector), ("PostgreSQL", self.postgres)]
@@ -168,10 +174,24 @@ def batches_of(items: list[model.Measurement], size: int) -> list[bytes]:
 class Run:
     batch: int
     senders: int
-    rate: float
-    cpu: Cpu
-    copy: float = 0.0  # raw COPY's rate around this run: the mean of one before and one after
+    rates: list[float]  # one a round
+    cpu: Cpu  # all rounds together
+    copies: list[float] = field(
+        default_factory=list
+    )  # raw COPY's rate before each round and after the last
     workers: int = 1
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def ratios(self) -> list[float]:
+        """Each round's rate over the mean of raw COPY's just before and just after it."""
+        return [
+            r / ((a + b) / 2)
+            for r, a, b in zip(self.rates, self.copies, self.copies[1:], strict=False)
+        ]
 
 
 def http_runs(
@@ -182,10 +202,12 @@ def http_runs(
     rng: random.Random,
     copy: Callable[[], float] | None = None,
     data_dir: Path | None = None,
+    rounds: int = 1,
 ) -> list[Run]:
-    """Each configuration after a batch per sender that is not timed; ``copy`` (raw COPY's
-    rate) is measured just before and just after each. The probe checks in first, and its
-    measurements carry the attestation it got (started after it, as a probe's are)."""
+    """Each configuration after a batch per sender that is not timed, ``rounds`` times;
+    ``copy`` (raw COPY's rate) is measured before each round and after the last. The probe
+    checks in first, and its measurements carry the attestation it got (started after it,
+    as a probe's are)."""
     probe_id, token = server.probe_token()
     placed = server.check_in(token)
     start = dt.datetime.now(dt.UTC)
@@ -198,14 +220,18 @@ def http_runs(
         for concurrency in senders:
             warm = batches_of(fresh(size * concurrency), size)
             asyncio.run(http_ingest(server, token, warm, concurrency))
-            timed = batches_of(fresh(n), size)
-            before = copy() if copy is not None else 0.0
-            with cpu_of(server.process.pid, data_dir) as cpu:
-                seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
-            after = copy() if copy is not None else 0.0
-            runs.append(
-                Run(size, concurrency, n / seconds, cpu, (before + after) / 2, server.workers)
-            )
+            rates, copies, spent = [], [], Cpu()
+            for _ in range(rounds):
+                timed = batches_of(fresh(n), size)
+                if copy is not None and not copies:
+                    copies.append(copy())
+                with cpu_of(server.process.pid, data_dir) as cpu:
+                    seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
+                if copy is not None:
+                    copies.append(copy())
+                rates.append(n / seconds)
+                spent.add(cpu)
+            runs.append(Run(size, concurrency, rates, spent, copies, server.workers))
     return runs
 
 
@@ -223,8 +249,16 @@ def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[Run], str])
         print(
             f"  batches of {run.batch:>4}, {run.senders} sender{'s' if run.senders > 1 else ' '}, "
             f"{run.workers} worker{'s' if run.workers > 1 else ' '}: "
-            f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n)}"
+            f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n * len(run.rates))}"
         )
+
+
+def of_copy(run: Run) -> str:
+    """The median round's share of raw COPY, and the range over the rounds."""
+    ratios = sorted(100 * r for r in run.ratios)
+    median_copy = statistics.median(run.copies)
+    spread = f" [{ratios[0]:3.0f}–{ratios[-1]:3.0f}]" if len(ratios) > 1 else ""
+    return f" = {statistics.median(ratios):3.0f} %{spread} of COPY ({median_copy:6.0f}/s)"
 
 
 def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
@@ -243,7 +277,9 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
         for workers in args.workers:
             server = Server(Path(workdir), url, "--ip-asn-db", table, workers=workers)
             try:
-                runs += http_runs(server, n, args.batch, args.senders, rng, copy, cluster.data_dir)
+                runs += http_runs(
+                    server, n, args.batch, args.senders, rng, copy, cluster.data_dir, args.rounds
+                )
             finally:
                 server.stop()
     cpu = Cpu(
@@ -252,11 +288,12 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
     )
     print(f"PostgreSQL, {n} measurements per row of figures")
     print(f"  asyncpg copy_records_to_table, {len(copies)} runs: {cpu.per_item(n)}")
+    rounds = f"median of {args.rounds} rounds, " if args.rounds > 1 else ""
     print_runs(
-        "  HTTP ingest, beside COPY of as many rows just before and after:",
+        f"  HTTP ingest ({rounds}each beside COPY of as many rows just before and after):",
         runs,
         n,
-        lambda run: f" = {100 * run.rate / run.copy:3.0f} % of COPY ({run.copy:6.0f}/s)",
+        of_copy,
     )
 
 
@@ -266,7 +303,7 @@ def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
         db = f"sqlite:///{workdir}/collector.db"
         server = Server(Path(workdir), db, "--ip-asn-db", asn_table(Path(workdir)))
         try:
-            runs = http_runs(server, n, args.batch, args.senders, rng)
+            runs = http_runs(server, n, args.batch, args.senders, rng, rounds=args.rounds)
         finally:
             server.stop()
     print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda run: "")
@@ -284,6 +321,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="PostgreSQL only")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times each row is measured: its median is shown"
+    )
     parser.add_argument("--sqlite-measurements", type=int, default=10_000, help="0: skip SQLite")
     args = parser.parse_args()
     rng = random.Random(1)
