@@ -36,7 +36,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, ColumnElement, and_, func, literal_column, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.incidents import DetectorConfig, DetectorState, detect
@@ -208,7 +218,11 @@ async def read_new(
     )  # fmt: skip
     condition: ColumnElement[bool] = _m.c.seq.is_not(None)
     if cursor.seq is not None and cursor.id is not None:
-        after = or_(_m.c.seq > cursor.seq, and_(_m.c.seq == cursor.seq, _m.c.id > cursor.id))
+        # A row comparison, which the (seq, id) index scan starts at; the same test
+        # spelled with OR was a filter on a scan from the first row ever stored.
+        after = tuple_(_m.c.seq, _m.c.id) > tuple_(
+            literal(cursor.seq, BigInteger), literal(cursor.id, _m.c.id.type)
+        )
         condition = and_(condition, after)
     if postgresql:
         condition = and_(condition, _m.c.seq < _COMMITTED_BELOW)
