@@ -1,9 +1,10 @@
 """Ingest throughput: HTTP batches into PostgreSQL beside raw COPY into the same schema.
 
-    python -m benchmarks.collector_ingest [--measurements N] [--batch 100 1000] [--senders 1 4]
+    python -m benchmarks.collector_ingest [--measurements N] [--batch 100 500 1000] [--senders 1 4]
                                           [--workers 1 2] [--rounds 3] [--sqlite-measurements N]
 
-For batches of 100 and 1,000 realistic (~2.5 KB) measurements sent to ``censorwatch
+For batches of 100, 500 (the probe daemon's ``batch_size``: what a draining spool
+sends) and 1,000 realistic (~2.5 KB) measurements sent to ``censorwatch
 serve`` (``--workers`` 1 and 2 processes) over HTTP by 1 and 4 concurrent senders, prints
 measurements per second, the CPU each part spent per measurement (collector, all its
 workers together; PostgreSQL; the sending benchmark), and the ratio to asyncpg's
@@ -335,7 +336,7 @@ def asn_table(workdir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--measurements", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--batch", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="PostgreSQL only")
     parser.add_argument(
