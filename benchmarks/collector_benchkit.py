@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Final
 
 from collector.demo.servers.base import free_port
+from collector.store import migrate
+from collector.store.db import Database
 from probe import model
 
 SERVICES = (
@@ -35,6 +37,16 @@ SERVICES = (
     "facebook",
     "viber",
 )
+
+
+async def upgrade(url: str) -> None:
+    """Migrate the database at ``url`` to the newest revision, as ``censorwatch db upgrade``
+    does."""
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.close()
 
 
 def realistic(

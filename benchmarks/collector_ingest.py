@@ -40,10 +40,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
-from benchmarks.collector_benchkit import ASN_TABLE, Server, realistic
-from collector.store import migrate
+from benchmarks.collector_benchkit import ASN_TABLE, Server, realistic, upgrade
 from collector.store.bulk import COLUMNS
-from collector.store.db import Database
 from lab.harness.postgres import ThrowawayCluster
 from probe import model
 
@@ -181,9 +179,8 @@ class Run:
     senders: int
     rates: list[float]  # one a round
     cpu: Cpu  # all rounds together
-    copies: list[float] = field(
-        default_factory=list
-    )  # raw COPY's rate before each round and after the last
+    # Raw COPY's rate before each round and after the last.
+    copies: list[float] = field(default_factory=list)
     workers: int = 1
 
     @property
@@ -225,11 +222,10 @@ def http_runs(
         for concurrency in senders:
             warm = batches_of(fresh(size * concurrency), size)
             asyncio.run(http_ingest(server, token, warm, concurrency))
-            rates, copies, spent = [], [], Cpu()
+            rates, spent = [], Cpu()
+            copies = [copy()] if copy is not None else []
             for _ in range(rounds):
                 timed = batches_of(fresh(n), size)
-                if copy is not None and not copies:
-                    copies.append(copy())
                 with cpu_of(server.process.pid, data_dir) as cpu:
                     seconds = asyncio.run(http_ingest(server, token, timed, concurrency))
                 if copy is not None:
@@ -279,7 +275,7 @@ def postgresql(args: argparse.Namespace, rng: random.Random) -> None:
         url = cluster.create_database("bench")
         # Raw COPY goes into a database of its own, migrated as the collector's is: in the
         # collector's, its rows would be read and judged by the collector's detector during
-        # the next HTTP row, and charged to it.
+        # the next HTTP round, and charged to it.
         copy_url = cluster.create_database("copy")
         asyncio.run(upgrade(copy_url))
         table = asn_table(Path(workdir))
@@ -317,14 +313,6 @@ def sqlite(args: argparse.Namespace, rng: random.Random) -> None:
         finally:
             server.stop()
     print_runs(f"SQLite, {n} measurements per row of figures", runs, n, lambda run: "")
-
-
-async def upgrade(url: str) -> None:
-    db = Database(url)
-    try:
-        await migrate.upgrade(db)
-    finally:
-        await db.close()
 
 
 def asn_table(workdir: Path) -> str:

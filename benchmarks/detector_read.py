@@ -1,13 +1,15 @@
-"""The detector's read of new rows from a large table: the cursor as a row comparison
-(``(seq, id) > (x, y)``, what ``detection.read_new`` asks) beside the same test spelled
-with OR (``seq > x OR (seq = x AND id > y)``, what it asked before).
+"""The detector's read of new rows from a large table: the statement ``detection.read_new``
+sends (the cursor as a row comparison, ``(seq, id) > (x, y)``) beside the same read with
+the cursor spelled with OR (``seq > x OR (seq = x AND id > y)``, what it sent before).
 
     python -m benchmarks.detector_read [--transactions 1000] [--rows 1000] [--new 10]
 
 Fills ``measurements`` with ``--transactions`` commits of ``--rows`` rows each (small
 bodies: the read never touches them), puts the cursor ``--new`` commits before the end,
 and prints, for each form, PostgreSQL's execution time (``EXPLAIN ANALYZE``, median of 5),
-its plan's scan, and the time to fetch the rows through asyncpg (median of 5).
+its plan's scans, and the time to fetch the rows through asyncpg (median of 5). The
+current form is the statement captured from a real ``read_new`` call, so it cannot drift
+from what the detector asks.
 """
 
 from __future__ import annotations
@@ -19,29 +21,27 @@ import json
 import statistics
 import time
 import uuid
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event
 
-from collector.store import migrate
+from benchmarks.collector_benchkit import upgrade
+from collector.alerting import detection
 from collector.store.bulk import COLUMNS
 from collector.store.db import Database
 from lab.harness.postgres import ThrowawayCluster
 
-_SELECT = (
+# The read as it was before the row comparison: the previous spelling, kept here only to
+# be measured beside the current one.
+_BEFORE = (
     "SELECT m.id, m.seq, m.probe_id, m.service, m.cc, m.asn, m.start_time, m.received_at, "
     "m.verdict, m.methods, m.confidence, m.control, m.flags, p.vetted, p.created_at, "
-    "p.enrolment FROM measurements m LEFT OUTER JOIN probes p ON p.id = m.probe_id WHERE "
+    "p.enrolment FROM measurements m LEFT OUTER JOIN probes p ON p.id = m.probe_id "
+    "WHERE m.seq IS NOT NULL AND (m.seq > $1 OR (m.seq = $1 AND m.id > $2)) "
+    "AND m.seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+    "ORDER BY m.seq, m.id LIMIT $3"
 )
-_END = (
-    " AND m.seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-    "ORDER BY m.seq, m.id LIMIT 200000"
-)
-FORMS = {
-    "row comparison": _SELECT + "(m.seq, m.id) > ($1, $2)" + _END,
-    "OR (before)": _SELECT
-    + "m.seq IS NOT NULL AND (m.seq > $1 OR (m.seq = $1 AND m.id > $2))"
-    + _END,
-}
 
 
 async def fill(url: str, transactions: int, rows: int) -> None:
@@ -75,6 +75,24 @@ def _scans(node: dict[str, object]) -> list[str]:
     return found
 
 
+async def current(url: str, cursor: detection.Cursor) -> tuple[str, list[Any]]:
+    """The statement and parameters ``read_new`` sends for ``cursor``."""
+    db = Database(url)
+    captured: list[tuple[str, list[Any]]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM measurements" in statement:
+            captured.append((statement, list(parameters)))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with db.reading() as connection:
+            await detection.read_new(connection, cursor, dt.datetime.now(dt.UTC), postgresql=True)
+    finally:
+        await db.close()
+    return captured[-1]
+
+
 async def compare(url: str, new: int) -> None:
     connection = await asyncpg.connect(url)
     try:
@@ -86,11 +104,15 @@ async def compare(url: str, new: int) -> None:
             "SELECT id FROM measurements WHERE seq = $1 ORDER BY id LIMIT 1", at
         )
         total = await connection.fetchval("SELECT count(*) FROM measurements")
-        for name, sql in FORMS.items():
+        forms = {
+            "read_new": await current(url, detection.Cursor(at, first)),
+            "OR (before)": (_BEFORE, [at, first, detection.BATCH]),
+        }
+        for name, (sql, parameters) in forms.items():
             runs, plan = [], {}
             for _ in range(5):
                 found = await connection.fetchval(
-                    "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, at, first
+                    "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *parameters
                 )
                 plan = json.loads(found)[0]
                 runs.append(plan["Execution Time"])
@@ -98,23 +120,15 @@ async def compare(url: str, new: int) -> None:
             fetches, count = [], 0
             for _ in range(5):
                 started = time.perf_counter()
-                count = len(await statement.fetch(at, first))
+                count = len(await statement.fetch(*parameters))
                 fetches.append(1e3 * (time.perf_counter() - started))
             print(
-                f"  {name:<15}: {count} rows after the cursor of {total}: PostgreSQL "
+                f"  {name:<11}: {count} rows after the cursor of {total}: PostgreSQL "
                 f"{statistics.median(runs):6.1f} ms, fetched in {statistics.median(fetches):6.1f} ms"
                 f"   plan: {' + '.join(_scans(plan['Plan']))}"
             )
     finally:
         await connection.close()
-
-
-async def upgrade(url: str) -> None:
-    db = Database(url)
-    try:
-        await migrate.upgrade(db)
-    finally:
-        await db.close()
 
 
 def main() -> None:

@@ -218,8 +218,8 @@ async def read_new(
     )  # fmt: skip
     condition: ColumnElement[bool] = _m.c.seq.is_not(None)
     if cursor.seq is not None and cursor.id is not None:
-        # A row comparison, which the (seq, id) index scan starts at; the same test
-        # spelled with OR was a filter on a scan from the first row ever stored.
+        # A row comparison: the (seq, id) index scan starts at the cursor (an OR of the
+        # two halves is only a filter, or two bitmap scans and a sort).
         after = tuple_(_m.c.seq, _m.c.id) > tuple_(
             literal(cursor.seq, BigInteger), literal(cursor.id, _m.c.id.type)
         )
