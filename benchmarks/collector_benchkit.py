@@ -142,9 +142,13 @@ ASN_TABLE: Final = "127.0.0.0\t127.255.255.255\t9198\tKZ\tTEST-KZ\n"
 
 
 class Server:
-    """``censorwatch serve`` as a subprocess; ``extra``: more of its flags."""
+    """``censorwatch serve`` as a subprocess; ``extra``: more of its flags; ``tree``: a
+    source tree to run it from (another checkout's ``collector``, ``probe`` and ``lab``
+    come first on the path of ``python -m``) instead of the installed one."""
 
-    def __init__(self, workdir: Path, db_url: str, *extra: str, workers: int = 1) -> None:
+    def __init__(
+        self, workdir: Path, db_url: str, *extra: str, workers: int = 1, tree: Path | None = None
+    ) -> None:
         self.workdir = workdir
         self.workers = workers
         self.port = free_port()
@@ -157,7 +161,7 @@ class Server:
         }
         command = [sys.executable, "-m", "collector", "serve", "--db", db_url,
                    "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(workdir), "--workers", str(workers), *extra]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=tree)
         for _ in range(600):
             try:
                 http_json("GET", self.url + "/readyz")

@@ -149,6 +149,15 @@ class Cpu:
         shown = ", ".join(f"{name} {seconds * us:4.0f}" for name, seconds in parts if seconds)
         return f"CPU µs/measurement: {shown}, sender {self.sender * us:3.0f}"
 
+    def cores(self, seconds: float) -> str:
+        """How many cores each part kept busy over ``seconds`` of wall time, beside what the
+        machine has: the HTTP path is CPU-bound when their sum nears it."""
+        parts = [("collector", self.collector), ("PostgreSQL", self.postgres)]
+        parts.append(("sender", self.sender))
+        busy = ", ".join(f"{name} {spent / seconds:.2f}" for name, spent in parts if spent)
+        total = sum(spent for _, spent in parts) / seconds
+        return f"cores busy: {busy}; {total:.2f} of the machine's {os.cpu_count()}"
+
 
 @contextmanager
 def cpu_of(server_pid: int, data_dir: Path | None) -> Iterator[Cpu]:
@@ -186,6 +195,10 @@ class Run:
     @property
     def rate(self) -> float:
         return statistics.median(self.rates)
+
+    def seconds(self, n: int) -> float:
+        """Wall time of the timed rounds together, ``n`` measurements each."""
+        return sum(n / rate for rate in self.rates)
 
     @property
     def ratios(self) -> list[float]:
@@ -252,6 +265,7 @@ def print_runs(title: str, runs: list[Run], n: int, ratio: Callable[[Run], str])
             f"{run.workers} worker{'s' if run.workers > 1 else ' '}: "
             f"{run.rate:7.0f} measurements/s{ratio(run)}   {run.cpu.per_item(n * len(run.rates))}"
         )
+        print(f"      {run.cpu.cores(run.seconds(n))}")
 
 
 def of_copy(run: Run) -> str:
