@@ -220,10 +220,10 @@ class Poller:
             return PollOutcome(source.id, "not_modified", events=source.event_count)
         text = got.text
         horizon = self.settings.horizon(now)
-        parsed = await asyncio.wait_for(
-            asyncio.to_thread(parse_fetched, text, got.content_type, got.url, source, horizon),
-            timeout=limits.timeout_seconds,
-        )
+        async with asyncio.timeout(limits.timeout_seconds):  # not wait_for: it can drop a stop
+            parsed = await asyncio.to_thread(
+                parse_fetched, text, got.content_type, got.url, source, horizon
+            )
 
         async def store(connection: AsyncConnection) -> int:
             removed = await eventstore.store_import(connection, self.db, parsed, now, source.id)
@@ -303,7 +303,8 @@ async def refuse_private_name(url: str, config: Config) -> None:
     if config.source_allow_private or URL(url).host in config.source_private_hosts:
         return
     try:
-        await asyncio.wait_for(check_resolves_public(url), timeout=5)
+        async with asyncio.timeout(5):
+            await check_resolves_public(url)
     except FetchError as exc:
         raise SourceInputError(f"url: {exc}") from exc
     except (TimeoutError, OSError):

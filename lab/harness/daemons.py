@@ -160,7 +160,13 @@ class Probe:
             return None
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), 30)
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                await self.kill()
+                raise AssertionError(
+                    f"the probe ignored SIGTERM for 30 s; its log:\n{self.output()}"
+                ) from None
         return self.process.returncode
 
     async def wait(self, seconds: float) -> int:

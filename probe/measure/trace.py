@@ -25,7 +25,7 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from probe.addresses import ip_literal, is_local
 from probe.model import Hop, HopResult, Role, TraceObservation
@@ -245,11 +245,11 @@ class IcmpListener:
         self.waiting.pop(local_port, None)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.sock.close()
+        try:
+            if self._task is not None:
+                await _reap(self._task)
+        finally:
+            self.sock.close()
 
 
 # Sending -------------------------------------------------------------------------------------
@@ -396,9 +396,16 @@ async def _outcome(
             return icmp.result().result, router
         return "silence", None
     finally:
-        received.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await received
+        await _reap(received)
+
+
+async def _reap(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait for it to end. Awaiting it would raise its CancelledError,
+    which cannot be told from a cancellation of the caller: a stop arriving then is lost."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # ended on its own, perhaps failing: nobody is waiting for it now
 
 
 async def _receive(sock: socket.socket) -> HopResult:
