@@ -98,7 +98,8 @@ async def readyz(request: web.Request) -> web.Response:
     if not state.snapshot.loaded:
         return error_response(503, "starting", "metrics not loaded yet")
     try:
-        await asyncio.wait_for(state.db.ping(), timeout=5)
+        async with asyncio.timeout(5):
+            await state.db.ping()
     except Exception as exc:
         return error_response(503, "unavailable", f"database unavailable: {type(exc).__name__}")
     return json_response({"status": "ready"})

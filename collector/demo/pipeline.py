@@ -372,11 +372,10 @@ async def _story(
             await probe.upload(measurements)
         verdicts = {m["service"]: m["analysis"]["verdict"] for m in results[0]}
         say(f"probes measured and uploaded: {verdicts}", started)
+        left = max(0.1, probe_interval - (time.monotonic() - round_started))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.shield(inbox.alert),
-                max(0.1, probe_interval - (time.monotonic() - round_started)),
-            )
+            async with asyncio.timeout(left):
+                await asyncio.shield(inbox.alert)
     if not inbox.alert.done():
         print("censorwatch demo: no alert arrived in time", file=sys.stderr)
         return 1

@@ -361,7 +361,7 @@ class Daemon:
         due = self.scheduler.next_due(time.monotonic())
         wait = 3600.0 if due is None else max(0.0, due - time.monotonic())
         self.targets_changed.clear()
-        await _woken(self.targets_changed, max(wait, 0.01))
+        await _until_set(self.targets_changed, max(wait, 0.01))
 
     async def _round(self, round_: Round) -> None:
         assert self.scheduler is not None
@@ -432,7 +432,7 @@ class Daemon:
             if outcome.wait is not None:
                 await asyncio.sleep(outcome.wait)
             elif outcome.settled == 0:
-                await _woken(self.wake_uploader, self.config.upload.idle_seconds)
+                await _until_set(self.wake_uploader, self.config.upload.idle_seconds)
 
     def _check_in_interval(self) -> float:
         """Our own interval, or sooner when the collector asks (it cannot ask for more than
@@ -454,16 +454,13 @@ class Daemon:
                     self._apply_check_in()
 
 
-async def _woken(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` was set within ``seconds``. Not ``asyncio.wait_for``: on Python 3.11
-    it returns the result and drops a cancellation that lands in the turn the event is set, and
-    a loop woken by a finished round just as SIGTERM arrives would never stop."""
-    try:
+async def _until_set(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set or ``seconds`` pass. Not ``asyncio.wait_for``: on Python 3.11 it
+    returns and drops a cancellation that lands in the turn the event is set, and a loop woken
+    by a finished round just as SIGTERM arrives would never stop."""
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await event.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 def _network_resolver(text: str | None) -> Resolver | None:

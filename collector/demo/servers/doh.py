@@ -77,7 +77,8 @@ class DNSOverHTTPS(Server):
         replies = self.zone.plan(query, transport="doh")
         delay = replies[0].delay if replies else None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._closing.wait()
             raise web.HTTPServiceUnavailable(text="server closing")
         message = replies[0].message
         headers = {"Cache-Control": f"max-age={_min_ttl(message)}"}

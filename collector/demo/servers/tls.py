@@ -112,7 +112,8 @@ class TLSServer(StreamServer):
         await session.close()
         writer.write_eof()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wait_for_eof(reader), _LINGER)
+            async with asyncio.timeout(_LINGER):
+                await wait_for_eof(reader)
 
 
 async def _read_client_hello(reader: asyncio.StreamReader) -> tuple[ClientHello | None, bytes]:
